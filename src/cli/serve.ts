@@ -1,0 +1,203 @@
+// `meshgate serve`: one process, or a node:cluster primary with N workers that
+// share the Gateway listeners. The primary owns the admin listener and
+// aggregates the workers' metrics and readiness.
+import cluster, { type Worker } from 'node:cluster'
+import { availableParallelism } from 'node:os'
+import pino, { type Logger } from 'pino'
+import { AggregatorRegistry } from 'prom-client'
+import { ArgError, flag, flagList, intFlag, parseArgs } from './args.js'
+import { Gateway, ConfigError } from '../gateway/runtime.js'
+import { parseLabels } from '../gateway/config-loader.js'
+import { GatewayMetrics } from '../plugins/metrics.js'
+import { configDump, startAdmin } from '../gateway/admin.js'
+import { formatIssue } from '../gateway/validate/issues.js'
+
+const SPEC = {
+  config: 'multi',
+  host: 'string',
+  'admin-port': 'string',
+  'admin-host': 'string',
+  redis: 'string',
+  geoip: 'string',
+  workers: 'string',
+  'log-level': 'string',
+  'gateway-labels': 'string',
+  namespace: 'string',
+  'root-namespace': 'string',
+  'credentials-dir': 'string',
+  'drain-timeout': 'string',
+  'access-log': 'string'
+} as const
+
+export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR] [--admin-port N] [--admin-host ADDR]
+                     [--workers N|auto] [--log-level L] [--gateway-labels k=v,...]
+                     [--credentials-dir DIR] [--namespace NS] [--redis URL] [--geoip PATH]
+                     [--drain-timeout SECONDS] [--access-log on|off]`
+
+interface ServeConfig {
+  configPaths: string[]
+  host: string
+  adminHost: string
+  adminPort: number
+  workers: number
+  logLevel: string
+  gatewayLabels: Record<string, string>
+  credentialsDir: string | null
+  drainMs: number
+  accessLog: boolean
+}
+
+function readConfig (argv: readonly string[]): ServeConfig {
+  const p = parseArgs(argv, SPEC)
+  const configPaths = [...flagList(p, 'config'), ...p.positionals]
+  if (configPaths.length === 0) throw new ArgError('serve needs --config PATH')
+  const w = flag(p, 'workers') ?? '1'
+  let workers: number
+  if (w === 'auto') workers = availableParallelism()
+  else if (/^\d+$/.test(w) && Number(w) >= 1 && Number(w) <= 256) workers = Number(w)
+  else throw new ArgError(`--workers must be a number from 1 to 256 or auto, got ${JSON.stringify(w)}`)
+  const level = flag(p, 'log-level') ?? 'info'
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) throw new ArgError(`--log-level must be one of fatal|error|warn|info|debug|trace|silent, got ${JSON.stringify(level)}`)
+  const accessLog = flag(p, 'access-log') ?? 'on'
+  if (accessLog !== 'on' && accessLog !== 'off') throw new ArgError('--access-log must be on or off')
+  return {
+    configPaths,
+    host: flag(p, 'host') ?? '0.0.0.0',
+    adminHost: flag(p, 'admin-host') ?? '127.0.0.1',
+    adminPort: intFlag(p, 'admin-port', 15000),
+    workers,
+    logLevel: level,
+    gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
+    credentialsDir: flag(p, 'credentials-dir') ?? null,
+    drainMs: intFlag(p, 'drain-timeout', 30, 0, 3600) * 1000,
+    accessLog: accessLog === 'on'
+  }
+}
+
+function makeLogger (level: string): Logger {
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false, minLength: 4096 }))
+}
+
+export async function runServe (argv: readonly string[]): Promise<number> {
+  const cfg = readConfig(argv)
+  if (cfg.workers > 1 && cluster.isPrimary) return await runPrimary(cfg)
+  return await runSingle(cfg, cluster.isWorker)
+}
+
+async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> {
+  const log = makeLogger(cfg.logLevel)
+  const metrics = new GatewayMetrics()
+  if (isWorker) AggregatorRegistry.setRegistries([metrics.registry])
+  const gateway = new Gateway({
+    configPaths: cfg.configPaths,
+    host: cfg.host,
+    log,
+    accessLog: cfg.accessLog ? log : null,
+    metrics,
+    gatewayLabels: cfg.gatewayLabels,
+    credentialsDir: cfg.credentialsDir
+  })
+  let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
+  try {
+    if (!isWorker) admin = await startAdmin(cfg.adminHost, cfg.adminPort, { gateway: () => gateway, metrics })
+    await gateway.start()
+  } catch (err) {
+    await admin?.close()
+    if (err instanceof ConfigError) {
+      const errors = err.issues.filter(i => i.severity === 'error')
+      process.stderr.write(errors.map(formatIssue).join('\n') + `\nmeshgate: config refused: ${errors.length} error(s)\n`)
+      log.flush()
+      return 1
+    }
+    process.stderr.write(`meshgate: cannot start: ${(err as Error).message}\n`)
+    log.flush()
+    return 1
+  }
+  if (isWorker) {
+    process.send?.({ type: 'ready' })
+    process.on('message', (m: { type?: string, id?: number }) => {
+      if (m?.type === 'config_dump') process.send?.({ type: 'config_dump', id: m.id, dump: configDump(gateway) })
+    })
+  }
+  return await new Promise<number>(resolve => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal, graceMs: cfg.drainMs }, 'draining')
+      gateway.drain(cfg.drainMs)
+        .then(async () => { await admin?.close() })
+        .catch(err => log.error({ err }, 'drain failed'))
+        .finally(() => { log.info('stopped'); log.flush(); resolve(0) })
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+    if (isWorker) process.once('disconnect', () => stop('disconnect'))
+  })
+}
+
+async function runPrimary (cfg: ServeConfig): Promise<number> {
+  const log = makeLogger(cfg.logLevel)
+  const metrics = new GatewayMetrics()
+  const aggregator = new AggregatorRegistry()
+  const workers = new Set<Worker>()
+  const ready = new Set<number>()
+  let stopping = false
+  let failedStart = false
+  let dumpId = 0
+  const pendingDumps = new Map<number, (d: unknown) => void>()
+  const fork = (): Worker => {
+    const w = cluster.fork()
+    workers.add(w)
+    w.on('message', (m: { type?: string, id?: number, dump?: unknown }) => {
+      if (m?.type === 'ready') ready.add(w.id)
+      if (m?.type === 'config_dump' && m.id !== undefined) pendingDumps.get(m.id)?.(m.dump)
+    })
+    w.on('exit', (code) => {
+      workers.delete(w)
+      ready.delete(w.id)
+      if (!stopping) {
+        if (code === 1 && !ready.size) { failedStart = true; return }
+        log.warn({ worker: w.id, code }, 'worker exited; starting another')
+        fork()
+      }
+    })
+    return w
+  }
+  for (let i = 0; i < cfg.workers; i++) fork()
+  const admin = await startAdmin(cfg.adminHost, cfg.adminPort, {
+    gateway: () => null,
+    metrics,
+    isReady: () => !stopping && ready.size === cfg.workers,
+    collect: async () => (await aggregator.clusterMetrics()) + (await metrics.registry.metrics()),
+    configDump: async () => {
+      const w = [...workers].find(x => ready.has(x.id))
+      if (w === undefined) return { active: null, lastRefused: null }
+      const id = ++dumpId
+      return await new Promise(resolve => {
+        const t = setTimeout(() => { pendingDumps.delete(id); resolve({ error: 'worker did not answer' }) }, 2000)
+        pendingDumps.set(id, d => { clearTimeout(t); pendingDumps.delete(id); resolve(d) })
+        w.send({ type: 'config_dump', id })
+      })
+    }
+  })
+  return await new Promise<number>(resolve => {
+    const stop = (): void => {
+      if (stopping) return
+      stopping = true
+      for (const w of workers) w.process.kill('SIGTERM')
+      const check = setInterval(() => {
+        if (workers.size === 0) {
+          clearInterval(check)
+          void admin.close().finally(() => { log.flush(); resolve(failedStart ? 1 : 0) })
+        }
+      }, 50)
+    }
+    const startWatch = setInterval(() => {
+      if (failedStart) { clearInterval(startWatch); stop() }
+      if (ready.size === cfg.workers) clearInterval(startWatch)
+    }, 50)
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+}

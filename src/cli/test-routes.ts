@@ -1,0 +1,123 @@
+// `meshgate test`: route test files run offline against the compiled snapshot.
+// A test file is YAML with a top-level `cases:` list; every other YAML given is config.
+import { readFile } from 'node:fs/promises'
+import { parse } from 'yaml'
+import { ArgError, flag, flagList, parseArgs } from './args.js'
+import { loadConfig, parseLabels } from '../gateway/config-loader.js'
+import { listConfigFiles, isRecord } from '../gateway/sources/yaml-documents.js'
+import { formatIssue } from '../gateway/validate/issues.js'
+import { explain, type Explanation } from '../gateway/explain.js'
+
+const SPEC = { config: 'multi', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', geoip: 'string' } as const
+
+export interface RouteCase {
+  name: string
+  request: { method?: string, url: string, headers?: Record<string, string>, clientIp?: string }
+  expect: {
+    virtualService?: string | null
+    route?: number | { index?: number, name?: string } | null
+    destination?: { host?: string, subset?: string | null, port?: number } | null
+    status?: number | null
+    headers?: Record<string, string>
+  }
+}
+
+/** Splits the given paths into config files and test files (YAML with a top-level `cases:`). */
+async function splitPaths (paths: readonly string[]): Promise<{ config: string[], tests: string[] }> {
+  const config: string[] = []
+  const tests: string[] = []
+  for (const f of await listConfigFiles(paths)) {
+    const text = await readFile(f, 'utf8')
+    let doc: unknown = null
+    try { doc = parse(text) } catch { /* config validation reports it */ }
+    if (isRecord(doc) && Array.isArray(doc.cases) && doc.kind === undefined) tests.push(f)
+    else config.push(f)
+  }
+  return { config, tests }
+}
+
+export function checkCase (c: RouteCase, e: Explanation): string[] {
+  const diffs: string[] = []
+  const r = e.result
+  const x = c.expect ?? {}
+  const cmp = (what: string, want: unknown, got: unknown): void => {
+    if (want === undefined) return
+    if (JSON.stringify(want) !== JSON.stringify(got)) diffs.push(`${what}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`)
+  }
+  cmp('virtualService', x.virtualService, r.virtualService ?? null)
+  if (x.route !== undefined) {
+    const route = r.route as { index: number, name: string | null } | null
+    if (x.route === null) cmp('route', null, route)
+    else if (typeof x.route === 'number') cmp('route', x.route, route?.index ?? null)
+    else {
+      if (x.route.index !== undefined) cmp('route.index', x.route.index, route?.index ?? null)
+      if (x.route.name !== undefined) cmp('route.name', x.route.name, route?.name ?? null)
+    }
+  }
+  if (x.destination !== undefined) {
+    const d = r.destination as { host?: string, subset?: string | null, port?: number } | undefined
+    if (x.destination === null) cmp('destination', null, d ?? null)
+    else {
+      if (x.destination.host !== undefined) cmp('destination.host', x.destination.host, d?.host ?? null)
+      if (x.destination.subset !== undefined) cmp('destination.subset', x.destination.subset, d?.subset ?? null)
+      if (x.destination.port !== undefined) cmp('destination.port', x.destination.port, d?.port ?? null)
+    }
+  }
+  if (x.status !== undefined) {
+    // explain predicts local answers; forwarded requests are taken to succeed (200).
+    cmp('status', x.status, e.status ?? (e.matched ? 200 : null))
+  }
+  if (x.headers !== undefined) {
+    const loc = r.location as string | undefined
+    for (const [k, v] of Object.entries(x.headers)) {
+      if (k.toLowerCase() === 'location') cmp('headers.location', v, loc ?? null)
+      else diffs.push(`headers.${k}: response headers other than location need a live request; use an integration test`)
+    }
+  }
+  return diffs
+}
+
+export async function runRouteTests (argv: readonly string[]): Promise<number> {
+  const p = parseArgs(argv, SPEC)
+  const all = [...flagList(p, 'config'), ...p.positionals]
+  if (all.length === 0) throw new ArgError('test needs --config PATH... and at least one test file')
+  const { config, tests } = await splitPaths(all)
+  if (tests.length === 0) throw new ArgError('no test file given (a YAML file with a top-level `cases:` list)')
+  const result = await loadConfig(config, {
+    gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
+    credentialsDir: flag(p, 'credentials-dir') ?? null
+  })
+  if (result.snapshot === null) {
+    const errors = result.issues.filter(i => i.severity === 'error')
+    process.stderr.write(errors.map(formatIssue).join('\n') + `\nmeshgate: config refused: ${errors.length} error(s)\n`)
+    return 1
+  }
+  let passed = 0
+  let failed = 0
+  const out: string[] = []
+  for (const file of tests) {
+    const doc = parse(await readFile(file, 'utf8')) as { cases: RouteCase[] }
+    for (const [i, c] of doc.cases.entries()) {
+      const name = typeof c?.name === 'string' ? c.name : `${file}#${i}`
+      let diffs: string[]
+      if (!isRecord(c) || !isRecord(c.request) || typeof c.request.url !== 'string') {
+        diffs = ['case needs request.url']
+      } else {
+        try {
+          const e = explain(result.snapshot, { url: c.request.url, method: c.request.method ?? 'GET', headers: c.request.headers ?? {}, clientIp: c.request.clientIp ?? '127.0.0.1' })
+          diffs = checkCase(c, e)
+        } catch (err) {
+          diffs = [(err as Error).message]
+        }
+      }
+      if (diffs.length === 0) { passed++; out.push(`ok   ${name}`) } else {
+        failed++
+        out.push(`FAIL ${name}`)
+        for (const d of diffs) out.push(`     ${d}`)
+      }
+    }
+  }
+  out.push(`${passed} passed, ${failed} failed`)
+  process.stdout.write(out.join('\n') + '\n')
+  return failed === 0 ? 0 : 1
+}

@@ -1,0 +1,26 @@
+// `meshgate validate`: what Istio's admission refuses (errors) and what
+// istioctl analyze reports, one line per finding, then a summary.
+import { ArgError, flag, flagList, parseArgs } from './args.js'
+import { loadConfig, parseLabels } from '../gateway/config-loader.js'
+import { formatIssue } from '../gateway/validate/issues.js'
+
+const SPEC = { config: 'multi', strict: 'boolean', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string' } as const
+
+export async function runValidate (argv: readonly string[]): Promise<number> {
+  const p = parseArgs(argv, SPEC)
+  const paths = [...flagList(p, 'config'), ...p.positionals]
+  if (paths.length === 0) throw new ArgError('validate needs --config PATH')
+  const result = await loadConfig(paths, {
+    gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
+    credentialsDir: flag(p, 'credentials-dir') ?? null
+  })
+  const errors = result.issues.filter(i => i.severity === 'error').length
+  const warnings = result.issues.length - errors
+  const lines = result.issues.map(formatIssue)
+  const resources = result.snapshot?.resources.length
+  lines.push(`${errors} error(s), ${warnings} warning(s)${resources === undefined ? '' : ` in ${resources} resource(s)`}; config version ${result.version}`)
+  process.stdout.write(lines.join('\n') + '\n')
+  if (errors > 0) return 1
+  if (p.booleans.has('strict') && warnings > 0) return 1
+  return 0
+}

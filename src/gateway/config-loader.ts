@@ -1,0 +1,73 @@
+// sources → validate → compile, shared by `serve` (initial load and every
+// reload), `validate`, `explain` and `test`.
+import { readFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { loadSources, type SourceResource } from './sources/yaml-documents.js'
+import { validateResources } from './validate/index.js'
+import { makeIssue, sortIssues, type Issue } from './validate/issues.js'
+import { compile, referencedFiles } from './compile/compile.js'
+import type { Snapshot } from './snapshot.js'
+
+export interface LoadOptions {
+  readonly gatewayLabels: Readonly<Record<string, string>>
+  readonly credentialsDir: string | null
+  /** Lets tests and `explain` adjust resources in memory before validation. */
+  readonly transform?: (resources: SourceResource[]) => SourceResource[]
+}
+
+export interface LoadResult {
+  /** null when the version is refused (admission errors) or could not be compiled. */
+  readonly snapshot: Snapshot | null
+  readonly issues: readonly Issue[]
+  readonly version: string
+  /** Every file the version depends on (YAML and referenced certs), for the watcher. */
+  readonly watched: readonly string[]
+}
+
+export function parseLabels (text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=')
+    if (eq > 0) out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim()
+  }
+  return out
+}
+
+export async function loadConfig (paths: readonly string[], opts: LoadOptions): Promise<LoadResult> {
+  const src = await loadSources(paths)
+  const resources = opts.transform !== undefined ? opts.transform([...src.resources]) : [...src.resources]
+  const refs = referencedFiles(resources, opts.credentialsDir)
+  const files = new Map<string, string | null>()
+  await Promise.all(refs.map(async p => {
+    try {
+      files.set(p, await readFile(p, 'utf8'))
+    } catch {
+      files.set(p, null)
+    }
+  }))
+  const lookup = (p: string): string | null => files.get(p) ?? null
+  const hash = createHash('sha256')
+  for (const f of src.files) hash.update(f.path).update('\0').update(f.text).update('\0')
+  for (const p of refs) hash.update(p).update('\0').update(files.get(p) ?? '').update('\0')
+  const version = hash.digest('hex').slice(0, 12)
+  const issues: Issue[] = [...src.issues]
+  try {
+    issues.push(...validateResources(resources, {
+      gatewayLabels: { ...opts.gatewayLabels },
+      credentialsDir: opts.credentialsDir,
+      readFile: lookup
+    }))
+  } catch (err) {
+    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_INTERNAL', file: paths.join(','), line: 0, field: '', message: `validation failed unexpectedly: ${(err as Error).message}` }))
+  }
+  sortIssues(issues)
+  const watched = [...src.files.map(f => f.path), ...refs]
+  if (issues.some(i => i.severity === 'error' && i.admission)) return { snapshot: null, issues, version, watched }
+  let snapshot: Snapshot | null = null
+  try {
+    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir: opts.credentialsDir, issues: issues.filter(i => !i.admission), version })
+  } catch (err) {
+    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_INTERNAL', file: paths.join(','), line: 0, field: '', message: `compile failed unexpectedly: ${(err as Error).message}` }))
+  }
+  return { snapshot, issues, version, watched }
+}

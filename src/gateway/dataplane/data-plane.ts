@@ -1,0 +1,362 @@
+// The request path. Reads the current snapshot once per request and uses that
+// object for the whole exchange, so a reload never mixes two versions.
+// Order follows Envoy's filter chain at an Istio gateway: header sanitising →
+// (authn/authz plugins) → fault → CORS → router.
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { Snapshot, RouteTable } from '../snapshot.js'
+import { UpstreamManager } from '../../mesh-bridge/upstreams.js'
+import { RequestFacts } from './request-facts.js'
+import { Exchange, type DownstreamRequest } from './exchange.js'
+import { BODY_FAULT_ABORT, Flags, SERVER_HEADER, sendLocalReply, type DownstreamResponse } from './local-reply.js'
+import { newSelection, pickDestination, selectRoute, type RouteSelection } from './route-request.js'
+import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseHeaders } from './headers.js'
+import { abortUpstream, complete, finishLocal, forward } from './forward.js'
+import { matchString } from '../compile/string-matcher.js'
+import { mirrorRequest } from './mirror.js'
+import type { GatewayMetrics } from '../../plugins/metrics.js'
+
+/** Bodies up to this size are held in memory so that retries and mirrors can resend them. */
+const MAX_BUFFERED_BODY = 1024 * 1024
+
+const kExchange = Symbol('meshgate.exchange')
+
+export interface DataPlaneOptions {
+  readonly log: Logger
+  readonly accessLog: Logger | null
+  readonly metrics: GatewayMetrics | null
+}
+
+export class DataPlane {
+  current: Snapshot
+  readonly upstreams: UpstreamManager
+  readonly log: Logger
+  readonly accessLog: Logger | null
+  readonly metrics: GatewayMetrics | null
+  /** Reused per call: selection happens synchronously. */
+  readonly #sel: RouteSelection
+
+  constructor (snapshot: Snapshot, opts: DataPlaneOptions) {
+    this.current = snapshot
+    this.upstreams = new UpstreamManager()
+    this.upstreams.sync(snapshot)
+    this.log = opts.log
+    this.accessLog = opts.accessLog
+    this.metrics = opts.metrics
+    this.#sel = newSelection()
+  }
+
+  /** Publishes a new snapshot: upstream state first, then one reference swap. */
+  publish (next: Snapshot): void {
+    this.upstreams.sync(next)
+    this.current = next
+  }
+
+  handle (req: DownstreamRequest, res: DownstreamResponse, port: number, scheme: string, sni: string): void {
+    const snapshot = this.current
+    const headers = req.headers
+    const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? ''
+    const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', headers, port, peerAddress(req), sni)
+    const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
+    ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
+    res.once('close', onDownstreamClose)
+    const sel = selectRoute(snapshot, facts, this.#sel)
+    const route = sel.route
+    if (sel.vhost !== null && sel.vhost.requireTls && scheme === 'http') {
+      const loc = `https://${authority}${req.url ?? '/'}`
+      finishLocal(ex, 301, null, '', ['location', loc])
+      return
+    }
+    if (route === null) {
+      finishLocal(ex, 404, null, Flags.NoRoute, null)
+      return
+    }
+    ex.route = route
+    const rule = route.rule
+    ex.rule = rule
+    const fault = rule.fault
+    if (fault !== null && fault.delayMs > 0 && fault.delayPercent > 0 && roll(fault.delayPercent)) {
+      ex.flags = Flags.DelayInjected
+      setTimeout(afterDelay, fault.delayMs, ex)
+      return
+    }
+    afterDelay(ex)
+  }
+
+  addCorsHeaders (ex: Exchange, out: ResponseHeaders): void {
+    const cors = ex.rule!.cors!
+    out['access-control-allow-origin'] = ex.corsOrigin
+    if (cors.allowCredentials) out['access-control-allow-credentials'] = 'true'
+    if (cors.exposeHeaders !== '') out['access-control-expose-headers'] = cors.exposeHeaders
+  }
+
+  onComplete (ex: Exchange): void {
+    this.metrics?.observe(ex)
+    const log = this.accessLog
+    if (log === null) return
+    const f = ex.facts
+    log.info({
+      start_time: new Date(ex.startTime).toISOString(),
+      method: f.method,
+      authority: f.authority,
+      path: f.rawPath,
+      protocol: ex.req.httpVersion === '2.0' ? 'HTTP/2' : 'HTTP/1.1',
+      response_code: ex.status,
+      response_flags: ex.flags === '' ? '-' : ex.flags,
+      upstream_host: ex.upstreamHost === '' ? null : ex.upstreamHost,
+      upstream_cluster: ex.dest?.clusterKey ?? null,
+      route_name: ex.route?.routeLabel ?? null,
+      virtual_service: ex.route?.vsLabel ?? null,
+      duration_ms: Math.round((performance.now() - ex.startMs) * 1000) / 1000,
+      attempts: ex.attempt,
+      bytes_sent: ex.bytesSent,
+      request_id: ex.requestId,
+      downstream_remote_address: f.peerIp,
+      user_agent: f.headers['user-agent'] ?? null
+    }, 'access')
+  }
+
+  async close (): Promise<void> {
+    await this.upstreams.close()
+  }
+}
+
+function onDownstreamClose (this: DownstreamResponse): void {
+  const ex = (this as unknown as Record<symbol, Exchange | undefined>)[kExchange]
+  if (ex !== undefined && !ex.done && !this.writableFinished) abortUpstream(ex)
+}
+
+function peerAddress (req: DownstreamRequest): string {
+  const a = req.socket?.remoteAddress ?? ''
+  return a.startsWith('::ffff:') ? a.slice(7) : a
+}
+
+function roll (percent: number): boolean {
+  return percent >= 100 || Math.random() * 100 < percent
+}
+
+function afterDelay (ex: Exchange): void {
+  if (ex.done) return
+  const rule = ex.rule!
+  const fault = rule.fault
+  if (fault !== null && fault.abortStatus > 0 && fault.abortPercent > 0 && roll(fault.abortPercent)) {
+    if (fault.abortGrpcStatus >= 0) {
+      finishLocal(ex, 200, null, Flags.FaultInjected, ['content-type', 'application/grpc', 'grpc-status', String(fault.abortGrpcStatus), 'grpc-message', BODY_FAULT_ABORT])
+    } else {
+      finishLocal(ex, fault.abortStatus, BODY_FAULT_ABORT, Flags.FaultInjected, null)
+    }
+    return
+  }
+  if (rule.cors !== null && handleCors(ex)) return
+  switch (rule.action) {
+    case 'redirect': sendRedirect(ex); return
+    case 'direct': sendDirect(ex); return
+    default: route(ex)
+  }
+}
+
+/** Returns true when the request was answered (preflight). */
+function handleCors (ex: Exchange): boolean {
+  const cors = ex.rule!.cors!
+  const origin = ex.facts.header('origin')
+  if (origin === undefined || origin === '') return false
+  let allowed = cors.allowAll
+  if (!allowed) {
+    for (const m of cors.origins) if (matchString(m, origin)) { allowed = true; break }
+  }
+  const reqMethod = ex.facts.header('access-control-request-method')
+  const preflight = ex.facts.method === 'OPTIONS' && reqMethod !== undefined && reqMethod !== ''
+  if (!preflight) {
+    if (allowed) ex.corsOrigin = origin
+    return false
+  }
+  if (!allowed) {
+    if (!cors.ignoreUnmatchedPreflights) return false
+    finishLocal(ex, 200, null, '', null)
+    return true
+  }
+  const extra: string[] = ['access-control-allow-origin', origin]
+  const methods = cors.allowMethodsAny ? reqMethod : cors.allowMethods
+  if (methods !== '') extra.push('access-control-allow-methods', methods)
+  const reqHeaders = ex.facts.header('access-control-request-headers')
+  const hdrs = cors.allowHeadersAny ? (reqHeaders ?? '') : cors.allowHeaders
+  if (hdrs !== '') extra.push('access-control-allow-headers', hdrs)
+  if (cors.allowCredentials) extra.push('access-control-allow-credentials', 'true')
+  if (cors.maxAge !== '') extra.push('access-control-max-age', cors.maxAge)
+  finishLocal(ex, 200, null, '', extra)
+  return true
+}
+
+function splitAuthority (authority: string): { host: string, port: string } {
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']')
+    const rest = authority.slice(close + 1)
+    return { host: authority.slice(0, close + 1), port: rest.startsWith(':') ? rest.slice(1) : '' }
+  }
+  const colon = authority.lastIndexOf(':')
+  return colon === -1 ? { host: authority, port: '' } : { host: authority.slice(0, colon), port: authority.slice(colon + 1) }
+}
+
+function sendRedirect (ex: Exchange): void {
+  const r = ex.rule!.redirect!
+  const f = ex.facts
+  if (![301, 302, 303, 307, 308].includes(r.code)) {
+    // Other 3xx codes pass validation but Envoy drops the route: no route.
+    finishLocal(ex, 404, null, Flags.NoRoute, null)
+    return
+  }
+  const scheme = r.scheme ?? f.scheme
+  const auth = splitAuthority(r.authority ?? f.authority)
+  let port = auth.port
+  if (r.port > 0) port = String(r.port)
+  else if (r.port === 0) port = ''
+  else if (r.port === -2) port = String(f.port)
+  else if (r.scheme !== null && r.scheme !== f.scheme && port === (f.scheme === 'https' ? '443' : '80')) port = ''
+  if ((scheme === 'http' && port === '80') || (scheme === 'https' && port === '443')) port = ''
+  let pathAndQuery: string
+  if (r.uri !== null) {
+    pathAndQuery = r.uri.includes('?') || f.query === '' ? r.uri : `${r.uri}?${f.query}`
+  } else {
+    pathAndQuery = f.rawPath
+  }
+  const location = `${scheme}://${auth.host}${port === '' ? '' : `:${port}`}${pathAndQuery}`
+  const extra = ['location', location]
+  const rh = ex.rule!.responseHeaders
+  if (rh !== null) appendOps(rh, ex, extra)
+  finishLocal(ex, r.code, null, '', extra)
+}
+
+function sendDirect (ex: Exchange): void {
+  const rule = ex.rule!
+  const extra: string[] = []
+  if (rule.responseHeaders !== null) appendOps(rule.responseHeaders, ex, extra)
+  ex.status = rule.directStatus
+  const res = ex.res
+  const body = rule.directBody
+  res.statusCode = rule.directStatus
+  res.setHeader('server', SERVER_HEADER)
+  if (body !== null && body.length > 0) res.setHeader('content-type', 'text/plain')
+  for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
+  res.setHeader('content-length', body?.length ?? 0)
+  ex.bytesSent = body?.length ?? 0
+  if (body !== null && body.length > 0) (res as { end(b: Buffer): void }).end(body)
+  else res.end()
+  complete(ex)
+}
+
+function appendOps (ops: import('../snapshot.js').HeaderOps, ex: Exchange, extra: string[]): void {
+  const h: ResponseHeaders = {}
+  applyResponseOps(ops, h, ex.facts)
+  for (const k in h) {
+    const v = h[k]!
+    if (Array.isArray(v)) for (const one of v) extra.push(k, one)
+    else extra.push(k, String(v))
+  }
+}
+
+function route (ex: Exchange): void {
+  const rule = ex.rule!
+  const f = ex.facts
+  const dest = pickDestination(rule, f)
+  if (dest === null) {
+    finishLocal(ex, 503, null, Flags.NoCluster, null)
+    return
+  }
+  ex.dest = dest
+  const rt = ex.plane.upstreams.get(dest.clusterKey)
+  if (rt === undefined) {
+    // Unknown host or a subset no DestinationRule defines: Envoy answers 503 with an empty body (NC).
+    finishLocal(ex, 503, null, Flags.NoCluster, null)
+    return
+  }
+  ex.cluster = rt
+  ex.upstreamPath = rewritePath(ex)
+  const authority = rule.rewrite?.authority ?? f.authority
+  const list: string[] = []
+  ex.attemptCountIndex = buildUpstreamHeaders(f, f.headers, authority, ex.requestId, rule.timeoutMs, list)
+  if (rule.destinations.length > 1) {
+    if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, f)
+    if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, f)
+  } else {
+    if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, f)
+    if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, f)
+  }
+  ex.attemptCountIndex = list.indexOf('x-envoy-attempt-count') + 1
+  ex.upstreamHeaders = list
+  readBodyThenForward(ex)
+}
+
+/** Istio `rewrite.uri` replaces the matched part: the prefix for prefix matches, else the whole path. */
+function rewritePath (ex: Exchange): string {
+  const rw = ex.rule!.rewrite
+  const f = ex.facts
+  let path = f.path
+  if (rw !== null) {
+    if (rw.regex !== null) {
+      path = path.replace(rw.regex as unknown as RegExp, rw.regexReplacement)
+    } else if (rw.uri !== null) {
+      const uri = ex.route!.match?.uri ?? null
+      if (uri === null) path = rw.uri + path.slice(1)
+      else if (uri.kind === 'prefix') path = rw.uri + path.slice(uri.value.length)
+      else path = rw.uri
+    }
+  }
+  return f.query === '' ? path : `${path}?${f.query}`
+}
+
+function hasBody (req: DownstreamRequest): boolean {
+  const h = req.headers
+  if (h['transfer-encoding'] !== undefined) return true
+  const cl = h['content-length']
+  return cl !== undefined && cl !== '0'
+}
+
+function readBodyThenForward (ex: Exchange): void {
+  const req = ex.req
+  if (!hasBody(req) && req.httpVersion !== '2.0') {
+    startForward(ex)
+    return
+  }
+  const cl = Number(req.headers['content-length'] ?? NaN)
+  if (req.httpVersion === '2.0' && Number.isNaN(cl) && req.readableEnded) {
+    startForward(ex)
+    return
+  }
+  if (!Number.isNaN(cl) && cl > MAX_BUFFERED_BODY) {
+    // Too large to hold: stream it, which rules out retries and mirrored bodies (as Envoy's buffer limit does).
+    ex.streamBody = true
+    startForward(ex)
+    return
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  req.on('data', (c: Buffer) => {
+    size += c.length
+    if (size > MAX_BUFFERED_BODY && !ex.done) {
+      req.pause()
+      finishLocal(ex, 413, 'request body too large to buffer', '', null)
+      return
+    }
+    chunks.push(c)
+  })
+  req.once('end', () => {
+    if (ex.done) return
+    ex.body = chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    startForward(ex)
+  })
+  req.once('error', () => abortUpstream(ex))
+}
+
+function startForward (ex: Exchange): void {
+  const mirrors = ex.rule!.mirrors
+  if (mirrors.length > 0 && !ex.streamBody) {
+    for (const m of mirrors) if (roll(m.percent)) mirrorRequest(ex, m)
+  }
+  forward(ex)
+}
+
+export function routeTableOf (snapshot: Snapshot, port: number): RouteTable | null {
+  return snapshot.listeners.get(port)?.plain ?? null
+}
+
+export { sendLocalReply }

@@ -1,0 +1,87 @@
+// Per-request state, one object with a fixed shape. The data plane's module-level
+// functions take it as their argument instead of allocating closures.
+import type { IncomingMessage } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
+import type { CompiledRule, Route, RouteDestination, Snapshot } from '../snapshot.js'
+import type { ClusterRuntime } from '../../mesh-bridge/upstreams.js'
+import type { EndpointState } from '../../mesh-bridge/endpoint-state.js'
+import type { RequestFacts } from './request-facts.js'
+import type { DownstreamResponse } from './local-reply.js'
+import type { DataPlane } from './data-plane.js'
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest
+
+export interface AttemptControl { abort (reason?: Error): void, pause (): void, resume (): void }
+
+export class Exchange {
+  readonly plane: DataPlane
+  readonly req: DownstreamRequest
+  readonly res: DownstreamResponse
+  readonly facts: RequestFacts
+  readonly snapshot: Snapshot
+  readonly startMs: number
+  readonly startTime: number
+  route: Route | null
+  rule: CompiledRule | null
+  dest: RouteDestination | null
+  cluster: ClusterRuntime | null
+  endpoint: EndpointState | null
+  /** 1-based number of the current upstream attempt. */
+  attempt: number
+  /** Request body held for retries and mirrors; null when there is none or it is streamed. */
+  body: Buffer | null
+  streamBody: boolean
+  upstreamPath: string
+  upstreamHeaders: string[]
+  attemptCountIndex: number
+  requestId: string
+  routeTimer: NodeJS.Timeout | null
+  tryTimer: NodeJS.Timeout | null
+  control: AttemptControl | null
+  /** Generation of the live attempt; callbacks from older attempts are ignored. */
+  gen: number
+  done: boolean
+  responseStarted: boolean
+  status: number
+  flags: string
+  upstreamHost: string
+  bytesSent: number
+  lastReason: string
+  upstreamStart: number
+  corsOrigin: string
+
+  constructor (plane: DataPlane, req: DownstreamRequest, res: DownstreamResponse, facts: RequestFacts, snapshot: Snapshot, requestId: string) {
+    this.plane = plane
+    this.req = req
+    this.res = res
+    this.facts = facts
+    this.snapshot = snapshot
+    this.startMs = performance.now()
+    this.startTime = Date.now()
+    this.route = null
+    this.rule = null
+    this.dest = null
+    this.cluster = null
+    this.endpoint = null
+    this.attempt = 0
+    this.body = null
+    this.streamBody = false
+    this.upstreamPath = ''
+    this.upstreamHeaders = []
+    this.attemptCountIndex = -1
+    this.requestId = requestId
+    this.routeTimer = null
+    this.tryTimer = null
+    this.control = null
+    this.gen = 0
+    this.done = false
+    this.responseStarted = false
+    this.status = 0
+    this.flags = ''
+    this.upstreamHost = ''
+    this.bytesSent = 0
+    this.lastReason = ''
+    this.upstreamStart = 0
+    this.corsOrigin = ''
+  }
+}

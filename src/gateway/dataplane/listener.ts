@@ -1,0 +1,152 @@
+// One Fastify instance per Gateway port. Routing lives in the snapshot, so each
+// instance has a single catch-all route: Fastify refuses new routes once it is
+// listening, and a reload must never need one.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
+import type { Socket } from 'node:net'
+import type { Http2Session } from 'node:http2'
+import type { Listener, TlsServer } from '../snapshot.js'
+import { findTlsServer } from '../compile/host-index.js'
+import type { DataPlane } from './data-plane.js'
+
+export interface ListenerLimits {
+  readonly maxHeaderBytes: number
+  readonly headersTimeoutMs: number
+  readonly requestTimeoutMs: number
+  readonly keepAliveTimeoutMs: number
+}
+
+export const DEFAULT_LIMITS: ListenerLimits = Object.freeze({
+  maxHeaderBytes: 60 * 1024,
+  headersTimeoutMs: 60_000,
+  requestTimeoutMs: 0,
+  keepAliveTimeoutMs: 72_000
+})
+
+const contexts = new WeakMap<TlsServer, SecureContext>()
+
+function contextOf (server: TlsServer): SecureContext {
+  let ctx = contexts.get(server)
+  if (ctx === undefined) {
+    const m = server.material
+    ctx = createSecureContext({ cert: m.cert, key: m.key, ca: m.ca ?? undefined, minVersion: 'TLSv1.2' })
+    contexts.set(server, ctx)
+  }
+  return ctx
+}
+
+export class GatewayListener {
+  readonly port: number
+  readonly tls: boolean
+  readonly app: FastifyInstance
+  readonly #sockets = new Set<Socket>()
+  readonly #sessions = new Set<Http2Session>()
+
+  constructor (listener: Listener, plane: DataPlane, limits: ListenerLimits) {
+    this.port = listener.port
+    this.tls = listener.tls
+    const base = {
+      logger: false,
+      requestIdHeader: false as const,
+      return503OnClosing: false,
+      forceCloseConnections: false,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      routerOptions: { maxParamLength: 8192 },
+      bodyLimit: Number.MAX_SAFE_INTEGER,
+      http2SessionTimeout: limits.keepAliveTimeoutMs
+    }
+    if (listener.tls) {
+      const first = listener.sniStar ?? listener.tlsServers[0]!
+      const m = first.material
+      this.app = Fastify({
+        ...base,
+        http2: true,
+        https: {
+          allowHTTP1: true,
+          cert: m.cert,
+          key: m.key,
+          ca: m.ca ?? undefined,
+          minVersion: 'TLSv1.2',
+          ALPNProtocols: ['h2', 'http/1.1'],
+          requestCert: listener.requestCert,
+          rejectUnauthorized: listener.rejectUnauthorized,
+          SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
+            const l = plane.current.listeners.get(this.port)
+            const chain = l === undefined ? null : findTlsServer(l, servername)
+            if (chain === null) { cb(new Error(`no TLS server for ${servername}`)); return }
+            cb(null, contextOf(chain))
+          }
+        }
+      }) as unknown as FastifyInstance
+    } else {
+      this.app = Fastify(base) as unknown as FastifyInstance
+    }
+    this.app.removeAllContentTypeParsers()
+    // Bodies stay unread in the raw request: the data plane streams or buffers them itself.
+    this.app.addContentTypeParser('*', skipBody)
+    const port = this.port
+    const scheme = listener.tls ? 'https' : 'http'
+    this.app.all('*', (request: FastifyRequest, reply: FastifyReply) => {
+      reply.hijack()
+      const sock = request.raw.socket as TLSSocket
+      plane.handle(request.raw, reply.raw, port, scheme, scheme === 'https' ? (typeof sock.servername === 'string' ? sock.servername : '') : '')
+    })
+    this.app.server.on('connection', (s: Socket) => {
+      this.#sockets.add(s)
+      s.once('close', () => this.#sockets.delete(s))
+    })
+    this.app.server.on('session', (s: Http2Session) => {
+      this.#sessions.add(s)
+      s.once('close', () => this.#sessions.delete(s))
+    })
+    if (listener.tls) {
+      this.app.server.on('secureConnection', (s: TLSSocket) => {
+        this.#sockets.add(s)
+        s.once('close', () => this.#sockets.delete(s))
+        const l = plane.current.listeners.get(port)
+        const chain = l === undefined ? null : findTlsServer(l, typeof s.servername === 'string' ? s.servername : '')
+        // Per-chain MUTUAL on a listener that also has SIMPLE chains: refuse unverified clients here.
+        if (chain !== null && chain.mode === 'MUTUAL' && !s.authorized) s.destroy()
+      })
+    }
+    const server = this.app.server as unknown as { maxHeaderSize?: number, headersTimeout?: number, maxHeadersCount?: number }
+    server.headersTimeout = limits.headersTimeoutMs
+  }
+
+  async listen (host: string): Promise<void> {
+    await this.app.listen({ port: this.port, host })
+  }
+
+  /** Applies a new snapshot's TLS settings without reopening the socket. */
+  update (listener: Listener): void {
+    if (!listener.tls) return
+    const srv = this.app.server as unknown as { requestCert: boolean, rejectUnauthorized: boolean, setSecureContext (o: object): void }
+    srv.requestCert = listener.requestCert
+    srv.rejectUnauthorized = listener.rejectUnauthorized
+    const first = listener.sniStar ?? listener.tlsServers[0]!
+    srv.setSecureContext({ cert: first.material.cert, key: first.material.key, ca: first.material.ca ?? undefined, minVersion: 'TLSv1.2', ALPNProtocols: ['h2', 'http/1.1'] })
+  }
+
+  /** Stops accepting, lets in-flight requests finish up to `graceMs`, then cuts what remains. */
+  async close (graceMs: number): Promise<void> {
+    const server = this.app.server as unknown as { closeIdleConnections?: () => void }
+    const closing = this.app.close()
+    // HTTP/2 sessions get a GOAWAY; idle HTTP/1 keep-alive connections are closed as they become idle.
+    for (const s of this.#sessions) s.close()
+    server.closeIdleConnections?.()
+    const idleSweep = setInterval(() => server.closeIdleConnections?.(), 50)
+    let timer: NodeJS.Timeout | null = null
+    const timeout = new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })
+    await Promise.race([closing, timeout])
+    clearInterval(idleSweep)
+    if (timer !== null) clearTimeout(timer)
+    for (const s of this.#sockets) s.destroy()
+    for (const s of this.#sessions) s.destroy()
+    await closing.catch(() => {})
+  }
+}
+
+function skipBody (_req: FastifyRequest, _payload: unknown, done: (err: Error | null, body?: unknown) => void): void {
+  done(null)
+}

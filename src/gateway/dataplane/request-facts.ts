@@ -1,0 +1,148 @@
+// What routing, policies and logs know about one request. One object per request,
+// every field set in the constructor so all instances share one shape.
+import type { IncomingHttpHeaders } from 'node:http'
+
+export class RequestFacts {
+  method: string
+  scheme: string
+  /** Raw `:authority` / Host as sent, with any port. */
+  authority: string
+  /** Lowercased Host without port: what selects the virtual host. */
+  host: string
+  /** RFC 3986-normalised path without the query string. */
+  path: string
+  /** Query string without `?`; '' when absent. */
+  query: string
+  /** The request target as sent (`:path`, with query). */
+  rawPath: string
+  headers: IncomingHttpHeaders
+  /** Listener port. */
+  port: number
+  /** TCP peer address. */
+  peerIp: string
+  /** Client address after trusted-proxy processing (same as peerIp without trusted proxies). */
+  clientIp: string
+  /** Claims of a validated JWT, or null. */
+  claims: Record<string, unknown> | null
+  /** TLS SNI the client sent, '' for plain text. */
+  sni: string
+  #queryMap: Map<string, string> | null
+
+  constructor (method: string, scheme: string, authority: string, rawPath: string, headers: IncomingHttpHeaders, port: number, peerIp: string, sni: string) {
+    this.method = method
+    this.scheme = scheme
+    this.authority = authority
+    this.host = hostWithoutPort(authority)
+    const q = rawPath.indexOf('?')
+    this.path = normalizePath(q === -1 ? rawPath : rawPath.slice(0, q))
+    this.query = q === -1 ? '' : rawPath.slice(q + 1)
+    this.rawPath = rawPath
+    this.headers = headers
+    this.port = port
+    this.peerIp = peerIp
+    this.clientIp = peerIp
+    this.claims = null
+    this.sni = sni
+    this.#queryMap = null
+  }
+
+  /** First value of a query parameter (decoded), or undefined when absent. */
+  queryParam (name: string): string | undefined {
+    if (this.query === '') return undefined
+    if (this.#queryMap === null) this.#queryMap = parseQuery(this.query)
+    return this.#queryMap.get(name)
+  }
+
+  /** Header value for matching: repeated headers joined with `,`; pseudo headers resolved. */
+  header (name: string): string | undefined {
+    if (name.charCodeAt(0) === 58 /* : */) {
+      switch (name) {
+        case ':authority': return this.authority
+        case ':method': return this.method
+        case ':scheme': return this.scheme
+        case ':path': return this.rawPath
+        default: return undefined
+      }
+    }
+    const v = this.headers[name]
+    if (v === undefined) return undefined
+    return typeof v === 'string' ? v : v.join(',')
+  }
+}
+
+export function hostWithoutPort (authority: string): string {
+  if (authority === '') return ''
+  let end = authority.length
+  if (authority.charCodeAt(0) === 91 /* [ */) {
+    const close = authority.indexOf(']')
+    end = close === -1 ? end : close + 1
+  } else {
+    const colon = authority.lastIndexOf(':')
+    if (colon !== -1) end = colon
+  }
+  const h = authority.slice(0, end)
+  // Hosts are usually lowercase already; avoid the copy when they are.
+  return /[A-Z]/.test(h) ? h.toLowerCase() : h
+}
+
+function parseQuery (query: string): Map<string, string> {
+  const map = new Map<string, string>()
+  for (const part of query.split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    const key = safeDecode(eq === -1 ? part : part.slice(0, eq))
+    if (map.has(key)) continue // the first occurrence is the one tested
+    map.set(key, eq === -1 ? '' : safeDecode(part.slice(eq + 1)))
+  }
+  return map
+}
+
+function safeDecode (s: string): string {
+  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '))
+  } catch {
+    return s
+  }
+}
+
+const NEEDS_NORMALIZING = /[\\.%]|\/\//
+
+/**
+ * Envoy's path normalisation as Istio configures it: backslashes become slashes,
+ * percent-encoded unreserved characters are decoded, dot segments are removed.
+ * `//` is kept (merge_slashes is off by default).
+ */
+export function normalizePath (path: string): string {
+  if (path === '' || path === '*') return path === '' ? '/' : path
+  if (!NEEDS_NORMALIZING.test(path)) return path
+  let p = path.replace(/\\/g, '/')
+  if (p.indexOf('%') !== -1) p = p.replace(/%([0-9a-fA-F]{2})/g, decodeUnreserved)
+  if (p.indexOf('.') === -1) return p
+  const segments = p.split('/')
+  const out: string[] = []
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i]!
+    if (s === '.') {
+      if (i === segments.length - 1) out.push('')
+      continue
+    }
+    if (s === '..') {
+      if (out.length > 1) out.pop()
+      if (i === segments.length - 1) out.push('')
+      continue
+    }
+    out.push(s)
+  }
+  const joined = out.join('/')
+  return joined.startsWith('/') ? joined : `/${joined}`
+}
+
+function decodeUnreserved (match: string, hex: string): string {
+  const c = parseInt(hex, 16)
+  // ALPHA / DIGIT / "-" / "." / "_" / "~"
+  if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e) {
+    return String.fromCharCode(c)
+  }
+  return match.toUpperCase()
+}

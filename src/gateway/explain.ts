@@ -1,0 +1,160 @@
+// What the gateway would do with one request, from the same snapshot and
+// matcher as `serve`: no second implementation to drift.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Snapshot, RouteDestination, CompiledRule } from './snapshot.js'
+import { RequestFacts } from './dataplane/request-facts.js'
+import { newSelection, selectRoute } from './dataplane/route-request.js'
+import { describeMatcher } from './compile/string-matcher.js'
+import { formatIssue } from './validate/issues.js'
+
+export interface ExplainRequest {
+  readonly url: string
+  readonly method: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly clientIp: string
+}
+
+export interface Explanation {
+  readonly matched: boolean
+  readonly status: number | null
+  readonly result: Record<string, unknown>
+}
+
+export class UsageError extends Error {}
+
+export function explain (snapshot: Snapshot, r: ExplainRequest): Explanation {
+  let url: URL
+  try {
+    url = new URL(r.url)
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(r.url)} is not an absolute http(s) URL`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, got ${url.protocol}`)
+  const scheme = url.protocol.slice(0, -1)
+  const port = url.port !== '' ? Number(url.port) : scheme === 'https' ? 443 : 80
+  const headers: IncomingHttpHeaders = {}
+  for (const [k, v] of Object.entries(r.headers)) headers[k.toLowerCase()] = v
+  const authority = headers.host ?? (url.port !== '' ? `${url.hostname}:${url.port}` : url.hostname)
+  headers.host = authority
+  const facts = new RequestFacts(r.method.toUpperCase(), scheme, authority, `${url.pathname}${url.search}`, headers, port, r.clientIp, scheme === 'https' ? url.hostname : '')
+  const sel = selectRoute(snapshot, facts, newSelection())
+  const out: Record<string, unknown> = {
+    configVersion: snapshot.version,
+    request: { method: facts.method, scheme, authority, path: facts.path, query: facts.query, port, clientIp: facts.clientIp, headers: r.headers },
+    facts: { clientIp: facts.clientIp, geo: null, userAgent: headers['user-agent'] ?? null },
+    listener: sel.listener === null ? null : { port: sel.listener.port, tls: sel.listener.tls, gateways: sel.listener.gatewayNames },
+    gatewayServer: sel.tlsServer === null
+      ? (sel.listener === null ? null : { gateways: sel.listener.gatewayNames, routeTable: sel.table?.name ?? null })
+      : { gateway: `${sel.tlsServer.gateway.namespace}/${sel.tlsServer.gateway.name}`, server: sel.tlsServer.serverIndex, portName: sel.tlsServer.portName, mode: sel.tlsServer.mode, routeTable: sel.table?.name ?? null },
+    virtualHost: sel.vhost === null ? null : { name: sel.vhost.name, domains: sel.vhost.domains },
+    virtualService: null,
+    route: null,
+    policies: [],
+    findings: snapshot.issues.filter(i => i.severity === 'error').map(formatIssue)
+  }
+  if (sel.listener === null) {
+    out.reason = `no Gateway server listens on port ${port}`
+    return { matched: false, status: null, result: out }
+  }
+  if (sel.listener.tls && sel.tlsServer === null) {
+    out.reason = `no TLS server on port ${port} accepts SNI ${JSON.stringify(facts.sni)}: the handshake fails`
+    return { matched: false, status: null, result: out }
+  }
+  if (sel.vhost !== null && sel.vhost.requireTls && scheme === 'http') {
+    out.action = 'httpsRedirect'
+    out.status = 301
+    out.location = `https://${authority}${facts.rawPath}`
+    return { matched: true, status: 301, result: out }
+  }
+  if (sel.vhost === null || sel.route === null) {
+    out.reason = sel.vhost === null ? `no virtual host for ${JSON.stringify(facts.host)} on port ${port}` : `no route of ${sel.vhost.name} matches`
+    out.status = 404
+    return { matched: false, status: 404, result: out }
+  }
+  const route = sel.route
+  const rule = route.rule
+  out.virtualService = `${rule.virtualService.namespace}/${rule.virtualService.name}`
+  out.virtualServiceSource = `${rule.virtualService.file}:${rule.virtualService.line}`
+  out.route = {
+    index: rule.index,
+    name: route.name === '' ? null : route.name,
+    matchIndex: route.matchIndex,
+    match: route.match === null ? 'everything' : describeMatch(route.match),
+    position: sel.vhost.routes.indexOf(route),
+    ordering: 'VirtualServices for one host are merged oldest creationTimestamp first, then by name and namespace; catch-all routes move to the end'
+  }
+  out.action = rule.action
+  let status: number | null = null
+  if (rule.action === 'redirect') {
+    const rd = rule.redirect!
+    out.redirect = { code: rd.code, uri: rd.uri, authority: rd.authority, scheme: rd.scheme, port: rd.port }
+    status = [301, 302, 303, 307, 308].includes(rd.code) ? rd.code : 404
+  } else if (rule.action === 'direct') {
+    out.directResponse = { status: rule.directStatus, body: rule.directBody?.toString('utf8') ?? null }
+    status = rule.directStatus
+  } else {
+    out.destinations = rule.destinations.map(d => destinationFacts(d, rule, snapshot))
+    out.destination = rule.destinations.length === 1 ? { host: rule.destinations[0]!.host, port: rule.destinations[0]!.port, subset: rule.destinations[0]!.subset || null } : { host: commonHost(rule.destinations) }
+    out.weights = rule.destinations.length > 1 ? rule.destinations.map(d => ({ host: d.host, subset: d.subset || null, weight: d.weight, percent: round(d.weight / rule.totalWeight * 100) })) : null
+    out.stickySplit = rule.stickyKey === null ? null : `${rule.stickyKey.kind}${rule.stickyKey.name === '' ? '' : `:${rule.stickyKey.name}`}`
+    const missing = rule.destinations.find(d => !snapshot.clusters.has(d.clusterKey))
+    const empty = rule.destinations.find(d => snapshot.clusters.get(d.clusterKey)?.endpoints.length === 0)
+    if (rule.destinations.length === 0 || (rule.destinations.length === 1 && missing !== undefined)) status = 503
+    else if (rule.destinations.length === 1 && empty !== undefined) status = 503
+  }
+  const f = rule.fault
+  if (f !== null) {
+    out.fault = {
+      delay: f.delayMs > 0 ? `${f.delayMs / 1000}s` : null,
+      delayPercentage: f.delayMs > 0 ? f.delayPercent : null,
+      abort: f.abortStatus > 0 ? f.abortStatus : null,
+      abortGrpcStatus: f.abortGrpcStatus >= 0 ? f.abortGrpcStatus : null,
+      abortPercentage: f.abortStatus > 0 ? f.abortPercent : null
+    }
+    if (f.abortStatus > 0 && f.abortPercent >= 100) status = f.abortGrpcStatus >= 0 ? 200 : f.abortStatus
+  }
+  out.timeout = rule.timeoutMs > 0 ? `${rule.timeoutMs / 1000}s` : null
+  out.retries = { attempts: rule.retry.attempts, perTryTimeout: rule.retry.perTryTimeoutMs > 0 ? `${rule.retry.perTryTimeoutMs / 1000}s` : null, retryOn: rule.retry.raw }
+  out.mirror = rule.mirrors.length === 0 ? null : rule.mirrors.map(m => ({ host: m.host, subset: m.subset || null, port: m.port, percentage: m.percent }))
+  out.rewrite = rule.rewrite === null ? null : { uri: rule.rewrite.uri, authority: rule.rewrite.authority, uriRegexRewrite: rule.rewrite.regex !== null }
+  out.cors = rule.cors !== null
+  out.status = status
+  return { matched: true, status, result: out }
+}
+
+function destinationFacts (d: RouteDestination, rule: CompiledRule, snapshot: Snapshot): Record<string, unknown> {
+  const c = snapshot.clusters.get(d.clusterKey)
+  return {
+    host: d.host,
+    subset: d.subset || null,
+    port: d.port,
+    weight: rule.destinations.length > 1 ? d.weight : 100,
+    cluster: d.clusterKey,
+    endpoints: c === undefined ? null : c.endpoints.map(e => e.key),
+    loadBalancer: c === undefined ? null : c.hash === null ? c.lb : `consistentHash(${c.hash.kind}${c.hash.name === '' ? '' : `:${c.hash.name}`})`,
+    outcome: c === undefined ? '503: no cluster (unknown host or undefined subset)' : c.endpoints.length === 0 ? '503: no healthy upstream' : 'forwarded'
+  }
+}
+
+function describeMatch (m: import('./snapshot.js').CompiledMatch): Record<string, unknown> {
+  const o: Record<string, unknown> = {}
+  if (m.uri !== null) o.uri = describeMatcher(m.uri)
+  if (m.method !== null) o.method = describeMatcher(m.method)
+  if (m.authority !== null) o.authority = describeMatcher(m.authority)
+  if (m.scheme !== null) o.scheme = describeMatcher(m.scheme)
+  if (m.headers.length > 0) o.headers = Object.fromEntries(m.headers.map(h => [h.name, describeMatcher(h.matcher)]))
+  if (m.withoutHeaders.length > 0) o.withoutHeaders = Object.fromEntries(m.withoutHeaders.map(h => [h.name, describeMatcher(h.matcher)]))
+  if (m.queryParams.length > 0) o.queryParams = Object.fromEntries(m.queryParams.map(h => [h.name, describeMatcher(h.matcher)]))
+  if (m.claims.length > 0) o.claims = Object.fromEntries(m.claims.map(c => [c.path.join('.'), describeMatcher(c.matcher)]))
+  if (m.port !== 0) o.port = m.port
+  return o
+}
+
+function commonHost (ds: readonly RouteDestination[]): string | null {
+  const hosts = new Set(ds.map(d => d.host))
+  return hosts.size === 1 ? ds[0]!.host : null
+}
+
+function round (n: number): number {
+  return Math.round(n * 100) / 100
+}

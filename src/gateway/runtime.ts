@@ -1,0 +1,168 @@
+// The running gateway: loads config, publishes snapshots, keeps one listener per
+// Gateway port, reloads on file changes, drains on shutdown.
+import type { Logger } from 'pino'
+import { loadConfig, type LoadOptions, type LoadResult } from './config-loader.js'
+import type { Snapshot } from './snapshot.js'
+import { DataPlane } from './dataplane/data-plane.js'
+import { GatewayListener, DEFAULT_LIMITS, type ListenerLimits } from './dataplane/listener.js'
+import { FileWatcher } from './sources/file-watcher.js'
+import { formatIssue, type Issue } from './validate/issues.js'
+import type { GatewayMetrics } from '../plugins/metrics.js'
+
+export interface GatewayOptions extends LoadOptions {
+  readonly configPaths: readonly string[]
+  readonly host: string
+  readonly log: Logger
+  readonly accessLog: Logger | null
+  readonly metrics: GatewayMetrics | null
+  readonly limits?: ListenerLimits
+  readonly watch?: boolean
+  /** Debounce for file events, ms. */
+  readonly reloadDelayMs?: number
+}
+
+export interface RefusedVersion {
+  readonly version: string
+  readonly at: string
+  readonly issues: readonly Issue[]
+}
+
+export class Gateway {
+  readonly opts: GatewayOptions
+  plane: DataPlane | null
+  readonly listeners = new Map<number, { listener: GatewayListener, fingerprint: string }>()
+  lastRefused: RefusedVersion | null
+  appliedAt: string
+  ready: boolean
+  draining: boolean
+  #watcher: FileWatcher | null
+  #reloading: Promise<void> | null
+  #pending: boolean
+
+  constructor (opts: GatewayOptions) {
+    this.opts = opts
+    this.plane = null
+    this.lastRefused = null
+    this.appliedAt = ''
+    this.ready = false
+    this.draining = false
+    this.#watcher = null
+    this.#reloading = null
+    this.#pending = false
+  }
+
+  get snapshot (): Snapshot | null {
+    return this.plane?.current ?? null
+  }
+
+  /** Initial load. Throws a ConfigError when the config is refused (exit code 1). */
+  async start (): Promise<void> {
+    const result = await loadConfig(this.opts.configPaths, this.opts)
+    this.#logIssues(result)
+    if (result.snapshot === null) throw new ConfigError(result.issues)
+    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics })
+    this.appliedAt = new Date().toISOString()
+    this.opts.metrics?.setVersion(result.version)
+    this.opts.metrics?.reloads.inc({ result: 'applied' })
+    await this.#syncListeners(result.snapshot)
+    this.ready = true
+    this.opts.log.info({ version: result.version, listeners: [...this.listeners.keys()] }, 'config applied')
+    if (this.opts.watch !== false) {
+      this.#watcher = new FileWatcher(this.opts.configPaths, result.watched, this.opts.reloadDelayMs ?? 100, () => { void this.reload() })
+      this.#watcher.start()
+    }
+  }
+
+  /** Builds the next snapshot off the request path and swaps it in; a refused version leaves the current one serving. */
+  async reload (): Promise<void> {
+    if (this.#reloading !== null) { this.#pending = true; return this.#reloading }
+    this.#reloading = this.#doReload().finally(() => { this.#reloading = null })
+    await this.#reloading
+    if (this.#pending) { this.#pending = false; await this.reload() }
+  }
+
+  async #doReload (): Promise<void> {
+    if (this.draining || this.plane === null) return
+    let result: LoadResult
+    try {
+      result = await loadConfig(this.opts.configPaths, this.opts)
+    } catch (err) {
+      this.opts.log.error({ err }, 'config reload failed')
+      return
+    }
+    this.#watcher?.setFiles(result.watched)
+    if (result.snapshot !== null && result.version === this.plane.current.version) {
+      this.opts.metrics?.reloads.inc({ result: 'unchanged' })
+      return
+    }
+    this.#logIssues(result)
+    if (result.snapshot === null) {
+      this.lastRefused = { version: result.version, at: new Date().toISOString(), issues: result.issues }
+      this.opts.metrics?.reloads.inc({ result: 'refused' })
+      this.opts.metrics?.lastReloadFailed.set(1)
+      this.opts.log.error({ version: result.version, errors: result.issues.filter(i => i.admission && i.severity === 'error').length }, 'config version refused; the last good version keeps serving')
+      return
+    }
+    this.plane.publish(result.snapshot)
+    this.appliedAt = new Date().toISOString()
+    this.opts.metrics?.setVersion(result.version)
+    this.opts.metrics?.reloads.inc({ result: 'applied' })
+    this.opts.metrics?.lastReloadFailed.set(0)
+    await this.#syncListeners(result.snapshot)
+    this.opts.log.info({ version: result.version, listeners: [...this.listeners.keys()] }, 'config applied')
+  }
+
+  /** Opens listeners for new ports, closes those whose Gateway server is gone, updates the rest in place. */
+  async #syncListeners (snapshot: Snapshot): Promise<void> {
+    const limits = this.opts.limits ?? DEFAULT_LIMITS
+    for (const [port, entry] of [...this.listeners]) {
+      const l = snapshot.listeners.get(port)
+      if (l === undefined || l.tls !== entry.listener.tls || l.bind !== (entry.fingerprint.split('|')[1] ?? '')) {
+        this.listeners.delete(port)
+        await entry.listener.close(5_000)
+        this.opts.log.info({ port }, 'listener closed')
+      } else {
+        entry.listener.update(l)
+      }
+    }
+    for (const [port, l] of snapshot.listeners) {
+      if (this.listeners.has(port)) continue
+      const gl = new GatewayListener(l, this.plane!, limits)
+      try {
+        await gl.listen(l.bind !== '' ? l.bind : this.opts.host)
+        this.listeners.set(port, { listener: gl, fingerprint: `${l.tls}|${l.bind}` })
+        this.opts.log.info({ port, tls: l.tls }, 'listener open')
+      } catch (err) {
+        this.opts.log.error({ port, err: (err as Error).message }, 'cannot open listener')
+        await gl.app.close().catch(() => {})
+        if (!this.ready) throw err
+      }
+    }
+  }
+
+  #logIssues (result: LoadResult): void {
+    for (const i of result.issues) {
+      const line = formatIssue(i)
+      if (i.severity === 'error') this.opts.log.error({ code: i.code, admission: i.admission }, line)
+      else this.opts.log.warn({ code: i.code }, line)
+    }
+  }
+
+  /** SIGTERM/SIGINT: not ready, stop accepting, let in-flight requests finish up to `graceMs`. */
+  async drain (graceMs: number): Promise<void> {
+    this.draining = true
+    this.ready = false
+    this.#watcher?.stop()
+    await Promise.all([...this.listeners.values()].map(e => e.listener.close(graceMs)))
+    this.listeners.clear()
+    await this.plane?.close()
+  }
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly Issue[]
+  constructor (issues: readonly Issue[]) {
+    super('config refused')
+    this.issues = issues
+  }
+}

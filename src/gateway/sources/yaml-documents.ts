@@ -1,0 +1,188 @@
+// Reads YAML files and folders into resources that remember where each of
+// their fields came from, so every finding can name `file:line`.
+import { readFile, readdir, stat } from 'node:fs/promises'
+import { join, resolve, relative, isAbsolute } from 'node:path'
+import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml'
+import { makeIssue, type Issue } from '../validate/issues.js'
+
+export type FieldPath = ReadonlyArray<string | number>
+
+export interface SourceResource {
+  readonly file: string
+  /** Line (1-based) where the document starts. */
+  readonly line: number
+  readonly apiVersion: string
+  readonly kind: string
+  readonly name: string
+  readonly namespace: string
+  /** Plain JS value of the whole document. */
+  readonly value: Record<string, unknown>
+  /** Line of the node at `path` (relative to the document root), or the closest ancestor that exists. */
+  lineOf(path: FieldPath): number
+  /** Keys present in the mapping at `path` (for unknown-field warnings). */
+  keysAt(path: FieldPath): string[]
+}
+
+export interface SourceSet {
+  readonly resources: SourceResource[]
+  /** Parse-level problems (bad YAML, not a mapping, missing kind). Always admission errors. */
+  readonly issues: Issue[]
+  /** Files read, with their content hash input. */
+  readonly files: ReadonlyArray<{ path: string, text: string }>
+}
+
+/** Expands folders into the `*.yaml` / `*.yml` files below them, in a stable order. */
+export async function listConfigFiles (paths: readonly string[]): Promise<string[]> {
+  const out: string[] = []
+  for (const p of paths) {
+    const st = await stat(p)
+    if (st.isDirectory()) await walk(p, out)
+    else out.push(p)
+  }
+  return out
+}
+
+async function walk (dir: string, out: string[]): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true })
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  for (const e of entries) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) await walk(p, out)
+    else if (e.isFile() && /\.ya?ml$/i.test(e.name)) out.push(p)
+  }
+}
+
+export function displayPath (file: string): string {
+  const rel = relative(process.cwd(), resolve(file))
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file
+}
+
+export async function loadSources (paths: readonly string[]): Promise<SourceSet> {
+  const issues: Issue[] = []
+  const files: Array<{ path: string, text: string }> = []
+  let list: string[] = []
+  try {
+    list = await listConfigFiles(paths)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_SOURCE', file: e.path ?? String(paths[0] ?? ''), line: 0, field: '', message: `cannot read: ${e.code ?? e.message}` }))
+    return { resources: [], issues, files }
+  }
+  for (const file of list) {
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException
+      issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_SOURCE', file: displayPath(file), line: 0, field: '', message: `cannot read: ${e.code ?? e.message}` }))
+      continue
+    }
+    files.push({ path: file, text })
+  }
+  const resources: SourceResource[] = []
+  for (const f of files) parseText(displayPath(f.path), f.text, resources, issues)
+  return { resources, issues, files }
+}
+
+/** Parses one file's text; exported for tests and for in-memory sources. */
+export function parseText (file: string, text: string, resources: SourceResource[], issues: Issue[]): void {
+  const lc = new LineCounter()
+  let docs: Array<Document.Parsed>
+  try {
+    docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false }) as Array<Document.Parsed>
+  } catch (err) {
+    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_YAML', file, line: 1, field: '', message: `invalid YAML: ${(err as Error).message}` }))
+    return
+  }
+  if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed]
+  for (const doc of docs) {
+    const docLine = doc.contents !== null && doc.contents !== undefined && (doc.contents as Node).range !== undefined
+      ? lc.linePos((doc.contents as Node).range![0]).line
+      : 1
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line
+        issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_YAML', file, line, field: '', message: `invalid YAML: ${firstLine(e.message)}` }))
+      }
+      continue
+    }
+    if (doc.contents === null || doc.contents === undefined) continue // empty document (e.g. trailing ---)
+    let value: unknown
+    try {
+      value = doc.toJS({ maxAliasCount: 100 })
+    } catch (err) {
+      issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_YAML', file, line: docLine, field: '', message: `invalid YAML: ${firstLine((err as Error).message)}` }))
+      continue
+    }
+    if (value === null || value === undefined) continue
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_SHAPE', file, line: docLine, field: '', message: 'a resource must be a mapping with apiVersion, kind and metadata' }))
+      continue
+    }
+    const v = value as Record<string, unknown>
+    const meta = isRecord(v.metadata) ? v.metadata : {}
+    const kind = typeof v.kind === 'string' ? v.kind : ''
+    const name = typeof meta.name === 'string' ? meta.name : ''
+    const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default'
+    const apiVersion = typeof v.apiVersion === 'string' ? v.apiVersion : ''
+    resources.push(makeResource(file, docLine, apiVersion, kind, name, namespace, v, doc, lc))
+  }
+}
+
+function makeResource (file: string, line: number, apiVersion: string, kind: string, name: string, namespace: string,
+  value: Record<string, unknown>, doc: Document.Parsed, lc: LineCounter): SourceResource {
+  return {
+    file, line, apiVersion, kind, name, namespace, value,
+    lineOf (path: FieldPath): number {
+      let node: unknown = doc.contents
+      let best = line
+      for (const key of path) {
+        const next = childOf(node, key)
+        if (next === undefined) break
+        node = next.value
+        const r = next.keyRange ?? (node as Node | null)?.range
+        if (r !== undefined && r !== null) best = lc.linePos(r[0]).line
+      }
+      return best
+    },
+    keysAt (path: FieldPath): string[] {
+      let node: unknown = doc.contents
+      for (const key of path) {
+        const next = childOf(node, key)
+        if (next === undefined) return []
+        node = next.value
+      }
+      if (!isMap(node)) return []
+      const keys: string[] = []
+      for (const item of node.items) {
+        if (isPair(item) && isScalar(item.key)) keys.push(String(item.key.value))
+      }
+      return keys
+    }
+  }
+}
+
+function childOf (node: unknown, key: string | number): { value: unknown, keyRange: [number, number, number] | undefined } | undefined {
+  if (isMap(node)) {
+    for (const item of node.items) {
+      if (isPair(item) && isScalar(item.key) && String(item.key.value) === String(key)) {
+        return { value: item.value, keyRange: (item.key as Node).range ?? undefined }
+      }
+    }
+    return undefined
+  }
+  if (isSeq(node) && typeof key === 'number') {
+    const v = node.items[key]
+    return v === undefined ? undefined : { value: v, keyRange: undefined }
+  }
+  return undefined
+}
+
+function firstLine (s: string): string {
+  const i = s.indexOf('\n')
+  return i === -1 ? s : s.slice(0, i)
+}
+
+export function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}

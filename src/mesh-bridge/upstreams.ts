@@ -1,0 +1,183 @@
+// Runtime state behind each snapshot cluster: endpoint states, balancer,
+// outlier detector, circuit-breaker counters and the undici pools. State is
+// kept across snapshots while a cluster's fingerprint is unchanged, so a reload
+// does not reset ejections or drop warm connections.
+import { Pool } from 'undici'
+import { checkServerIdentity, type PeerCertificate } from 'node:tls'
+import type { Cluster, Snapshot, UpstreamTls } from '../gateway/snapshot.js'
+import { EndpointState } from './endpoint-state.js'
+import { createBalancer, type Balancer } from './balancers/index.js'
+import { OutlierDetector } from './outlier-detector.js'
+
+export class ClusterRuntime {
+  readonly cluster: Cluster
+  readonly states: readonly EndpointState[]
+  readonly balancer: Balancer
+  readonly outlier: OutlierDetector | null
+  readonly pools: readonly Pool[]
+  /** Requests in flight to this cluster (Envoy's per-cluster circuit-breaker count). */
+  active: number
+  retriesActive: number
+
+  constructor (cluster: Cluster, pools: PoolRegistry) {
+    this.cluster = cluster
+    this.states = cluster.endpoints.map(e => new EndpointState(e))
+    this.balancer = createBalancer(cluster, this.states)
+    this.outlier = cluster.outlier === null ? null : new OutlierDetector(cluster.outlier, this.states)
+    this.outlier?.start()
+    this.pools = cluster.endpoints.map(e => pools.get(e.address, e.port, cluster))
+    this.active = 0
+    this.retriesActive = 0
+  }
+
+  poolOf (state: EndpointState): Pool {
+    return this.pools[this.states.indexOf(state)]!
+  }
+
+  /**
+   * Envoy's overflow rule: too many requests in flight, or too many waiting for a
+   * connection (requests beyond the connection limit count as pending).
+   */
+  isOverflowing (): boolean {
+    const p = this.cluster.pool
+    if (this.active >= p.maxRequests) return true
+    const pending = this.active - p.maxConnections * Math.max(1, this.states.length)
+    return pending >= p.maxPendingRequests
+  }
+
+  close (): void {
+    this.outlier?.stop()
+  }
+}
+
+/** One undici Pool per (endpoint, TLS context, pool settings), shared by the clusters that reach it. */
+export class PoolRegistry {
+  readonly #pools = new Map<string, { pool: Pool, used: boolean }>()
+
+  get (address: string, port: number, cluster: Cluster): Pool {
+    const tls = cluster.tls
+    const p = cluster.pool
+    const key = `${address}|${port}|${p.maxConnections}|${p.connectTimeoutMs}|${p.idleTimeoutMs}|${p.maxRequestsPerConnection}|${tls === null ? '' : tlsKey(tls)}`
+    const existing = this.#pools.get(key)
+    if (existing !== undefined) { existing.used = true; return existing.pool }
+    const scheme = tls === null ? 'http' : 'https'
+    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address
+    const pool = new Pool(`${scheme}://${host}:${port}`, {
+      connections: p.maxConnections >= 2 ** 32 - 1 ? null : p.maxConnections,
+      pipelining: p.maxRequestsPerConnection === 1 ? 0 : 1,
+      keepAliveTimeout: Math.min(p.idleTimeoutMs, 60_000),
+      keepAliveMaxTimeout: Math.min(p.idleTimeoutMs, 600_000),
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connectTimeout: p.connectTimeoutMs,
+      connect: tls === null ? { timeout: p.connectTimeoutMs, noDelay: true } : tlsConnectOptions(tls, p.connectTimeoutMs),
+      allowH2: tls !== null && p.h2,
+      strictContentLength: false
+    })
+    // Pool errors surface per request; a stray 'error' must never crash the process.
+    pool.on('connectionError', noop)
+    this.#pools.set(key, { pool, used: true })
+    return pool
+  }
+
+  /** Closes pools no live cluster uses any more (after a snapshot swap). */
+  sweep (): void {
+    for (const [key, entry] of this.#pools) {
+      if (!entry.used) {
+        this.#pools.delete(key)
+        entry.pool.close().catch(noop)
+      } else {
+        entry.used = false
+      }
+    }
+  }
+
+  markAllUnused (): void {
+    for (const e of this.#pools.values()) e.used = false
+  }
+
+  async close (): Promise<void> {
+    const all = [...this.#pools.values()].map(e => e.pool.close().catch(noop))
+    this.#pools.clear()
+    await Promise.all(all)
+  }
+
+  async destroy (): Promise<void> {
+    const all = [...this.#pools.values()].map(e => e.pool.destroy().catch(noop))
+    this.#pools.clear()
+    await Promise.all(all)
+  }
+}
+
+function noop (): void {}
+
+function tlsKey (t: UpstreamTls): string {
+  return JSON.stringify([t.mode, t.sni, t.subjectAltNames, t.insecureSkipVerify, t.alpn, t.cert?.length, t.key?.length, t.ca?.length, hashText(t.cert), hashText(t.ca)])
+}
+
+function hashText (s: string | null): number {
+  if (s === null) return 0
+  let h = 0
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0
+  return h
+}
+
+function tlsConnectOptions (t: UpstreamTls, timeout: number): Record<string, unknown> {
+  const opts: Record<string, unknown> = {
+    timeout,
+    servername: t.sni,
+    rejectUnauthorized: !t.insecureSkipVerify
+  }
+  if (t.ca !== null) opts.ca = t.ca
+  if (t.cert !== null) opts.cert = t.cert
+  if (t.key !== null) opts.key = t.key
+  if (t.alpn.length > 0) opts.ALPNProtocols = [...t.alpn]
+  if (t.subjectAltNames.length > 0) {
+    const wanted = t.subjectAltNames
+    // Peer identity is checked against subjectAltNames instead of the host name (Istio).
+    opts.checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+      const sans = (cert.subjectaltname ?? '').split(/,\s*/).map(s => s.replace(/^(URI|DNS|IP Address):/, ''))
+      if (wanted.some(w => sans.includes(w))) return undefined
+      return new Error(`upstream identity mismatch: expected one of ${wanted.join(', ')}, presented ${sans.join(', ') || 'none'}`)
+    }
+  } else if (t.insecureSkipVerify) {
+    opts.checkServerIdentity = (): undefined => undefined
+  } else {
+    opts.checkServerIdentity = checkServerIdentity
+  }
+  return opts
+}
+
+/** Keeps one ClusterRuntime per snapshot cluster, reusing it while the cluster is unchanged. */
+export class UpstreamManager {
+  readonly pools = new PoolRegistry()
+  #byKey = new Map<string, ClusterRuntime>()
+
+  /** Called off the request path, before a new snapshot is published. */
+  sync (snapshot: Snapshot): void {
+    const next = new Map<string, ClusterRuntime>()
+    this.pools.markAllUnused()
+    for (const [key, cluster] of snapshot.clusters) {
+      const old = this.#byKey.get(key)
+      if (old !== undefined && old.cluster.fingerprint === cluster.fingerprint) {
+        next.set(key, old)
+        for (const e of cluster.endpoints) this.pools.get(e.address, e.port, cluster)
+      } else {
+        next.set(key, new ClusterRuntime(cluster, this.pools))
+      }
+    }
+    for (const [key, rt] of this.#byKey) if (next.get(key) !== rt) rt.close()
+    this.#byKey = next
+    this.pools.sweep()
+  }
+
+  get (key: string): ClusterRuntime | undefined {
+    return this.#byKey.get(key)
+  }
+
+  async close (): Promise<void> {
+    for (const rt of this.#byKey.values()) rt.close()
+    this.#byKey.clear()
+    await this.pools.close()
+  }
+}
