@@ -5,6 +5,7 @@ import type { Snapshot, RouteDestination, CompiledRule } from './snapshot.js'
 import { RequestFacts } from './dataplane/request-facts.js'
 import { newSelection, selectRoute } from './dataplane/route-request.js'
 import { describeMatcher } from './compile/string-matcher.js'
+import { isWorkingRedirect, redirectLocation } from './dataplane/redirect.js'
 import { formatIssue } from './validate/issues.js'
 
 export interface ExplainRequest {
@@ -88,7 +89,13 @@ export function explain (snapshot: Snapshot, r: ExplainRequest): Explanation {
   if (rule.action === 'redirect') {
     const rd = rule.redirect!
     out.redirect = { code: rd.code, uri: rd.uri, authority: rd.authority, scheme: rd.scheme, port: rd.port }
-    status = [301, 302, 303, 307, 308].includes(rd.code) ? rd.code : 404
+    if (isWorkingRedirect(rd)) {
+      status = rd.code
+      out.location = redirectLocation(rd, facts)
+    } else {
+      status = 404
+      out.reason = `redirectCode ${rd.code} is not one Envoy sends (301, 302, 303, 307, 308): the route is dropped`
+    }
   } else if (rule.action === 'direct') {
     out.directResponse = { status: rule.directStatus, body: rule.directBody?.toString('utf8') ?? null }
     status = rule.directStatus

@@ -14,6 +14,7 @@ import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseH
 import { abortUpstream, complete, finishLocal, forward } from './forward.js'
 import { matchString } from '../compile/string-matcher.js'
 import { mirrorRequest } from './mirror.js'
+import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 
 /** Bodies up to this size are held in memory so that retries and mirrors can resend them. */
@@ -187,40 +188,13 @@ function handleCors (ex: Exchange): boolean {
   return true
 }
 
-function splitAuthority (authority: string): { host: string, port: string } {
-  if (authority.startsWith('[')) {
-    const close = authority.indexOf(']')
-    const rest = authority.slice(close + 1)
-    return { host: authority.slice(0, close + 1), port: rest.startsWith(':') ? rest.slice(1) : '' }
-  }
-  const colon = authority.lastIndexOf(':')
-  return colon === -1 ? { host: authority, port: '' } : { host: authority.slice(0, colon), port: authority.slice(colon + 1) }
-}
-
 function sendRedirect (ex: Exchange): void {
   const r = ex.rule!.redirect!
-  const f = ex.facts
-  if (![301, 302, 303, 307, 308].includes(r.code)) {
-    // Other 3xx codes pass validation but Envoy drops the route: no route.
+  if (!isWorkingRedirect(r)) {
     finishLocal(ex, 404, null, Flags.NoRoute, null)
     return
   }
-  const scheme = r.scheme ?? f.scheme
-  const auth = splitAuthority(r.authority ?? f.authority)
-  let port = auth.port
-  if (r.port > 0) port = String(r.port)
-  else if (r.port === 0) port = ''
-  else if (r.port === -2) port = String(f.port)
-  else if (r.scheme !== null && r.scheme !== f.scheme && port === (f.scheme === 'https' ? '443' : '80')) port = ''
-  if ((scheme === 'http' && port === '80') || (scheme === 'https' && port === '443')) port = ''
-  let pathAndQuery: string
-  if (r.uri !== null) {
-    pathAndQuery = r.uri.includes('?') || f.query === '' ? r.uri : `${r.uri}?${f.query}`
-  } else {
-    pathAndQuery = f.rawPath
-  }
-  const location = `${scheme}://${auth.host}${port === '' ? '' : `:${port}`}${pathAndQuery}`
-  const extra = ['location', location]
+  const extra = ['location', redirectLocation(r, ex.facts)]
   const rh = ex.rule!.responseHeaders
   if (rh !== null) appendOps(rh, ex, extra)
   finishLocal(ex, r.code, null, '', extra)

@@ -1,0 +1,138 @@
+// The CLI as a user runs it: exit codes, output forms, no stack traces.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runMeshgate, repoRoot } from '../helpers/processes.js'
+
+const QUICKSTART = join(repoRoot, 'config/examples/quickstart')
+let dir: string
+
+before(async () => { dir = await mkdtemp(join(tmpdir(), 'meshgate-cli-')) })
+after(async () => { await rm(dir, { recursive: true, force: true }) })
+
+const noStack = (s: string): void => assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+/)
+
+test('validate accepts the quickstart with exit 0 and a summary line', async () => {
+  const r = await runMeshgate(['validate', '--config', QUICKSTART])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /^0 error\(s\), 0 warning\(s\) in 4 resource\(s\)/m)
+})
+
+test('validate reports an admission error as file:line: error: Kind/ns/name: field: message and exits 1', async () => {
+  const f = join(dir, 'bad.yaml')
+  await writeFile(f, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: bad
+  namespace: shop
+spec:
+  hosts: [shop.example]
+  gateways: [public]
+  http:
+  - timeout: 5 seconds
+    route:
+    - destination: {host: storefront}
+`)
+  const r = await runMeshgate(['validate', '--config', f])
+  assert.equal(r.code, 1)
+  assert.match(r.stdout, /bad\.yaml:10: error: VirtualService\/shop\/bad: http\[0\]\.timeout: /)
+  noStack(r.stdout + r.stderr)
+})
+
+test('validate --strict fails on warnings', async () => {
+  const f = join(dir, 'warn.yaml')
+  await writeFile(f, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: meshonly, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews.default.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`)
+  const loose = await runMeshgate(['validate', '--config', f])
+  assert.equal(loose.code, 0, loose.stdout)
+  assert.match(loose.stdout, /warning/)
+  const strict = await runMeshgate(['validate', '--strict', '--config', f])
+  assert.equal(strict.code, 1)
+})
+
+test('bad usage exits 2 with one line and no stack trace', async () => {
+  const r = await runMeshgate(['validate', '--bogus'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /^meshgate: unknown flag --bogus/)
+  noStack(r.stderr)
+  const none = await runMeshgate(['nope'])
+  assert.equal(none.code, 2)
+})
+
+test('a missing config path is a clear error, not a crash', async () => {
+  const r = await runMeshgate(['validate', '--config', join(dir, 'does-not-exist')])
+  assert.equal(r.code, 1)
+  assert.match(r.stdout, /does-not-exist.*cannot read: ENOENT/)
+  noStack(r.stdout + r.stderr)
+})
+
+test('explain prints the matched VirtualService, route and destination', async () => {
+  const r = await runMeshgate(['explain', '--config', QUICKSTART, '--url', 'http://shop.example:8080/cart', '-H', 'x-canary: always'])
+  assert.equal(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.equal(out.virtualService, 'shop/storefront')
+  assert.equal(out.route.index, 0)
+  assert.equal(out.route.name, 'testers')
+  assert.deepEqual(out.destination, { host: 'storefront.shop.svc.cluster.local', port: 80, subset: 'v2' })
+})
+
+test('explain shows weights and the sticky split of a canary route', async () => {
+  const r = await runMeshgate(['explain', '--config', QUICKSTART, '--url', 'http://shop.example:8080/'])
+  assert.equal(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.equal(out.route.name, 'canary')
+  assert.deepEqual(out.weights.map((w: { subset: string, weight: number }) => [w.subset, w.weight]), [['v1', 90], ['v2', 10]])
+  assert.equal(out.stickySplit, 'cookie:session')
+  assert.equal(out.timeout, '5s')
+})
+
+test('explain exits 2 when no route matches', async () => {
+  const r = await runMeshgate(['explain', '--config', QUICKSTART, '--url', 'http://unknown.example:8080/'])
+  assert.equal(r.code, 2)
+  assert.equal(JSON.parse(r.stdout).status, 404)
+})
+
+test('test runs route cases offline and prints N passed, M failed', async () => {
+  const cases = join(dir, 'routes.test.yaml')
+  await writeFile(cases, `cases:
+- name: testers reach v2
+  request: {url: "http://shop.example:8080/", headers: {x-canary: always}}
+  expect: {virtualService: shop/storefront, route: 0, destination: {host: storefront.shop.svc.cluster.local, subset: v2}}
+- name: old catalogue redirects
+  request: {url: "http://shop.example:8080/catalogue/shoes"}
+  expect: {status: 301, headers: {location: "http://shop.example:8080/products/"}}
+- name: unknown host is 404
+  request: {url: "http://nope.example:8080/"}
+  expect: {virtualService: null, status: 404}
+`)
+  const ok = await runMeshgate(['test', '--config', QUICKSTART, cases])
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr)
+  assert.match(ok.stdout, /^3 passed, 0 failed$/m)
+  const failing = join(dir, 'failing.test.yaml')
+  await writeFile(failing, `cases:
+- name: wrong expectation
+  request: {url: "http://shop.example:8080/"}
+  expect: {route: {name: testers}}
+`)
+  const bad = await runMeshgate(['test', '--config', QUICKSTART, failing])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stdout, /FAIL wrong expectation\n\s+route\.name: expected "testers", got "canary"/)
+  assert.match(bad.stdout, /^0 passed, 1 failed$/m)
+})
