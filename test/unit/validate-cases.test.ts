@@ -644,6 +644,29 @@ const CASES: Case[] = [
     want: { field: 'gateways', severity: 'warning', admission: false, at: 'spec:', code: CODES.MESH_ONLY }
   },
 
+  {
+    name: 'a VirtualService whose hosts meet no server host of its gateway is a warning',
+    yaml: dedent(`
+      apiVersion: networking.istio.io/v1
+      kind: Gateway
+      metadata: {name: only-a}
+      spec:
+        servers:
+        - port: {number: 8081, name: http, protocol: HTTP}
+          hosts: [a.example.com]
+      ---
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: {name: b-routes}
+      spec:
+        hosts:
+        - b.example.com
+        gateways: [only-a]
+        http: [{${route}}]
+    `),
+    want: { field: 'hosts', severity: 'warning', admission: false, at: 'hosts:', code: CODES.UNBOUND_HOST, resource: 'VirtualService/default/b-routes' }
+  },
+
   // ---- Gateway ----
   {
     name: 'an HTTPS server without tls is refused',
@@ -821,6 +844,25 @@ const CASES: Case[] = [
     want: { field: 'selector', severity: 'warning', admission: false, at: 'selector:', code: CODES.SELECTOR }
   },
 
+  {
+    name: 'a second HTTPS server claiming the same host on the same port is a warning (Istio skips it)',
+    yaml: dedent(`
+      apiVersion: networking.istio.io/v1
+      kind: Gateway
+      metadata: {name: twice}
+      spec:
+        servers:
+        - port: {number: 443, name: https-a, protocol: HTTPS}
+          hosts: [a.example.com]
+          tls: {mode: SIMPLE, credentialName: good}
+        - port: {number: 443, name: https-b, protocol: HTTPS}
+          hosts: [a.example.com]
+          tls: {mode: SIMPLE, credentialName: good}
+    `),
+    opts: { credentialsDir },
+    want: { field: 'servers[1]', severity: 'warning', admission: false, at: 'name: https-b', code: CODES.CONFLICT }
+  },
+
   // ---- DestinationRule ----
   {
     name: 'duplicate subset names are refused',
@@ -995,6 +1037,19 @@ const CASES: Case[] = [
       spec: {}
     `),
     clean: true
+  },
+
+  {
+    name: 'with --namespace, a selector-less policy from another namespace is a warning',
+    yaml: dedent(`
+      apiVersion: security.istio.io/v1
+      kind: AuthorizationPolicy
+      metadata: {name: elsewhere, namespace: team-b}
+      spec:
+        rules: [{}]
+    `),
+    opts: { namespace: 'team-a' },
+    want: { field: '', severity: 'warning', admission: false, at: 'spec:', code: CODES.SELECTOR }
   },
 
   // ---- RequestAuthentication ----

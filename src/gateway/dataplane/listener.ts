@@ -8,6 +8,9 @@ import type { Http2Session } from 'node:http2'
 import type { Listener, TlsServer } from '../snapshot.js'
 import { findTlsServer } from '../compile/host-index.js'
 import type { DataPlane } from './data-plane.js'
+import { handleUpgrade } from './upgrade.js'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 
 export interface ListenerLimits {
   readonly maxHeaderBytes: number
@@ -91,6 +94,10 @@ export class GatewayListener {
       reply.hijack()
       const sock = request.raw.socket as TLSSocket
       plane.handle(request.raw, reply.raw, port, scheme, scheme === 'https' ? (typeof sock.servername === 'string' ? sock.servername : '') : '')
+    })
+    this.app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const sock = req.socket as TLSSocket
+      handleUpgrade(plane, req, socket, head, port, scheme, scheme === 'https' && typeof sock.servername === 'string' ? sock.servername : '')
     })
     this.app.server.on('connection', (s: Socket) => {
       this.#sockets.add(s)

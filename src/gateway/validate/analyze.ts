@@ -129,7 +129,12 @@ export class Analyzer {
   /** A gateway-bound VirtualService whose hosts meet no server host of its gateways is never used. */
   private checkHostBinding (c: Checker, spec: Obj, bound: GatewayInfo[]): void {
     const served = bound.filter(g => g.served)
-    if (served.length === 0) return
+    if (served.length === 0) {
+      if (bound.length > 0) {
+        c.warn(['gateways'], `none of its gateways (${bound.map(g => `${g.res.namespace}/${g.res.name}`).join(', ')}) is served here (their selectors do not match this gateway's labels): it is never used`, CODES.SELECTOR)
+      }
+      return
+    }
     const hosts = arr(spec.hosts).filter((h): h is string => typeof h === 'string').map(h => resolveHost(h, c.namespace))
     if (hosts.length === 0) return
     for (const g of served) {

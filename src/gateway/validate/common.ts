@@ -324,6 +324,18 @@ export function formatLabels (labels: Record<string, string>): string {
   return parts.length === 0 ? '(none)' : parts.join(',')
 }
 
-export function hasKey (o: Obj, key: string): boolean {
-  return get(o, key) !== undefined
+/** `exportTo`: `.`, `*`, or namespaces (ServiceEntry also `~`); no duplicates, `*` alone. */
+export function checkExportTo (c: Checker, v: unknown, allowNone: boolean): void {
+  const list = c.strList(['exportTo'], v)
+  if (list === undefined) return
+  const seen = new Set<string>()
+  list.forEach((e, i) => {
+    const key = e === '.' ? c.namespace : e
+    if (seen.has(key)) c.error(['exportTo', i], `duplicate exportTo entry ${JSON.stringify(e)}`, CODES.CONFLICT)
+    seen.add(key)
+    if (e !== '.' && e !== '*' && !(allowNone && e === '~') && !isDnsLabel(e)) {
+      c.error(['exportTo', i], `exportTo entry ${JSON.stringify(e)} must be ".", "*"${allowNone ? ', "~"' : ''} or a namespace`, CODES.INVALID)
+    }
+  })
+  if ((seen.has('*') || seen.has('~')) && list.length > 1) c.error(['exportTo'], `exportTo cannot mix ${seen.has('*') ? '"*"' : '"~"'} with other entries`, CODES.CONFLICT)
 }

@@ -1,7 +1,7 @@
 // DestinationRule: host, traffic policies, subsets (ISTIO-SEMANTICS §3, §8).
 import { get, type Checker, type Obj, type Path } from './checker.js'
 import { checkCertFile, checkCredentialName } from './credentials.js'
-import { checkDuration, checkLabels, checkNonNegativeInt, checkPort, isDnsLabel, isHeaderToken, wildcardHostProblem } from './common.js'
+import { checkDuration, checkExportTo, checkLabels, checkNonNegativeInt, checkPort, isDnsLabel, isHeaderToken, wildcardHostProblem } from './common.js'
 import type { ValidateContext } from './context.js'
 import { CODES } from './codes.js'
 
@@ -34,6 +34,7 @@ export function validateDestinationRule (c: Checker, spec: Obj, ctx: ValidateCon
     c.warn(['workloadSelector'], 'workloadSelector limits the rule to selected sidecars; meshgate ignores it and applies the rule', CODES.UNSUPPORTED)
   }
   validateTrafficPolicy(c, ['trafficPolicy'], get(spec, 'trafficPolicy'), ctx)
+  checkExportTo(c, get(spec, 'exportTo'), false)
 
   const subsets = c.list(['subsets'], get(spec, 'subsets'))
   const names = new Map<string, number>()

@@ -32,7 +32,9 @@ export function validateMatch (c: Checker, p: Path, m: Obj, opts: MatchOptions):
       if (isClaimKey(name) && !opts.gatewayBound) {
         c.error([...hp, name], `JWT claim routing (${name}) is only supported on VirtualServices bound to a gateway`, CODES.INVALID)
       }
-      checkStringMatch(c, [...hp, name], sm, { starIsPresent: f === 'withoutHeaders' })
+      // Istio refuses `name:` with no value in headers (write `{}` for "present").
+      if (sm === null && f === 'headers') c.error([...hp, name], `header match ${name} cannot be null; use {} to match any value`, CODES.REQUIRED)
+      else checkStringMatch(c, [...hp, name], sm, { starIsPresent: f === 'withoutHeaders' })
     }
   }
   const qp = c.map([...p, 'queryParams'], get(m, 'queryParams'))

@@ -1,6 +1,6 @@
 // ServiceEntry: the services meshgate can route to (ISTIO-SEMANTICS §4, §8).
 import { get, type Checker, type Obj } from './checker.js'
-import { checkLabels, checkPort, fqdnProblem, ipOrCidrProblem, isDnsLabel, isIpAddress, wildcardHostProblem } from './common.js'
+import { checkExportTo, checkLabels, checkPort, fqdnProblem, ipOrCidrProblem, isDnsLabel, isIpAddress, wildcardHostProblem } from './common.js'
 import { CODES } from './codes.js'
 
 const SPEC_FIELDS = ['hosts', 'addresses', 'ports', 'location', 'resolution', 'endpoints', 'workloadSelector', 'exportTo', 'subjectAltNames'] as const
@@ -41,6 +41,7 @@ export function validateServiceEntry (c: Checker, spec: Obj): void {
     c.error(['location'], `unknown location ${JSON.stringify(location)}, expected MESH_EXTERNAL or MESH_INTERNAL`, CODES.INVALID)
   }
   c.strList(['subjectAltNames'], get(spec, 'subjectAltNames'))
+  checkExportTo(c, get(spec, 'exportTo'), true)
 
   let cidr = false
   c.strList(['addresses'], get(spec, 'addresses'))?.forEach((a, i) => {

@@ -2,7 +2,7 @@
 // VirtualServiceUnreachableRule / VirtualServiceIneffectiveMatch warnings.
 import { hostCovers } from '../compile/names.js'
 import { get, isObj, type Checker, type Obj } from './checker.js'
-import { isDnsLabel, isIpAddress, wildcardHostProblem } from './common.js'
+import { checkExportTo, isIpAddress, wildcardHostProblem } from './common.js'
 import { checkGatewayName } from './gateway-names.js'
 import { validateHttpRoute } from './http-route.js'
 import { CODES } from './codes.js'
@@ -46,15 +46,9 @@ export function validateVirtualService (c: Checker, spec: Obj): void {
   })
   if (http !== undefined) analyzeUnreachableRules(c, http)
 
-  const exportTo = c.strList(['exportTo'], get(spec, 'exportTo'))
-  if (exportTo !== undefined) {
-    exportTo.forEach((e, i) => {
-      if (e !== '.' && e !== '*' && !isDnsLabel(e)) c.error(['exportTo', i], `exportTo entry ${JSON.stringify(e)} must be ".", "*" or a namespace`, CODES.INVALID)
-    })
-    if (exportTo.includes('*') && exportTo.length > 1) c.error(['exportTo'], 'exportTo cannot mix "*" with other entries', CODES.CONFLICT)
-  }
+  checkExportTo(c, get(spec, 'exportTo'), false)
 
-  if (gateways === undefined || gateways.length === 0) {
+  if (gateways === undefined || gateways.every(g => g === 'mesh')) {
     c.warn(['gateways'], 'no gateways: this VirtualService applies to the mesh (sidecars) only, and a gateway does not use it', CODES.MESH_ONLY)
   }
 }

@@ -1,0 +1,69 @@
+// HTTP/1.1 Upgrade (WebSocket) pass-through: the request is routed like any
+// other, then the two connections are spliced once the upstream has the head.
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { DataPlane } from './data-plane.js'
+import { RequestFacts } from './request-facts.js'
+import { newSelection, pickDestination, selectRoute } from './route-request.js'
+import { buildUpstreamHeaders, applyRequestOps } from './headers.js'
+import { randomUUID } from 'node:crypto'
+
+function refuse (socket: Duplex, status: number, reason: string, body = ''): void {
+  if (!socket.writable) { socket.destroy(); return }
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nserver: istio-envoy\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${body === '' ? '' : 'content-type: text/plain\r\n'}\r\n${body}`)
+}
+
+export function handleUpgrade (plane: DataPlane, req: IncomingMessage, socket: Duplex, head: Buffer, port: number, scheme: string, sni: string): void {
+  socket.on('error', () => socket.destroy())
+  const snapshot = plane.current
+  const authority = req.headers.host ?? ''
+  const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')
+  const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', req.headers, port, peer, sni)
+  const sel = selectRoute(snapshot, facts, newSelection())
+  const route = sel.route
+  if (route === null || route.rule.action !== 'route') { refuse(socket, 404, 'Not Found'); return }
+  const rule = route.rule
+  const dest = pickDestination(rule, facts)
+  const rt = dest === null ? undefined : plane.upstreams.get(dest.clusterKey)
+  if (dest === null || rt === undefined) { refuse(socket, 503, 'Service Unavailable'); return }
+  const ep = rt.balancer.pick(null, null)
+  if (ep === null) { refuse(socket, 503, 'Service Unavailable', 'no healthy upstream'); return }
+  const list: string[] = []
+  buildUpstreamHeaders(facts, req.headers, rule.rewrite?.authority ?? authority, randomUUID(), 0, list)
+  if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, facts)
+  if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, facts)
+  let headText = `${req.method ?? 'GET'} ${facts.path}${facts.query === '' ? '' : `?${facts.query}`} HTTP/1.1\r\n`
+  for (let i = 0; i < list.length; i += 2) headText += `${list[i]}: ${list[i + 1]}\r\n`
+  headText += `connection: Upgrade\r\nupgrade: ${String(req.headers.upgrade ?? '')}\r\n\r\n`
+  const tls = rt.cluster.tls
+  const e = ep.endpoint
+  const upstream: Socket = tls === null
+    ? netConnect({ host: e.address, port: e.port })
+    : tlsConnect({ host: e.address, port: e.port, servername: tls.sni, ca: tls.ca ?? undefined, cert: tls.cert ?? undefined, key: tls.key ?? undefined, rejectUnauthorized: !tls.insecureSkipVerify })
+  const connectTimer = setTimeout(() => upstream.destroy(new Error('connect timeout')), rt.cluster.pool.connectTimeoutMs)
+  ep.active++
+  upstream.once(tls === null ? 'connect' : 'secureConnect', () => {
+    clearTimeout(connectTimer)
+    upstream.write(headText)
+    if (head.length > 0) upstream.write(head)
+    upstream.pipe(socket)
+    socket.pipe(upstream)
+  })
+  let closed = false
+  const done = (): void => {
+    if (closed) return
+    closed = true
+    clearTimeout(connectTimer)
+    ep.active--
+    upstream.destroy()
+    socket.destroy()
+  }
+  upstream.once('error', () => {
+    if (upstream.bytesRead === 0 && socket.writable) refuse(socket, 503, 'Service Unavailable', 'upstream connect error or disconnect/reset before headers. reset reason: connection failure')
+    done()
+  })
+  upstream.once('close', done)
+  socket.once('close', done)
+}
