@@ -78,6 +78,11 @@ function makeLogger (level: string): Logger {
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false, minLength: 4096 }))
 }
 
+/** Access logs are buffered; write them out before the process exits. */
+function flushThen (log: Logger, done: () => void): void {
+  log.flush(() => done())
+}
+
 export async function runServe (argv: readonly string[]): Promise<number> {
   const cfg = readConfig(argv)
   if (cfg.workers > 1 && cluster.isPrimary) return await runPrimary(cfg)
@@ -106,11 +111,11 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     if (err instanceof ConfigError) {
       const errors = err.issues.filter(i => i.severity === 'error')
       process.stderr.write(errors.map(formatIssue).join('\n') + `\nmeshgate: config refused: ${errors.length} error(s)\n`)
-      log.flush()
+      await new Promise<void>(resolve => flushThen(log, resolve))
       return 1
     }
     process.stderr.write(`meshgate: cannot start: ${(err as Error).message}\n`)
-    log.flush()
+    await new Promise<void>(resolve => flushThen(log, resolve))
     return 1
   }
   if (isWorker) {
@@ -128,7 +133,7 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
       gateway.drain(cfg.drainMs)
         .then(async () => { await admin?.close() })
         .catch(err => log.error({ err }, 'drain failed'))
-        .finally(() => { log.info('stopped'); log.flush(); resolve(0) })
+        .finally(() => { log.info('stopped'); flushThen(log, () => resolve(0)) })
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
@@ -189,7 +194,7 @@ async function runPrimary (cfg: ServeConfig): Promise<number> {
       const check = setInterval(() => {
         if (workers.size === 0) {
           clearInterval(check)
-          void admin.close().finally(() => { log.flush(); resolve(failedStart ? 1 : 0) })
+          void admin.close().finally(() => { flushThen(log, () => resolve(failedStart ? 1 : 0)) })
         }
       }, 50)
     }

@@ -122,7 +122,7 @@ test('hot reload under keep-alive load: zero failed requests, new route within 2
 test('SIGTERM lets a slow in-flight request finish with 200, readiness turns 503, exit code 0', async () => {
   await writeFile(join(dir, 'base.yaml'), fill(BASE, vars))
   await writeFile(join(dir, 'route.yaml'), route('a'))
-  const gw = await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--log-level', 'warn'])
+  const gw = await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1'])
   const inflight = request(`http://127.0.0.1:${vars.port}/delay/1`, { headers: { host: 'r.test' } })
   await new Promise(resolve => setTimeout(resolve, 300))
   gw.kill('SIGTERM')
@@ -133,6 +133,17 @@ test('SIGTERM lets a slow in-flight request finish with 200, readiness turns 503
   assert.equal(r.status, 200)
   const exit = await gw.waitForExit(10_000)
   assert.equal(exit.code, 0)
+  // One JSON access-log line per request, with Envoy-like fields.
+  const line = gw.stdout.split('\n').filter(l => l.includes('"msg":"access"')).map(l => JSON.parse(l) as Record<string, unknown>).find(l => l.path === '/delay/1')
+  assert.ok(line !== undefined, `no access line in:\n${gw.stdout}`)
+  assert.equal(line.response_code, 200)
+  assert.equal(line.method, 'GET')
+  assert.equal(line.authority, 'r.test')
+  assert.equal(line.virtual_service, 'test/r')
+  assert.equal(line.response_flags, '-')
+  assert.match(String(line.upstream_host), /^127\.0\.0\.1:\d+$/)
+  assert.match(String(line.request_id), /^[0-9a-f-]{36}$/)
+  assert.ok(typeof line.duration_ms === 'number' && line.duration_ms >= 900)
 })
 
 test('an invalid config at start exits 1 with file:line errors and no stack trace', async () => {

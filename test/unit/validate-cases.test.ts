@@ -664,7 +664,7 @@ const CASES: Case[] = [
         gateways: [only-a]
         http: [{${route}}]
     `),
-    want: { field: 'hosts', severity: 'warning', admission: false, at: 'hosts:', code: CODES.UNBOUND_HOST, resource: 'VirtualService/default/b-routes' }
+    want: { field: 'hosts', severity: 'warning', admission: false, at: 'hosts:', nth: 2, code: CODES.UNBOUND_HOST, resource: 'VirtualService/default/b-routes' }
   },
 
   // ---- Gateway ----

@@ -24,7 +24,7 @@ export function typeName (v: unknown): string {
   if (v === undefined) return 'nothing'
   if (Array.isArray(v)) return 'a list'
   if (typeof v === 'object') return 'a mapping'
-  if (typeof v === 'number') return Number.isInteger(v) ? `number ${v}` : `number ${v}`
+  if (typeof v === 'number') return `number ${v}`
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`
   return typeof v
 }

@@ -4,7 +4,7 @@
 import { isIP } from 'node:net'
 import RE2 from 're2'
 import { durationProblem, parseDurationMs } from '../durations.js'
-import { get, typeName, type Checker, type Obj, type Path } from './checker.js'
+import { get, typeName, type Checker, type Path } from './checker.js'
 import { CODES } from './codes.js'
 
 // ---- names ----

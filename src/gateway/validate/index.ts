@@ -134,7 +134,8 @@ function internalError (res: SourceResource | undefined, err: unknown): Issue {
     namespace = String(res?.namespace ?? '')
     name = String(res?.name ?? '')
   } catch { /* a broken resource object: keep the blanks */ }
-  const message = err instanceof Error ? err.message : String(err)
+  let message = 'unknown error'
+  try { message = err instanceof Error ? err.message : String(err) } catch { /* unprintable */ }
   return makeIssue({
     severity: 'error',
     admission: true,
