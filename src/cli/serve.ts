@@ -92,7 +92,12 @@ export async function runServe (argv: readonly string[]): Promise<number> {
 async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> {
   const log = makeLogger(cfg.logLevel)
   const metrics = new GatewayMetrics()
-  if (isWorker) AggregatorRegistry.setRegistries([metrics.registry])
+  if (isWorker) {
+    AggregatorRegistry.setRegistries([metrics.registry])
+    // prom-client installs the worker's answer to the primary's metrics request
+    // only when an AggregatorRegistry is constructed.
+    void new AggregatorRegistry()
+  }
   const gateway = new Gateway({
     configPaths: cfg.configPaths,
     host: cfg.host,

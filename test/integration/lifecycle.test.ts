@@ -147,15 +147,31 @@ test('SIGTERM lets a slow in-flight request finish with 200, readiness turns 503
 })
 
 test('an invalid config at start exits 1 with file:line errors and no stack trace', async () => {
-  const bad = join(dir, 'bad')
-  await rm(bad, { recursive: true, force: true })
-  await writeFile(join(dir, 'route.yaml'), route('a'))
-  const { mkdir } = await import('node:fs/promises')
-  await mkdir(bad)
+  const bad = await mkdtemp(join(tmpdir(), 'meshgate-bad-'))
   await writeFile(join(bad, 'vs.yaml'), route('a').replace('route: [', 'directResponse: {status: 200}\n    route: ['))
   const gw = await startMeshgate(['serve', '--config', bad, '--host', '127.0.0.1'], { waitReady: false })
   const exit = await gw.waitForExit(10_000)
   assert.equal(exit.code, 1)
   assert.match(gw.stderr, /vs\.yaml:\d+: error: VirtualService\/test\/r: http\[0\]/)
   assert.doesNotMatch(gw.stderr, /\n\s+at /)
+  await rm(bad, { recursive: true, force: true })
+})
+
+test('--workers 2 shares the listener, aggregates metrics on the admin port, and stops cleanly', async () => {
+  await writeFile(join(dir, 'base.yaml'), fill(BASE, vars))
+  await writeFile(join(dir, 'route.yaml'), route('a'))
+  const gw = await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--workers', '2', '--access-log', 'off'], { readyTimeoutMs: 20_000 })
+  try {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => request(`http://127.0.0.1:${vars.port}/`, { headers: { host: 'r.test', connection: 'close' } })))
+    assert.ok(answers.every(a => a.status === 200))
+    const metrics = (await request(`${gw.adminUrl}/metrics`)).body
+    const m = /meshgate_requests_total\{[^}]*virtual_service="test\/r"[^}]*code="200"[^}]*\} (\d+)/.exec(metrics)
+    assert.ok(m !== null, metrics.slice(0, 2000))
+    assert.equal(Number(m[1]), 20)
+    const dump = (await request(`${gw.adminUrl}/config_dump`)).json<{ active: { version: string } }>()
+    assert.match(dump.active.version, /^[0-9a-f]{12}$/)
+  } finally {
+    const exit = await gw.stop({ graceMs: 10_000 })
+    assert.equal(exit.code, 0)
+  }
 })
