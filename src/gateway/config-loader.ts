@@ -65,7 +65,11 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions): 
   if (issues.some(i => i.severity === 'error' && i.admission)) return { snapshot: null, issues, version, watched }
   let snapshot: Snapshot | null = null
   try {
-    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir: opts.credentialsDir, issues: issues.filter(i => !i.admission), version })
+    const carried = issues.filter(i => !i.admission)
+    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir: opts.credentialsDir, issues: carried, version })
+    // Findings only the compiler can make (servers skipped, kinds not enforced yet).
+    issues.push(...snapshot.issues.slice(carried.length))
+    sortIssues(issues)
   } catch (err) {
     issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_INTERNAL', file: paths.join(','), line: 0, field: '', message: `compile failed unexpectedly: ${(err as Error).message}` }))
   }
