@@ -4,7 +4,7 @@ import { loadConfig, parseLabels } from '../gateway/config-loader.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain } from '../gateway/explain.js'
 
-const SPEC = { config: 'multi', url: 'string', method: 'string', header: 'list', ip: 'string', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', geoip: 'string' } as const
+const SPEC = { config: 'multi', url: 'string', method: 'string', header: 'list', ip: 'string', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', 'root-namespace': 'string', geoip: 'string' } as const
 const ALIASES = { '-X': 'method', '-H': 'header' }
 
 export function parseHeaderArgs (values: readonly string[]): Record<string, string> {
@@ -27,7 +27,9 @@ export async function runExplain (argv: readonly string[]): Promise<number> {
   if (url === undefined) throw new ArgError('explain needs --url URL')
   const result = await loadConfig(paths, {
     gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
-    credentialsDir: flag(p, 'credentials-dir') ?? null
+    credentialsDir: flag(p, 'credentials-dir') ?? null,
+    namespace: flag(p, 'namespace') ?? null,
+    rootNamespace: flag(p, 'root-namespace') ?? 'istio-system'
   })
   if (result.snapshot === null) {
     const errors = result.issues.filter(i => i.severity === 'error')

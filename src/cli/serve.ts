@@ -31,7 +31,7 @@ const SPEC = {
 
 export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR] [--admin-port N] [--admin-host ADDR]
                      [--workers N|auto] [--log-level L] [--gateway-labels k=v,...]
-                     [--credentials-dir DIR] [--namespace NS] [--redis URL] [--geoip PATH]
+                     [--credentials-dir DIR] [--namespace NS] [--root-namespace NS] [--redis URL] [--geoip PATH]
                      [--drain-timeout SECONDS] [--access-log on|off]`
 
 interface ServeConfig {
@@ -43,6 +43,8 @@ interface ServeConfig {
   logLevel: string
   gatewayLabels: Record<string, string>
   credentialsDir: string | null
+  namespace: string | null
+  rootNamespace: string
   drainMs: number
   accessLog: boolean
 }
@@ -69,6 +71,8 @@ function readConfig (argv: readonly string[]): ServeConfig {
     logLevel: level,
     gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
     credentialsDir: flag(p, 'credentials-dir') ?? null,
+    namespace: flag(p, 'namespace') ?? null,
+    rootNamespace: flag(p, 'root-namespace') ?? 'istio-system',
     drainMs: intFlag(p, 'drain-timeout', 30, 0, 3600) * 1000,
     accessLog: accessLog === 'on'
   }
@@ -105,7 +109,9 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     accessLog: cfg.accessLog ? log : null,
     metrics,
     gatewayLabels: cfg.gatewayLabels,
-    credentialsDir: cfg.credentialsDir
+    credentialsDir: cfg.credentialsDir,
+    namespace: cfg.namespace,
+    rootNamespace: cfg.rootNamespace
   })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {

@@ -8,7 +8,7 @@ import { listConfigFiles, isRecord } from '../gateway/sources/yaml-documents.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain, type Explanation } from '../gateway/explain.js'
 
-const SPEC = { config: 'multi', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', geoip: 'string' } as const
+const SPEC = { config: 'multi', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', 'root-namespace': 'string', geoip: 'string' } as const
 
 export interface RouteCase {
   name: string
@@ -85,7 +85,9 @@ export async function runRouteTests (argv: readonly string[]): Promise<number> {
   if (tests.length === 0) throw new ArgError('no test file given (a YAML file with a top-level `cases:` list)')
   const result = await loadConfig(config, {
     gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
-    credentialsDir: flag(p, 'credentials-dir') ?? null
+    credentialsDir: flag(p, 'credentials-dir') ?? null,
+    namespace: flag(p, 'namespace') ?? null,
+    rootNamespace: flag(p, 'root-namespace') ?? 'istio-system'
   })
   if (result.snapshot === null) {
     const errors = result.issues.filter(i => i.severity === 'error')

@@ -4,7 +4,7 @@ import { ArgError, flag, flagList, parseArgs } from './args.js'
 import { loadConfig, parseLabels } from '../gateway/config-loader.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 
-const SPEC = { config: 'multi', strict: 'boolean', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string' } as const
+const SPEC = { config: 'multi', strict: 'boolean', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', 'root-namespace': 'string' } as const
 
 export async function runValidate (argv: readonly string[]): Promise<number> {
   const p = parseArgs(argv, SPEC)
@@ -12,7 +12,9 @@ export async function runValidate (argv: readonly string[]): Promise<number> {
   if (paths.length === 0) throw new ArgError('validate needs --config PATH')
   const result = await loadConfig(paths, {
     gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
-    credentialsDir: flag(p, 'credentials-dir') ?? null
+    credentialsDir: flag(p, 'credentials-dir') ?? null,
+    namespace: flag(p, 'namespace') ?? null,
+    rootNamespace: flag(p, 'root-namespace') ?? 'istio-system'
   })
   const errors = result.issues.filter(i => i.severity === 'error').length
   const warnings = result.issues.length - errors

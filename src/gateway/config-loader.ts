@@ -11,6 +11,9 @@ import type { Snapshot } from './snapshot.js'
 export interface LoadOptions {
   readonly gatewayLabels: Readonly<Record<string, string>>
   readonly credentialsDir: string | null
+  /** `--namespace`: Istio's namespace scoping for selector-less policies. */
+  readonly namespace?: string | null
+  readonly rootNamespace?: string
   /** Lets tests and `explain` adjust resources in memory before validation. */
   readonly transform?: (resources: SourceResource[]) => SourceResource[]
 }
@@ -55,6 +58,8 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions): 
     issues.push(...validateResources(resources, {
       gatewayLabels: { ...opts.gatewayLabels },
       credentialsDir: opts.credentialsDir,
+      namespace: opts.namespace ?? null,
+      rootNamespace: opts.rootNamespace ?? 'istio-system',
       readFile: lookup
     }))
   } catch (err) {

@@ -31,6 +31,7 @@ export interface HTTPRouteDestination { destination?: Destination, weight?: numb
 
 export interface HTTPRedirect {
   uri?: string
+  prefixRewrite?: string
   authority?: string
   port?: number
   derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT'

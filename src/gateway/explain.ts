@@ -91,7 +91,7 @@ export function explain (snapshot: Snapshot, r: ExplainRequest): Explanation {
     out.redirect = { code: rd.code, uri: rd.uri, authority: rd.authority, scheme: rd.scheme, port: rd.port }
     if (isWorkingRedirect(rd)) {
       status = rd.code
-      out.location = redirectLocation(rd, facts)
+      out.location = redirectLocation(rd, facts, route.match?.uri?.kind === 'prefix' ? route.match.uri.value : null)
     } else {
       status = 404
       out.reason = `redirectCode ${rd.code} is not one Envoy sends (301, 302, 303, 307, 308): the route is dropped`

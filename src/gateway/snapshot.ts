@@ -131,6 +131,8 @@ export interface RedirectPolicy {
   readonly uri: string | null
   readonly authority: string | null
   readonly scheme: string | null
+  /** Replaces the matched uri prefix (needs a prefix match); null when not set. */
+  readonly prefixRewrite: string | null
   /** -1: not set; 0: derivePort FROM_PROTOCOL_DEFAULT; -2: FROM_REQUEST_PORT; else the port. */
   readonly port: number
 }
@@ -204,6 +206,11 @@ export interface TlsMaterial {
   readonly cert: string
   readonly key: string
   readonly ca: string | null
+  /** Node's names: 'TLSv1.2', 'TLSv1.3'. */
+  readonly minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'
+  readonly maxVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'
+  /** OpenSSL cipher list (`a:b:c`), or null for Node's defaults. */
+  readonly ciphers: string | null
 }
 
 export interface TlsServer {

@@ -27,18 +27,22 @@ export const KNOWN_FAILURES: Readonly<Record<string, { readonly offline?: string
 
 const RUN: Verdict = Object.freeze({ kind: 'run' })
 
-const REASON_JWT = 'RequestAuthentication (JWT validation, claims for @request.auth.claims routing) is not implemented in meshgate yet: it is validated but nothing enforces it (planned in a later issue)'
-const REASON_AUTHZ = 'AuthorizationPolicy is not implemented in meshgate yet: it is validated but nothing enforces it (planned in a later issue)'
+/** RequestAuthentication and AuthorizationPolicy are validated by meshgate but not enforced yet (a later issue). */
+function notEnforced (kinds: ReadonlySet<string>): string | null {
+  const missing = ['RequestAuthentication', 'AuthorizationPolicy'].filter(k => kinds.has(k))
+  if (missing.length === 0) return null
+  const what = missing.length === 2 ? 'RequestAuthentication and AuthorizationPolicy are' : `${missing[0]} is`
+  const jwt = kinds.has('RequestAuthentication') ? ' (no JWT validation: no 401s, no request principals, no claims for `@request.auth.claims` routing)' : ''
+  return `${what} not implemented in meshgate yet: validated, but not enforced${jwt}; planned in a later issue`
+}
 
 export function planCase (dir: string, c: CorpusCase): CasePlan {
   const resources = rawResources(dir, c.config)
   const credentials = credentialsOf(resources)
   const both = (v: Verdict): CasePlan => ({ offline: v, live: v, credentials })
 
-  const kinds = new Set(resources.map(r => r.kind))
-  if (kinds.has('RequestAuthentication') && kinds.has('AuthorizationPolicy')) return both(skip(`${REASON_JWT}; ${REASON_AUTHZ}`))
-  if (kinds.has('RequestAuthentication')) return both(skip(REASON_JWT))
-  if (kinds.has('AuthorizationPolicy')) return both(skip(REASON_AUTHZ))
+  const security = notEnforced(new Set(resources.map(r => r.kind)))
+  if (security !== null) return both(skip(security))
 
   const certFiles = certFilePaths(resources)
   if (certFiles.length > 0) {
@@ -50,7 +54,7 @@ export function planCase (dir: string, c: CorpusCase): CasePlan {
   let live: Verdict = RUN
   for (const req of c.requires ?? []) {
     if (/\bDNS\b/.test(req)) {
-      live = skip(`requires ${req}: the live run stays on 127.0.0.1 and has no network access to that host`)
+      live = skip(`the case requires "${req}": the live run stays on 127.0.0.1 and does not reach the internet`)
     } else if (/secret/i.test(req) && credentials.length > 0) {
       // Provided: the harness writes each credentialName as a --credentials-dir folder with test certificates.
     } else {

@@ -187,6 +187,12 @@ describe('Istio samples live: in-process gateway on 127.0.0.1, stub upstreams', 
           await checkSplit(c, send, sides)
           return
         }
+        if (x.status === null) {
+          // `status: null`: no HTTP exchange at all (e.g. a TLS handshake the gateway refuses).
+          await assert.rejects(send(), 'no HTTP response expected')
+          assert.equal(totalRequests(), 0, 'no upstream is contacted')
+          return
+        }
         const started = performance.now()
         const res = await send()
         const elapsedMs = performance.now() - started

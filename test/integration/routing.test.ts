@@ -108,6 +108,9 @@ spec:
   - name: redirect-https
     match: [{uri: {exact: /secure}}]
     redirect: {scheme: https, redirectCode: 308}
+  - name: redirect-prefix
+    match: [{uri: {prefix: /old/}}]
+    redirect: {prefixRewrite: /new/, redirectCode: 302}
   - name: direct
     match: [{uri: {exact: /direct}}]
     directResponse: {status: 418, body: {string: "teapot"}}
@@ -205,6 +208,13 @@ const ACTION_ROWS: Row[] = [
     status: 308,
     upstream: null,
     check: (r) => assert.equal(headerValue(r, 'location'), 'https://match.test/secure')
+  },
+  {
+    name: 'redirect prefixRewrite swaps the matched prefix and keeps the rest and the query',
+    path: '/old/a/b?c=d',
+    status: 302,
+    upstream: null,
+    check: (r) => assert.equal(headerValue(r, 'location'), 'http://match.test/new/a/b?c=d')
   },
   {
     name: 'directResponse answers with status, body and route response headers',

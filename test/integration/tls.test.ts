@@ -27,6 +27,9 @@ spec:
   - port: {number: {{https}}, name: https-b, protocol: HTTPS}
     hosts: [b.example.com]
     tls: {mode: MUTUAL, credentialName: b-cred}
+  - port: {number: {{https}}, name: https-c, protocol: HTTPS}
+    hosts: [c.example.com]
+    tls: {mode: OPTIONAL_MUTUAL, credentialName: c-cred, subjectAltNames: ["spiffe://cluster.local/ns/default/sa/client"]}
   - port: {number: {{http}}, name: http, protocol: HTTP}
     hosts: [a.example.com]
     tls: {httpsRedirect: true}
@@ -64,7 +67,7 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: b, namespace: test}
 spec:
-  hosts: [b.example.com]
+  hosts: [b.example.com, c.example.com]
   gateways: [gw]
   http:
   - route: [{destination: {host: app, subset: b}}]
@@ -86,6 +89,7 @@ before(async () => {
   client = await ca.issue('client', { uris: ['spiffe://cluster.local/ns/default/sa/client'], usage: 'client' })
   credDir = await mkdtemp(join(tmpdir(), 'meshgate-cred-'))
   await writeCredential(credDir, 'b-cred', certB, { ca: ca.cert })
+  await writeCredential(credDir, 'c-cred', await ca.issue('c', { dns: ['c.example.com'], usage: 'server' }), { ca: ca.cert })
   ;[httpsPort, httpPort] = await getFreePorts(2) as [number, number]
   gw = await startGateway(CONFIG, {
     credentialsDir: credDir,
@@ -142,7 +146,7 @@ test('MUTUAL with a certificate from another CA is refused', async () => {
 
 test('an SNI no server accepts fails the handshake', async () => {
   await new Promise<void>((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port: httpsPort, servername: 'c.example.com', ca: ca.cert })
+    const s = tlsConnect({ host: '127.0.0.1', port: httpsPort, servername: 'd.example.com', ca: ca.cert })
     s.once('secureConnect', () => { s.destroy(); reject(new Error('handshake succeeded')) })
     s.once('error', () => resolve())
   })
@@ -174,5 +178,27 @@ test('HTTP/2 over TLS (ALPN h2) is served', async () => {
     assert.equal(JSON.parse(body).url, '/h2')
   } finally {
     session.close()
+  }
+})
+
+test('OPTIONAL_MUTUAL serves clients without a certificate', async () => {
+  const r = await request(`https://127.0.0.1:${httpsPort}/x`, { headers: { host: 'c.example.com' }, tls: { ca: ca.cert, servername: 'c.example.com' } })
+  assert.equal(r.status, 200)
+})
+
+test('OPTIONAL_MUTUAL with subjectAltNames accepts a verified certificate with an allowed SAN', async () => {
+  const r = await request(`https://127.0.0.1:${httpsPort}/x`, { headers: { host: 'c.example.com' }, tls: { ca: ca.cert, servername: 'c.example.com', cert: client.cert, key: client.key } })
+  assert.equal(r.status, 200)
+})
+
+test('OPTIONAL_MUTUAL refuses a certificate that fails verification or has no allowed SAN', async () => {
+  const other = await createTestCa()
+  try {
+    const stranger = await other.issue('stranger', { uris: ['spiffe://cluster.local/ns/default/sa/client'], usage: 'client' })
+    await assert.rejects(request(`https://127.0.0.1:${httpsPort}/x`, { headers: { host: 'c.example.com' }, tls: { ca: ca.cert, servername: 'c.example.com', cert: stranger.cert, key: stranger.key }, timeoutMs: 3000 }))
+    const wrongSan = await ca.issue('wrong-san', { uris: ['spiffe://cluster.local/ns/default/sa/other'], usage: 'client' })
+    await assert.rejects(request(`https://127.0.0.1:${httpsPort}/x`, { headers: { host: 'c.example.com' }, tls: { ca: ca.cert, servername: 'c.example.com', cert: wrongSan.cert, key: wrongSan.key }, timeoutMs: 3000 }))
+  } finally {
+    await other.cleanup()
   }
 })

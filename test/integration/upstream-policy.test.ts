@@ -20,7 +20,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: pool, namespace: test}
 spec:
-  hosts: [pool.test.svc.cluster.local, hash.test.svc.cluster.local]
+  hosts: [pool.test.svc.cluster.local, hash.test.svc.cluster.local, cookie.test.svc.cluster.local]
   ports: [{number: 80, name: http, protocol: HTTP}]
   resolution: STATIC
   endpoints:
@@ -53,6 +53,15 @@ spec:
   - {name: v2, labels: {version: v2}}
 ---
 apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: cookie, namespace: test}
+spec:
+  host: cookie.test.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      consistentHash: {httpCookie: {name: affinity, path: /, ttl: 60s}}
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
   name: canary
@@ -78,6 +87,8 @@ spec:
     route: [{destination: {host: pool, subset: one}}]
   - match: [{uri: {prefix: /hash}}]
     route: [{destination: {host: hash, subset: v1}}]
+  - match: [{uri: {prefix: /cookie}}]
+    route: [{destination: {host: cookie}}]
 `
 
 let ups: Upstreams
@@ -147,4 +158,20 @@ test('metrics count requests by VirtualService, route, destination, subset and c
   const text = await gw.metrics.registry.metrics()
   assert.match(text, /meshgate_requests_total\{listener="\d+",virtual_service="test\/other",route="http\[1\]",destination="hash\.test\.svc\.cluster\.local",subset="v1",code="200",flags=""\} \d+/)
   assert.match(text, /meshgate_request_duration_seconds_bucket\{le="[\d.]+",virtual_service="test\/other",route="http\[1\]"\}/)
+})
+
+test('consistentHash httpCookie with a ttl mints the cookie, and the cookie keeps the client on one endpoint', async () => {
+  const first = await request(`${base}/cookie`, { headers: { host: 'other.test' } })
+  assert.equal(first.status, 200)
+  const setCookie = headerValue(first, 'set-cookie')
+  assert.match(setCookie ?? '', /^affinity=[0-9a-f]+; Max-Age=60; Path=\/; HttpOnly$/)
+  const cookie = setCookie!.split(';')[0]!
+  const seen = new Set<string>()
+  for (let i = 0; i < 10; i++) {
+    const r = await request(`${base}/cookie`, { headers: { host: 'other.test', cookie } })
+    assert.equal(headerValue(r, 'set-cookie'), undefined, 'no new cookie once the client has one')
+    seen.add(headerValue(r, 'x-upstream')!)
+  }
+  assert.equal(seen.size, 1)
+  assert.ok(seen.has(headerValue(first, 'x-upstream')!), 'the minted cookie maps to the endpoint that answered first')
 })

@@ -362,14 +362,25 @@ function tlsMaterial (s: PortServer, input: CompileInput): TlsMaterial | null {
     const ca = input.files(`${dir}/ca.crt`) ?? input.files(`${dir}/cacert`) ?? input.files(`${dir}-cacert/ca.crt`)
     if (cert === null || key === null) return null
     if (tls.mode !== 'SIMPLE' && ca === null) return null
-    return Object.freeze({ cert, key, ca })
+    return Object.freeze({ cert, key, ca, ...protocolOf(tls) })
   }
   const cert = typeof tls.serverCertificate === 'string' ? input.files(tls.serverCertificate) : null
   const key = typeof tls.privateKey === 'string' ? input.files(tls.privateKey) : null
   const ca = typeof tls.caCertificates === 'string' ? input.files(tls.caCertificates) : null
   if (cert === null || key === null) return null
   if (tls.mode !== 'SIMPLE' && ca === null) return null
-  return Object.freeze({ cert, key, ca })
+  return Object.freeze({ cert, key, ca, ...protocolOf(tls) })
+}
+
+const TLS_VERSIONS: Readonly<Record<string, TlsMaterial['minVersion']>> = { TLSV1_0: 'TLSv1', TLSV1_1: 'TLSv1.1', TLSV1_2: 'TLSv1.2', TLSV1_3: 'TLSv1.3' }
+
+/** Istio's defaults: TLS 1.2 minimum, 1.3 maximum; `cipherSuites` are OpenSSL names, as Envoy's. */
+function protocolOf (tls: Server['tls'] & object): Pick<TlsMaterial, 'minVersion' | 'maxVersion' | 'ciphers'> {
+  return {
+    minVersion: TLS_VERSIONS[String(tls.minProtocolVersion)] ?? 'TLSv1.2',
+    maxVersion: TLS_VERSIONS[String(tls.maxProtocolVersion)] ?? 'TLSv1.3',
+    ciphers: Array.isArray(tls.cipherSuites) && tls.cipherSuites.length > 0 ? tls.cipherSuites.map(String).join(':') : null
+  }
 }
 
 /** Paths of every file a TLS server or DestinationRule names, for the sources stage to read (and watch). */

@@ -91,6 +91,7 @@ function buildRedirect (r: HTTPRedirect): RedirectPolicy {
     uri: typeof r.uri === 'string' ? r.uri : null,
     authority: typeof r.authority === 'string' ? r.authority : null,
     scheme: typeof r.scheme === 'string' && r.scheme !== '' ? r.scheme : null,
+    prefixRewrite: typeof r.prefixRewrite === 'string' ? r.prefixRewrite : null,
     port
   })
 }

@@ -194,10 +194,15 @@ function sendRedirect (ex: Exchange): void {
     finishLocal(ex, 404, null, Flags.NoRoute, null)
     return
   }
-  const extra = ['location', redirectLocation(r, ex.facts)]
+  const extra = ['location', redirectLocation(r, ex.facts, matchedPrefix(ex.route!))]
   const rh = ex.rule!.responseHeaders
   if (rh !== null) appendOps(rh, ex, extra)
   finishLocal(ex, r.code, null, '', extra)
+}
+
+function matchedPrefix (route: import('../snapshot.js').Route): string | null {
+  const uri = route.match?.uri
+  return uri !== undefined && uri !== null && uri.kind === 'prefix' ? uri.value : null
 }
 
 function sendDirect (ex: Exchange): void {

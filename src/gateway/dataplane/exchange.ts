@@ -49,6 +49,9 @@ export class Exchange {
   lastReason: string
   upstreamStart: number
   corsOrigin: string
+  /** Set-Cookie for a consistent-hash cookie minted by this request (`httpCookie.ttl`). */
+  setCookie: string
+  mintedCookie: string
 
   constructor (plane: DataPlane, req: DownstreamRequest, res: DownstreamResponse, facts: RequestFacts, snapshot: Snapshot, requestId: string) {
     this.plane = plane
@@ -83,5 +86,7 @@ export class Exchange {
     this.lastReason = ''
     this.upstreamStart = 0
     this.corsOrigin = ''
+    this.setCookie = ''
+    this.mintedCookie = ''
   }
 }

@@ -1,6 +1,7 @@
 // Sends a routed request upstream through the undici pools: endpoint choice,
 // circuit breaking, retries with Istio's retryOn semantics, route and per-try
 // timeouts, streaming the answer back, outlier bookkeeping.
+import { randomBytes } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { applyResponseOps, filterResponseHeaders, type ResponseHeaders } from './headers.js'
 import { BODY_NO_HEALTHY_UPSTREAM, BODY_OVERFLOW, BODY_TIMEOUT, Flags, SERVER_HEADER, connectErrorBody, sendLocalReply } from './local-reply.js'
@@ -25,7 +26,18 @@ function hashKeyOf (ex: Exchange): string | null {
   if (h === null) return null
   switch (h.kind) {
     case 'header': return ex.facts.header(h.name) ?? null
-    case 'cookie': return cookieValue(ex.facts.header('cookie'), h.name) ?? null
+    case 'cookie': {
+      const v = cookieValue(ex.facts.header('cookie'), h.name)
+      if (v !== undefined) return v
+      if (h.cookieTtlS < 0) return null
+      // Envoy mints the cookie when a ttl is configured, so the next request sticks.
+      if (ex.setCookie === '') {
+        const value = randomBytes(8).toString('hex')
+        ex.setCookie = `${h.name}=${value}${h.cookieTtlS > 0 ? `; Max-Age=${h.cookieTtlS}` : ''}${h.cookiePath !== '' ? `; Path=${h.cookiePath}` : ''}; HttpOnly`
+        ex.mintedCookie = value
+      }
+      return ex.mintedCookie
+    }
     case 'query': return ex.facts.queryParam(h.name) ?? null
     default: return ex.facts.clientIp
   }
@@ -122,6 +134,7 @@ class AttemptHandler {
       if (dest.responseHeaders !== null) applyResponseOps(dest.responseHeaders, out, ex.facts)
     }
     if (ex.corsOrigin !== '') ex.plane.addCorsHeaders(ex, out)
+    if (ex.setCookie !== '') appendHeader(out, 'set-cookie', ex.setCookie)
     out.server = SERVER_HEADER
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.upstreamStart))
     const res = ex.res
@@ -193,6 +206,13 @@ class AttemptHandler {
     ex.cluster!.active--
     if (ex.endpoint !== null) ex.endpoint.active--
   }
+}
+
+function appendHeader (out: ResponseHeaders, name: string, value: string): void {
+  const prev = out[name]
+  if (prev === undefined) out[name] = value
+  else if (Array.isArray(prev)) prev.push(value)
+  else out[name] = [String(prev), value]
 }
 
 function resumeAttempt (controller: AttemptControl): void {

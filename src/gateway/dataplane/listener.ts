@@ -32,7 +32,7 @@ function contextOf (server: TlsServer): SecureContext {
   let ctx = contexts.get(server)
   if (ctx === undefined) {
     const m = server.material
-    ctx = createSecureContext({ cert: m.cert, key: m.key, ca: m.ca ?? undefined, minVersion: 'TLSv1.2' })
+    ctx = createSecureContext({ cert: m.cert, key: m.key, ca: m.ca ?? undefined, minVersion: m.minVersion, maxVersion: m.maxVersion, ciphers: m.ciphers ?? undefined })
     contexts.set(server, ctx)
   }
   return ctx
@@ -113,8 +113,7 @@ export class GatewayListener {
         s.once('close', () => this.#sockets.delete(s))
         const l = plane.current.listeners.get(port)
         const chain = l === undefined ? null : findTlsServer(l, typeof s.servername === 'string' ? s.servername : '')
-        // Per-chain MUTUAL on a listener that also has SIMPLE chains: refuse unverified clients here.
-        if (chain !== null && chain.mode === 'MUTUAL' && !s.authorized) s.destroy()
+        if (chain !== null && !isClientAccepted(chain, s)) s.destroy()
       })
     }
     const server = this.app.server as unknown as { maxHeaderSize?: number, headersTimeout?: number, maxHeadersCount?: number }
@@ -152,6 +151,22 @@ export class GatewayListener {
     for (const s of this.#sessions) s.destroy()
     await closing.catch(() => {})
   }
+}
+
+/**
+ * Per-chain client-certificate rules, for listeners whose chains differ:
+ * MUTUAL needs a verified certificate, OPTIONAL_MUTUAL verifies one if sent, and
+ * a server's `subjectAltNames` limits which verified certificates are allowed.
+ */
+function isClientAccepted (chain: TlsServer, s: TLSSocket): boolean {
+  if (chain.mode === 'SIMPLE') return true
+  const cert = s.getPeerCertificate()
+  const sent = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0
+  if (!sent) return chain.mode === 'OPTIONAL_MUTUAL'
+  if (!s.authorized) return false
+  if (chain.subjectAltNames.length === 0) return true
+  const sans = (cert.subjectaltname ?? '').split(/,\s*/).map(x => x.replace(/^(URI|DNS|IP Address|email):/, ''))
+  return chain.subjectAltNames.some(w => sans.includes(w))
 }
 
 function skipBody (_req: FastifyRequest, _payload: unknown, done: (err: Error | null, body?: unknown) => void): void {

@@ -21,10 +21,11 @@ function splitAuthority (authority: string): { host: string, port: string } {
 
 /**
  * `uri` replaces the whole path (the query is kept unless the new uri has one);
+ * `prefixRewrite` swaps the matched uri prefix;
  * `authority` replaces host[:port]; when the scheme changes and no port is set,
  * a port equal to the old scheme's default is dropped; :80/:443 are omitted.
  */
-export function redirectLocation (r: RedirectPolicy, f: RequestFacts): string {
+export function redirectLocation (r: RedirectPolicy, f: RequestFacts, matchedPrefix: string | null): string {
   const scheme = r.scheme ?? f.scheme
   const auth = splitAuthority(r.authority ?? f.authority)
   let port = auth.port
@@ -33,6 +34,11 @@ export function redirectLocation (r: RedirectPolicy, f: RequestFacts): string {
   else if (r.port === -2) port = String(f.port)
   else if (r.scheme !== null && r.scheme !== f.scheme && port === (f.scheme === 'https' ? '443' : '80')) port = ''
   if ((scheme === 'http' && port === '80') || (scheme === 'https' && port === '443')) port = ''
-  const pathAndQuery = r.uri === null ? f.rawPath : r.uri.includes('?') || f.query === '' ? r.uri : `${r.uri}?${f.query}`
+  let pathAndQuery: string
+  if (r.uri !== null) pathAndQuery = r.uri.includes('?') || f.query === '' ? r.uri : `${r.uri}?${f.query}`
+  else if (r.prefixRewrite !== null && matchedPrefix !== null) {
+    const path = r.prefixRewrite + f.path.slice(matchedPrefix.length)
+    pathAndQuery = f.query === '' ? path : `${path}?${f.query}`
+  } else pathAndQuery = f.rawPath
   return `${scheme}://${auth.host}${port === '' ? '' : `:${port}`}${pathAndQuery}`
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Prints the Istio compatibility matrix (field support and the Istio sample
+// corpus results) as Markdown, between `<!-- compat-matrix:start -->` and
+// `<!-- compat-matrix:end -->`. Needs `npm run build` first: the generator is
+// test/compat/compat-matrix.ts, compiled to dist/.
+//
+//   node scripts/compat-matrix.mjs           print to stdout
+//   node scripts/compat-matrix.mjs --write   write docs/compat-matrix.md
+//
+// The corpus is found at $MESHGATE_COMPAT_DIR or ../shared/compat/istio-samples.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const generator = path.join(root, 'dist', 'test', 'compat', 'compat-matrix.js')
+const args = process.argv.slice(2)
+const unknown = args.filter((a) => a !== '--write')
+if (unknown.length > 0) {
+  console.error(`compat-matrix: unknown argument ${unknown[0]}; usage: node scripts/compat-matrix.mjs [--write]`)
+  process.exit(2)
+}
+if (!existsSync(generator)) {
+  console.error(`compat-matrix: ${path.relative(root, generator)} is missing: run \`npm run build\` first`)
+  process.exit(1)
+}
+
+const { renderCompatMatrix, matrixFile } = await import(pathToFileURL(generator).href)
+let text
+try {
+  text = renderCompatMatrix()
+} catch (err) {
+  console.error(`compat-matrix: ${err.message}`)
+  process.exit(1)
+}
+if (args.includes('--write')) {
+  mkdirSync(path.dirname(matrixFile), { recursive: true })
+  writeFileSync(matrixFile, text)
+  console.log(`compat-matrix: wrote ${path.relative(root, matrixFile)}`)
+} else {
+  process.stdout.write(text)
+}
