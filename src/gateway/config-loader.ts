@@ -6,6 +6,7 @@ import { loadSources, type SourceResource } from './sources/yaml-documents.js'
 import { validateResources } from './validate/index.js'
 import { makeIssue, sortIssues, type Issue } from './validate/issues.js'
 import { compile, referencedFiles } from './compile/compile.js'
+import { CODES } from './errors.js'
 import type { Snapshot } from './snapshot.js'
 
 export interface LoadOptions {
@@ -63,7 +64,7 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions): 
       readFile: lookup
     }))
   } catch (err) {
-    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_INTERNAL', file: paths.join(','), line: 0, field: '', message: `validation failed unexpectedly: ${(err as Error).message}` }))
+    issues.push(makeIssue({ severity: 'error', code: CODES.INTERNAL, file: paths.join(','), line: 0, field: '', message: `validation failed unexpectedly: ${(err as Error).message}` }))
   }
   sortIssues(issues)
   const watched = [...src.files.map(f => f.path), ...refs]
@@ -76,7 +77,7 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions): 
     issues.push(...snapshot.issues.slice(carried.length))
     sortIssues(issues)
   } catch (err) {
-    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_INTERNAL', file: paths.join(','), line: 0, field: '', message: `compile failed unexpectedly: ${(err as Error).message}` }))
+    issues.push(makeIssue({ severity: 'error', code: CODES.INTERNAL, file: paths.join(','), line: 0, field: '', message: `compile failed unexpectedly: ${(err as Error).message}` }))
   }
   return { snapshot, issues, version, watched }
 }

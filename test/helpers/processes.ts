@@ -295,9 +295,10 @@ export interface StartMeshgateOptions extends SpawnOptions {
 export async function startMeshgate (args: readonly string[], opts: StartMeshgateOptions = {}): Promise<MeshgateProcess> {
   const argv = [...args]
   let adminPort = 15000
-  const i = argv.indexOf('--admin-port')
+  const i = argv.findIndex((a) => a === '--admin-port' || a.startsWith('--admin-port='))
   if (i !== -1) {
-    adminPort = Number(argv[i + 1])
+    const arg = argv[i] as string
+    adminPort = Number(arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[i + 1])
   } else if (argv[0] === 'serve') {
     adminPort = await getFreePort()
     argv.push('--admin-port', String(adminPort))

@@ -32,6 +32,11 @@ describe('echo upstream', () => {
     assert.equal(body.body, undefined)
   })
 
+  test('sees the host header the request helper sets', async () => {
+    const res = await request(`http://127.0.0.1:${echo.port}/`, { headers: { host: 'shop.example' } })
+    assert.equal(res.json<EchoBody>().headers.host, 'shop.example')
+  })
+
   test('reports the request body length in bytes', async () => {
     const res = await request(`http://127.0.0.1:${echo.port}/post`, { method: 'POST', body: 'héllo' })
     assert.equal(res.json<EchoBody>().body, 6)

@@ -5,6 +5,7 @@ import type { SourceResource } from '../sources/yaml-documents.js'
 import type { GatewaySpec, HTTPMatchRequest, HTTPRoute, Server, VirtualServiceSpec, ServiceEntrySpec, DestinationRuleSpec } from '../config-types.js'
 import type { Cluster, CompiledRule, Listener, ResourceRef, ResourceSummary, Route, RouteTable, Snapshot, StickyKey, TlsMaterial, TlsServer, VirtualHost } from '../snapshot.js'
 import { makeIssue, type Issue } from '../validate/issues.js'
+import { CODES } from '../errors.js'
 import { buildRouteTable } from './host-index.js'
 import { buildMatch, isCatchAll } from './route-matcher.js'
 import { compileRule } from './rules.js'
@@ -61,7 +62,7 @@ export function compile (input: CompileInput): Snapshot {
       }
       default:
         if (NOT_ENFORCED_YET.has(r.kind)) {
-          issues.push(makeIssue({ severity: 'warning', admission: false, code: 'MG_CFG_NOT_ENFORCED', file: r.file, line: r.line, kind: r.kind, namespace: r.namespace, name: r.name, field: 'kind', message: `${r.kind} is validated but not enforced by this version of meshgate yet; requests pass as if it were absent` }))
+          issues.push(makeIssue({ severity: 'warning', admission: false, code: CODES.NOT_ENFORCED, file: r.file, line: r.line, kind: r.kind, namespace: r.namespace, name: r.name, field: 'kind', message: `${r.kind} is validated but not enforced by this version of meshgate yet; requests pass as if it were absent` }))
         }
     }
   }
@@ -177,7 +178,7 @@ function isTlsServer (s: Server): boolean {
 }
 
 function warn (s: PortServer, field: string, message: string): Issue {
-  return makeIssue({ severity: 'warning', admission: false, code: 'MG_CFG_SERVER_SKIPPED', file: s.gw.ref.file, line: s.gw.ref.line, kind: 'Gateway', namespace: s.gw.ref.namespace, name: s.gw.ref.name, field, message })
+  return makeIssue({ severity: 'warning', admission: false, code: CODES.SERVER_SKIPPED, file: s.gw.ref.file, line: s.gw.ref.line, kind: 'Gateway', namespace: s.gw.ref.namespace, name: s.gw.ref.name, field, message })
 }
 
 /**

@@ -8,6 +8,7 @@ import { BODY_NO_HEALTHY_UPSTREAM, BODY_OVERFLOW, BODY_TIMEOUT, Flags, SERVER_HE
 import type { Exchange, AttemptControl } from './exchange.js'
 import type { RetryPolicy } from '../snapshot.js'
 import { cookieValue } from './route-request.js'
+import { UPSTREAM_CODES } from '../errors.js'
 
 const OVERLOADED = ['x-envoy-overloaded', 'true'] as const
 
@@ -227,7 +228,7 @@ function recordOutcome (ex: Exchange, outcome: number | 'local-failure'): void {
 
 function classify (err: Error): FailureKind {
   const code = (err as { code?: string }).code ?? ''
-  if (code === 'MG_UP_TRY_TIMEOUT') return 'timeout'
+  if (code === UPSTREAM_CODES.TRY_TIMEOUT) return 'timeout'
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' ||
       code === 'ENETUNREACH' || code === 'EAI_AGAIN' || code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
       code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'CERT_HAS_EXPIRED' || code.startsWith('ERR_SSL') ||
@@ -290,7 +291,7 @@ function failAfterRetries (ex: Exchange): void {
 function onTryTimeout (ex: Exchange, gen: number): void {
   ex.tryTimer = null
   if (gen !== ex.gen || ex.done || ex.responseStarted) return
-  const err = Object.assign(new Error('per-try timeout'), { code: 'MG_UP_TRY_TIMEOUT' })
+  const err = Object.assign(new Error('per-try timeout'), { code: UPSTREAM_CODES.TRY_TIMEOUT })
   const c = ex.control
   if (c !== null) c.abort(err)
 }

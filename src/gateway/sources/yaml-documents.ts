@@ -4,6 +4,7 @@ import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, relative, isAbsolute } from 'node:path'
 import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml'
 import { makeIssue, type Issue } from '../validate/issues.js'
+import { CODES } from '../errors.js'
 
 export type FieldPath = ReadonlyArray<string | number>
 
@@ -65,7 +66,7 @@ export async function loadSources (paths: readonly string[]): Promise<SourceSet>
     list = await listConfigFiles(paths)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_SOURCE', file: e.path ?? String(paths[0] ?? ''), line: 0, field: '', message: `cannot read: ${e.code ?? e.message}` }))
+    issues.push(makeIssue({ severity: 'error', code: CODES.SOURCE, file: e.path ?? String(paths[0] ?? ''), line: 0, field: '', message: `cannot read: ${e.code ?? e.message}` }))
     return { resources: [], issues, files }
   }
   for (const file of list) {
@@ -74,7 +75,7 @@ export async function loadSources (paths: readonly string[]): Promise<SourceSet>
       text = await readFile(file, 'utf8')
     } catch (err) {
       const e = err as NodeJS.ErrnoException
-      issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_SOURCE', file: displayPath(file), line: 0, field: '', message: `cannot read: ${e.code ?? e.message}` }))
+      issues.push(makeIssue({ severity: 'error', code: CODES.SOURCE, file: displayPath(file), line: 0, field: '', message: `cannot read: ${e.code ?? e.message}` }))
       continue
     }
     files.push({ path: file, text })
@@ -91,7 +92,7 @@ export function parseText (file: string, text: string, resources: SourceResource
   try {
     docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false }) as Array<Document.Parsed>
   } catch (err) {
-    issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_YAML', file, line: 1, field: '', message: `invalid YAML: ${(err as Error).message}` }))
+    issues.push(makeIssue({ severity: 'error', code: CODES.YAML, file, line: 1, field: '', message: `invalid YAML: ${(err as Error).message}` }))
     return
   }
   if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed]
@@ -102,7 +103,7 @@ export function parseText (file: string, text: string, resources: SourceResource
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line
-        issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_YAML', file, line, field: '', message: `invalid YAML: ${firstLine(e.message)}` }))
+        issues.push(makeIssue({ severity: 'error', code: CODES.YAML, file, line, field: '', message: `invalid YAML: ${firstLine(e.message)}` }))
       }
       continue
     }
@@ -111,12 +112,12 @@ export function parseText (file: string, text: string, resources: SourceResource
     try {
       value = doc.toJS({ maxAliasCount: 100 })
     } catch (err) {
-      issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_YAML', file, line: docLine, field: '', message: `invalid YAML: ${firstLine((err as Error).message)}` }))
+      issues.push(makeIssue({ severity: 'error', code: CODES.YAML, file, line: docLine, field: '', message: `invalid YAML: ${firstLine((err as Error).message)}` }))
       continue
     }
     if (value === null || value === undefined) continue
     if (typeof value !== 'object' || Array.isArray(value)) {
-      issues.push(makeIssue({ severity: 'error', code: 'MG_CFG_SHAPE', file, line: docLine, field: '', message: 'a resource must be a mapping with apiVersion, kind and metadata' }))
+      issues.push(makeIssue({ severity: 'error', code: CODES.SHAPE, file, line: docLine, field: '', message: 'a resource must be a mapping with apiVersion, kind and metadata' }))
       continue
     }
     const v = value as Record<string, unknown>
