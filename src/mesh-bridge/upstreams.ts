@@ -14,7 +14,7 @@ export class ClusterRuntime {
   readonly states: readonly EndpointState[]
   readonly balancer: Balancer
   readonly outlier: OutlierDetector | null
-  readonly pools: readonly Pool[]
+  readonly #poolByState: ReadonlyMap<EndpointState, Pool>
   /** Requests in flight to this cluster (Envoy's per-cluster circuit-breaker count). */
   active: number
   retriesActive: number
@@ -25,13 +25,13 @@ export class ClusterRuntime {
     this.balancer = createBalancer(cluster, this.states)
     this.outlier = cluster.outlier === null ? null : new OutlierDetector(cluster.outlier, this.states)
     this.outlier?.start()
-    this.pools = cluster.endpoints.map(e => pools.get(e.address, e.port, cluster))
+    this.#poolByState = new Map(this.states.map(st => [st, pools.get(st.endpoint.address, st.endpoint.port, cluster)]))
     this.active = 0
     this.retriesActive = 0
   }
 
   poolOf (state: EndpointState): Pool {
-    return this.pools[this.states.indexOf(state)]!
+    return this.#poolByState.get(state)!
   }
 
   /**
