@@ -23,6 +23,7 @@ export class GatewayMetrics {
   readonly lastReloadFailed: Gauge
   readonly #children = new Map<string, Child>()
   readonly #histChildren = new Map<string, HistChild>()
+  readonly #attemptChildren = new Map<string, Child>()
 
   constructor () {
     this.registry = new Registry()
@@ -38,6 +39,17 @@ export class GatewayMetrics {
   setVersion (version: string): void {
     this.configVersion.reset()
     this.configVersion.set({ version }, 1)
+  }
+
+  /** One upstream attempt; `result` is a status class (2xx…5xx) or a failure (connect, reset, timeout). */
+  attempt (cluster: string, result: string): void {
+    const key = `${cluster}|${result}`
+    let c = this.#attemptChildren.get(key)
+    if (c === undefined) {
+      c = this.upstreamAttempts.labels({ cluster, result })
+      if (this.#attemptChildren.size < 10_000) this.#attemptChildren.set(key, c)
+    }
+    c.inc()
   }
 
   observe (ex: Exchange): void {

@@ -157,6 +157,7 @@ test('metrics count requests by VirtualService, route, destination, subset and c
   await request(`${base}/hash`, { headers: { host: 'other.test', 'x-user': 'metrics' } })
   const text = await gw.metrics.registry.metrics()
   assert.match(text, /meshgate_requests_total\{listener="\d+",virtual_service="test\/other",route="http\[1\]",destination="hash\.test\.svc\.cluster\.local",subset="v1",code="200",flags=""\} \d+/)
+  assert.match(text, /meshgate_upstream_attempts_total\{cluster="outbound\|80\|v1\|hash\.test\.svc\.cluster\.local",result="2xx"\} \d+/)
   assert.match(text, /meshgate_request_duration_seconds_bucket\{le="[\d.]+",virtual_service="test\/other",route="http\[1\]"\}/)
 })
 

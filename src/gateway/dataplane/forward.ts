@@ -183,13 +183,13 @@ class AttemptHandler {
     if (ex.responseStarted) {
       // Too late for a local reply: cut the downstream stream, as Envoy resets it.
       ex.flags = Flags.UpstreamConnectionTermination
-      recordOutcome(ex, 'local-failure')
+      recordOutcome(ex, 'local-failure', 'reset')
       ex.res.destroy()
       complete(ex)
       return
     }
     const kind = classify(err)
-    recordOutcome(ex, 'local-failure')
+    recordOutcome(ex, 'local-failure', kind)
     ex.lastReason = kind === 'connect' ? 'connection failure' : kind === 'timeout' ? 'timeout' : 'connection termination'
     const retry = ex.rule!.retry
     if (ex.attempt <= retry.attempts && !ex.streamBody && isRetriableFailure(retry, kind) && canRetry(ex)) {
@@ -220,7 +220,13 @@ function resumeAttempt (controller: AttemptControl): void {
   controller.resume()
 }
 
-function recordOutcome (ex: Exchange, outcome: number | 'local-failure'): void {
+const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx']
+
+function recordOutcome (ex: Exchange, outcome: number | 'local-failure', failure: FailureKind | null = null): void {
+  const m = ex.plane.metrics
+  if (m !== null && ex.cluster !== null) {
+    m.attempt(ex.cluster.cluster.key, typeof outcome === 'number' ? (STATUS_CLASS[Math.floor(outcome / 100)] ?? 'other') : failure ?? 'reset')
+  }
   const od = ex.cluster?.outlier
   if (od === null || od === undefined || ex.endpoint === null) return
   od.record(ex.endpoint, typeof outcome === 'number' && outcome < 500 ? 'success' : outcome)
