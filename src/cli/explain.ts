@@ -1,10 +1,11 @@
 // `meshgate explain`: prints, as JSON, what the gateway would do with a request.
 import { ArgError, flag, flagList, parseArgs } from './args.js'
-import { loadConfig, parseLabels } from '../gateway/config-loader.js'
+import { loadConfig } from '../gateway/config-loader.js'
+import { CONFIG_FLAGS, loadOptionsFrom, reportRefused } from './config-flags.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain } from '../gateway/explain.js'
 
-const SPEC = { config: 'multi', url: 'string', method: 'string', header: 'list', ip: 'string', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', 'root-namespace': 'string', geoip: 'string' } as const
+const SPEC = { ...CONFIG_FLAGS, url: 'string', method: 'string', header: 'list', ip: 'string' } as const
 const ALIASES = { '-X': 'method', '-H': 'header' }
 
 export function parseHeaderArgs (values: readonly string[]): Record<string, string> {
@@ -25,17 +26,8 @@ export async function runExplain (argv: readonly string[]): Promise<number> {
   if (paths.length === 0) throw new ArgError('explain needs --config PATH')
   const url = flag(p, 'url')
   if (url === undefined) throw new ArgError('explain needs --url URL')
-  const result = await loadConfig(paths, {
-    gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
-    credentialsDir: flag(p, 'credentials-dir') ?? null,
-    namespace: flag(p, 'namespace') ?? null,
-    rootNamespace: flag(p, 'root-namespace') ?? 'istio-system'
-  })
-  if (result.snapshot === null) {
-    const errors = result.issues.filter(i => i.severity === 'error')
-    process.stderr.write(errors.map(formatIssue).join('\n') + `\nmeshgate: config refused: ${errors.length} error(s)\n`)
-    return 1
-  }
+  const result = await loadConfig(paths, loadOptionsFrom(p))
+  if (result.snapshot === null) return reportRefused(result.issues)
   const e = explain(result.snapshot, {
     url,
     method: flag(p, 'method') ?? 'GET',

@@ -3,12 +3,13 @@
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { ArgError, flag, flagList, parseArgs } from './args.js'
-import { loadConfig, parseLabels } from '../gateway/config-loader.js'
+import { loadConfig } from '../gateway/config-loader.js'
+import { CONFIG_FLAGS, loadOptionsFrom, reportRefused } from './config-flags.js'
 import { listConfigFiles, isRecord } from '../gateway/sources/yaml-documents.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain, type Explanation } from '../gateway/explain.js'
 
-const SPEC = { config: 'multi', 'gateway-labels': 'string', 'credentials-dir': 'string', namespace: 'string', 'root-namespace': 'string', geoip: 'string' } as const
+const SPEC = { ...CONFIG_FLAGS } as const
 
 export interface RouteCase {
   name: string
@@ -83,17 +84,8 @@ export async function runRouteTests (argv: readonly string[]): Promise<number> {
   if (all.length === 0) throw new ArgError('test needs --config PATH... and at least one test file')
   const { config, tests } = await splitPaths(all)
   if (tests.length === 0) throw new ArgError('no test file given (a YAML file with a top-level `cases:` list)')
-  const result = await loadConfig(config, {
-    gatewayLabels: parseLabels(flag(p, 'gateway-labels') ?? 'istio=ingressgateway'),
-    credentialsDir: flag(p, 'credentials-dir') ?? null,
-    namespace: flag(p, 'namespace') ?? null,
-    rootNamespace: flag(p, 'root-namespace') ?? 'istio-system'
-  })
-  if (result.snapshot === null) {
-    const errors = result.issues.filter(i => i.severity === 'error')
-    process.stderr.write(errors.map(formatIssue).join('\n') + `\nmeshgate: config refused: ${errors.length} error(s)\n`)
-    return 1
-  }
+  const result = await loadConfig(config, loadOptionsFrom(p))
+  if (result.snapshot === null) return reportRefused(result.issues)
   let passed = 0
   let failed = 0
   const out: string[] = []

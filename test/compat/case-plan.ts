@@ -2,7 +2,7 @@
 // live (a real gateway and stub upstreams), and why a part is skipped. The rules
 // read the case's own files and `requires`, so a new case in expectations.yaml
 // runs unless one of them applies. The compat matrix prints the same verdicts.
-import { durationMs, rawResources, type CorpusCase, type RawResource } from './corpus.js'
+import { durationMs, GATEWAY_CERT_FIELDS, rawResources, type CorpusCase, type RawResource } from './corpus.js'
 
 export type Verdict =
   | { readonly kind: 'run' }
@@ -14,6 +14,20 @@ export interface CasePlan {
   readonly live: Verdict
   /** Gateway `credentialName`s the harness provides through `--credentials-dir`, with the server hosts for the certificate. */
   readonly credentials: ReadonlyArray<{ readonly name: string, readonly hosts: readonly string[] }>
+  /**
+   * Gateway servers that name certificate files (the file-mount samples): the
+   * harness writes test certificates into a temp folder and the case's
+   * transform points these paths there in memory (nothing is written to /etc).
+   */
+  readonly certFiles: readonly CertFileNeed[]
+}
+
+export interface CertFileNeed {
+  readonly serverCertificate: string | null
+  readonly privateKey: string | null
+  readonly caCertificates: string | null
+  /** The server's hosts, for the certificate's DNS names. */
+  readonly hosts: readonly string[]
 }
 
 /** A live fault delay longer than this is checked through explain only (the file should stay near 30 s). */
@@ -24,6 +38,17 @@ export const MAX_LIVE_DELAY_MS = 3_000
  * (reported, not counted as failures) until the gateway is fixed.
  */
 export const KNOWN_FAILURES: Readonly<Record<string, { readonly offline?: string, readonly live?: string }>> = {}
+
+/**
+ * `tls: handshake-fails` cases whose note says what happens once the client
+ * does send a certificate from the CA: the case whose expectation applies
+ * then. The live run checks that too, so a gateway that never listened (or
+ * refuses every client) cannot pass the "handshake fails" check.
+ */
+export const WITH_CLIENT_CERTIFICATE: Readonly<Record<string, string>> = {
+  // "With one, the request gets 418 as in tls/simple-file-mount."
+  'tls/mutual-without-client-certificate': 'tls/simple-file-mount'
+}
 
 const RUN: Verdict = Object.freeze({ kind: 'run' })
 
@@ -39,16 +64,12 @@ function notEnforced (kinds: ReadonlySet<string>): string | null {
 export function planCase (dir: string, c: CorpusCase): CasePlan {
   const resources = rawResources(dir, c.config)
   const credentials = credentialsOf(resources)
-  const both = (v: Verdict): CasePlan => ({ offline: v, live: v, credentials })
+  const certFiles = certFilesOf(resources)
+  const certPaths = certFiles.flatMap(n => GATEWAY_CERT_FIELDS.map(f => n[f]).filter((p): p is string => p !== null))
+  const both = (v: Verdict): CasePlan => ({ offline: v, live: v, credentials, certFiles })
 
   const security = notEnforced(new Set(resources.map(r => r.kind)))
   if (security !== null) return both(skip(security))
-
-  const certFiles = certFilePaths(resources)
-  if (certFiles.length > 0) {
-    return both(skip(`the Gateway reads its certificates from fixed file paths (${certFiles.join(', ')}); ` +
-      'the test does not write into /etc of a shared machine, and the sample may not be edited to point elsewhere'))
-  }
 
   let offline: Verdict = RUN
   let live: Verdict = RUN
@@ -57,6 +78,8 @@ export function planCase (dir: string, c: CorpusCase): CasePlan {
       live = skip(`the case requires "${req}": the live run stays on 127.0.0.1 and does not reach the internet`)
     } else if (/secret/i.test(req) && credentials.length > 0) {
       // Provided: the harness writes each credentialName as a --credentials-dir folder with test certificates.
+    } else if (certPaths.some(p => req.includes(p))) {
+      // Provided: certificates "at the sample's file paths", written to a temp folder the transform points those paths at.
     } else {
       offline = live = skip(`requires ${req}, which the harness cannot provide`)
     }
@@ -68,7 +91,7 @@ export function planCase (dir: string, c: CorpusCase): CasePlan {
   const known = KNOWN_FAILURES[c.name]
   if (known?.offline !== undefined && offline.kind === 'run') offline = { kind: 'todo', reason: known.offline }
   if (known?.live !== undefined && live.kind === 'run') live = { kind: 'todo', reason: known.live }
-  return { offline, live, credentials }
+  return { offline, live, credentials, certFiles }
 }
 
 function skip (reason: string): Verdict {
@@ -94,15 +117,15 @@ function credentialsOf (resources: readonly RawResource[]): Array<{ name: string
   return out
 }
 
-/** File paths a Gateway server names (the file-mount samples use /etc/istio/...). */
-function certFilePaths (resources: readonly RawResource[]): string[] {
-  const out: string[] = []
+/** Gateway servers that name certificate files (the file-mount samples use /etc/istio/...). */
+function certFilesOf (resources: readonly RawResource[]): CertFileNeed[] {
+  const out: CertFileNeed[] = []
   for (const s of servers(resources)) {
-    const tls = s.tls as Record<string, unknown> | undefined
-    for (const f of ['serverCertificate', 'privateKey', 'caCertificates']) {
-      const p = tls?.[f]
-      if (typeof p === 'string' && p !== '' && !out.includes(p)) out.push(p)
-    }
+    const tls = (s.tls ?? {}) as Record<string, unknown>
+    const pathOf = (f: typeof GATEWAY_CERT_FIELDS[number]): string | null => typeof tls[f] === 'string' && tls[f] !== '' ? tls[f] : null
+    const need = { serverCertificate: pathOf('serverCertificate'), privateKey: pathOf('privateKey'), caCertificates: pathOf('caCertificates') }
+    if (GATEWAY_CERT_FIELDS.every(f => need[f] === null)) continue
+    out.push({ ...need, hosts: (Array.isArray(s.hosts) ? s.hosts : []).map(h => String(h).replace(/^.*\//, '')) })
   }
   return out
 }

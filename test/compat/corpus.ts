@@ -107,14 +107,29 @@ export function rawResources (dir: string, files: readonly string[]): RawResourc
   return out
 }
 
+/** The Gateway `tls` fields that name files (the file-mount samples use /etc/istio/...). */
+export const GATEWAY_CERT_FIELDS = ['serverCertificate', 'privateKey', 'caCertificates'] as const
+
+export interface CaseTransformOptions {
+  /**
+   * Certificates "at the sample's file paths" (corpus README): a Gateway `tls`
+   * path of the samples → the file the harness wrote instead, in a temp folder.
+   * The samples stay unchanged and nothing is written under /etc.
+   */
+  readonly certFiles?: ReadonlyMap<string, string>
+}
+
 /**
  * The in-memory changes a case needs before validation, as the corpus README
  * asks: `replaces` keeps only the later of two resources with the same
- * kind/namespace/name (kubectl apply), and a `scope: mesh` case binds its
- * mesh-only VirtualServices (no `gateways`) to default/mesh-bindings.
+ * kind/namespace/name (kubectl apply), a `scope: mesh` case binds its
+ * mesh-only VirtualServices (no `gateways`) to default/mesh-bindings, and
+ * Gateway certificate paths in `opts.certFiles` point at the harness's files
+ * (loadConfig reads referenced files after the transform).
  */
-export function caseTransform (c: CorpusCase): (resources: SourceResource[]) => SourceResource[] {
+export function caseTransform (c: CorpusCase, opts: CaseTransformOptions = {}): (resources: SourceResource[]) => SourceResource[] {
   const replaced = new Set(c.replaces ?? [])
+  const certFiles = opts.certFiles ?? new Map<string, string>()
   return (resources) => {
     let out = resources
     if (replaced.size > 0) {
@@ -124,8 +139,28 @@ export function caseTransform (c: CorpusCase): (resources: SourceResource[]) => 
       out = out.filter(r => !replaced.has(keyOf(r)) || last.get(keyOf(r)) === r)
     }
     if (c.scope === 'mesh') out = out.map(bindToMeshBindings)
+    if (certFiles.size > 0) out = out.map(r => redirectCertFiles(r, certFiles))
     return out
   }
+}
+
+function redirectCertFiles (r: SourceResource, certFiles: ReadonlyMap<string, string>): SourceResource {
+  if (r.kind !== 'Gateway') return r
+  const named = (server: unknown): boolean => {
+    const tls = obj(obj(server).tls)
+    return GATEWAY_CERT_FIELDS.some(f => typeof tls[f] === 'string' && certFiles.has(tls[f]))
+  }
+  if (!arr(obj(r.value.spec).servers).some(named)) return r
+  const value = structuredClone(r.value)
+  for (const server of arr(obj(value.spec).servers)) {
+    const tls = obj(obj(server).tls)
+    for (const f of GATEWAY_CERT_FIELDS) {
+      const p = tls[f]
+      if (typeof p === 'string' && certFiles.has(p)) tls[f] = certFiles.get(p)
+    }
+  }
+  // Same positions (lineOf/keysAt) as the file: only `value` changes.
+  return { ...r, value }
 }
 
 function bindToMeshBindings (r: SourceResource): SourceResource {

@@ -3,23 +3,28 @@
 // through an in-process gateway on the samples' own listener ports (127.0.0.1)
 // with one stub upstream per ServiceEntry endpoint port of services.yaml.
 // `scope: mesh` cases bind their mesh-only VirtualServices to
-// gateway-bindings.yaml's default/mesh-bindings in memory. What is skipped, and
-// why, comes from case-plan.ts (the compat matrix prints the same list).
+// gateway-bindings.yaml's default/mesh-bindings in memory, and Gateway
+// certificate file paths (/etc/istio/...) are pointed in memory at test
+// certificates in a temp folder. What is skipped, and why, comes from
+// case-plan.ts (the compat matrix prints the same list).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import tls from 'node:tls'
 import { Agent } from 'undici'
 import { explain, type Explanation } from '../../src/gateway/explain.js'
 import type { Gateway } from '../../src/gateway/runtime.js'
+import type { Snapshot, TlsServer } from '../../src/gateway/snapshot.js'
 import { startUpstream, type Upstream } from '../helpers/upstreams.js'
-import { createTestCa, writeCredential, type TestCa } from '../helpers/certs.js'
+import { createTestCa, writeCredential, type CertFiles, type TestCa } from '../helpers/certs.js'
 import { headerValue, request, type HttpResponse } from '../helpers/http.js'
 import { corpusDir, durationMs, loadCases, portsFor, rawResources, requestHeaders, stubPorts, type CorpusCase } from './corpus.js'
-import { planCase, type Verdict } from './case-plan.js'
-import { isPortError, loadCaseSnapshot, portProblem, startCaseGateway, type CaseEnv } from './harness.js'
+import { planCase, WITH_CLIENT_CERTIFICATE, type Verdict } from './case-plan.js'
+import { isPortError, loadCaseSnapshot, portProblem, startCaseGateway, writeCertFiles, type CaseEnv } from './harness.js'
 
 const dir = corpusDir()
 const cases = loadCases(dir)
@@ -31,21 +36,34 @@ const SPLIT_REQUESTS = 60
 
 let ca: TestCa | null = null
 let credentialsDir: string | null = null
+/** Where the Gateway certificate files of the file-mount samples are written instead of /etc. */
+let certFilesRoot: string | null = null
+let certFiles = new Map<string, string>()
+/** A client certificate from the CA that signs the test certificates (the MUTUAL cases' caCertificates). */
+let clientCert: CertFiles | null = null
 let certProblem: string | null = null
 
-const env = (): CaseEnv => ({ dir, credentialsDir })
+const env = (): CaseEnv => ({ dir, credentialsDir, certFiles })
 
 before(async () => {
   const wanted = cases.flatMap(c => planCase(dir, c).credentials)
-  if (wanted.length === 0) return
+  const fileNeeds = cases.flatMap(c => planCase(dir, c).certFiles)
+  if (wanted.length === 0 && fileNeeds.length === 0) return
   try {
     ca = await createTestCa({ commonName: 'meshgate compat CA' })
-    credentialsDir = await mkdtemp(path.join(tmpdir(), 'meshgate-compat-creds-'))
-    // One certificate per credentialName, valid only for that server's hosts, so a
-    // client that checks the name also checks that SNI picked the right server.
-    for (const { name, hosts } of wanted) {
-      const pair = await ca.issue(name, { dns: [...hosts], usage: 'server' })
-      await writeCredential(credentialsDir, name, pair)
+    if (wanted.length > 0) {
+      credentialsDir = await mkdtemp(path.join(tmpdir(), 'meshgate-compat-creds-'))
+      // One certificate per credentialName, valid only for that server's hosts, so a
+      // client that checks the name also checks that SNI picked the right server.
+      for (const { name, hosts } of wanted) {
+        const pair = await ca.issue(name, { dns: [...hosts], usage: 'server' })
+        await writeCredential(credentialsDir, name, pair)
+      }
+    }
+    if (fileNeeds.length > 0) {
+      certFilesRoot = await mkdtemp(path.join(tmpdir(), 'meshgate-compat-files-'))
+      certFiles = await writeCertFiles(ca, certFilesRoot, fileNeeds)
+      clientCert = await ca.issue('compat-client', { commonName: 'meshgate compat client', usage: 'client' })
     }
   } catch (err) {
     certProblem = `test certificates could not be made: ${(err as Error).message}`
@@ -55,26 +73,79 @@ before(async () => {
 after(async () => {
   await ca?.cleanup()
   if (credentialsDir !== null) await rm(credentialsDir, { recursive: true, force: true })
+  if (certFilesRoot !== null) await rm(certFilesRoot, { recursive: true, force: true })
 })
 
 function optionsOf (v: Verdict): { skip?: string, todo?: string } {
   return v.kind === 'skip' ? { skip: v.reason } : v.kind === 'todo' ? { todo: v.reason } : {}
 }
 
-function needsCredentials (c: CorpusCase): boolean {
-  return planCase(dir, c).credentials.length > 0
+function needsCertificates (c: CorpusCase): boolean {
+  const plan = planCase(dir, c)
+  return plan.credentials.length > 0 || plan.certFiles.length > 0
 }
 
 describe('Istio samples offline: loadConfig + explain', () => {
   for (const c of cases) {
     test(c.name, optionsOf(planCase(dir, c).offline), async (t) => {
-      if (needsCredentials(c) && certProblem !== null) { t.skip(certProblem); return }
+      if (needsCertificates(c) && certProblem !== null) { t.skip(certProblem); return }
       const snapshot = await loadCaseSnapshot(env(), c)
       const e = explain(snapshot, { url: c.request.url, method: c.request.method, headers: requestHeaders(dir, c), clientIp: c.request.clientIp })
+      if (planCase(dir, c).certFiles.length > 0) checkCertFilesServed(snapshot, e)
+      if (c.expect.tls === 'handshake-fails') {
+        checkHandshakeRefusal(snapshot, e)
+        t.diagnostic('explain describes the request after a TLS handshake and cannot present a client certificate: ' +
+          'the offline run checks that the handshake refuses clients without one (MUTUAL server), not the route')
+        return
+      }
       checkExplanation(c, e)
     })
   }
 })
+
+/** The TLS server (filter chain) explain picked by SNI, or null (plain-text port, or no server takes the SNI). */
+function selectedTlsServer (snapshot: Snapshot, e: Explanation): TlsServer | null {
+  const r = e.result as Record<string, any>
+  const g = r.gatewayServer
+  if (r.listener === null || g === null || g.mode === undefined) return null
+  return snapshot.listeners.get(r.listener.port)?.tlsServers
+    .find(s => `${s.gateway.namespace}/${s.gateway.name}` === g.gateway && s.serverIndex === g.server) ?? null
+}
+
+/** The Gateway's file paths were pointed at the test's files, and those are what the server holds. */
+function checkCertFilesServed (snapshot: Snapshot, e: Explanation): void {
+  const server = selectedTlsServer(snapshot, e)
+  assert.ok(server !== null, `a TLS server takes the request\n${JSON.stringify(e.result, null, 1)}`)
+  const written = new Set([...certFiles.values()].map(f => readFileSync(f, 'utf8')))
+  assert.ok(written.has(server.material.cert), 'the server certificate is the one written for the sample\'s serverCertificate path')
+  assert.ok(written.has(server.material.key), 'the private key is the one written for the sample\'s privateKey path')
+  if (server.mode !== 'SIMPLE') assert.equal(server.material.ca, ca!.cert, 'caCertificates is the test CA written for the sample\'s path')
+}
+
+/**
+ * `tls: handshake-fails` offline. explain takes no client certificate: it
+ * describes what happens after a handshake, so its route says nothing about
+ * whether the handshake succeeds. Either explain itself finds that no TLS
+ * server takes the SNI (then the handshake fails for everybody), or the server
+ * it picks is MUTUAL on a listener whose handshake refuses a client without a
+ * valid certificate, which the case's request has not got. The route is not
+ * compared; the live run sends the request without and with a certificate.
+ */
+function checkHandshakeRefusal (snapshot: Snapshot, e: Explanation): void {
+  const r = e.result as Record<string, any>
+  const facts = JSON.stringify(r, null, 1)
+  assert.equal(r.listener?.tls, true, `a TLS listener on the request's port\n${facts}`)
+  const server = selectedTlsServer(snapshot, e)
+  if (server === null) {
+    assert.equal(e.matched, false, 'no server, no route')
+    assert.equal(e.status, null, 'no HTTP status without a handshake')
+    assert.match(String(r.reason), /handshake fails/, 'explain says the handshake fails')
+    return
+  }
+  assert.equal(r.gatewayServer.mode, 'MUTUAL', `the server picked by SNI requires a client certificate\n${facts}`)
+  assert.equal(snapshot.listeners.get(r.listener.port)!.rejectUnauthorized, true, 'the listener\'s handshake refuses clients without a valid certificate')
+  assert.ok(server.material.ca !== null && server.material.ca !== '', 'caCertificates loaded: client certificates are verified against it')
+}
 
 /** Compares explain's answer with `expect`, field by field, for what explain can know. */
 function checkExplanation (c: CorpusCase, e: Explanation): void {
@@ -156,14 +227,21 @@ describe('Istio samples live: in-process gateway on 127.0.0.1, stub upstreams', 
 
   for (const c of cases) {
     test(c.name, optionsOf(planCase(dir, c).live), async (t) => {
-      if (needsCredentials(c) && certProblem !== null) { t.skip(certProblem); return }
+      if (needsCertificates(c) && certProblem !== null) { t.skip(certProblem); return }
       const resources = rawResources(dir, c.config)
       const x = c.expect
       const sides = x.weights?.map(w => ({ subset: w.subset, ports: portsFor(resources, x.destination!.host, w.subset) })) ?? []
       const allowed = x.destination === null ? [] : x.weights !== undefined ? sides.flatMap(s => s.ports) : portsFor(resources, x.destination.host, x.destination.subset)
       const mirrorPorts = x.mirror === undefined ? [] : portsFor(resources, x.mirror.host, x.mirror.subset)
       if (x.destination !== null) assert.ok(allowed.length > 0, `no stub port found in the case's files for ${JSON.stringify(x.destination)}`)
-      const missing = [...allowed, ...mirrorPorts].filter(p => !stubs.has(p))
+      // A refused handshake is also checked the other way: with a client certificate, the answer of the case named in WITH_CLIENT_CERTIFICATE.
+      const withCertName = x.tls === 'handshake-fails' ? WITH_CLIENT_CERTIFICATE[c.name] : undefined
+      const withCert = withCertName === undefined ? null : cases.find(o => o.name === withCertName) ?? null
+      if (withCertName !== undefined) assert.ok(withCert !== null, `case ${withCertName} is not in the corpus`)
+      const withCertDest = withCert?.expect.destination ?? null
+      const withCertPorts = withCertDest === null ? [] : portsFor(resources, withCertDest.host, withCertDest.subset)
+      if (withCertDest !== null) assert.ok(withCertPorts.length > 0, `no stub port found in the case's files for ${JSON.stringify(withCertDest)}`)
+      const missing = [...allowed, ...mirrorPorts, ...withCertPorts].filter(p => !stubs.has(p))
       if (missing.length > 0) { t.skip(`stub upstream port ${missing.map(p => `${p} (${stubProblems.get(p) ?? 'not started'})`).join(', ')} is not available`); return }
 
       const snapshot = await loadCaseSnapshot(env(), c)
@@ -189,8 +267,27 @@ describe('Istio samples live: in-process gateway on 127.0.0.1, stub upstreams', 
         }
         if (x.status === null) {
           // `status: null`: no HTTP exchange at all (e.g. a TLS handshake the gateway refuses).
-          await assert.rejects(send(), 'no HTTP response expected')
+          const failure = await send().then(() => null, (err: unknown) => err as Error & { code?: string, cause?: { code?: string } })
+          assert.ok(failure !== null, 'no HTTP response expected')
+          const code = failure.cause?.code ?? failure.code ?? failure.message
+          t.diagnostic(`request without a client certificate failed: ${code}`)
+          if (x.tls === 'handshake-fails') {
+            // undici only says "other side closed"; a bare TLS client sees the alert the gateway sends
+            // (TLS 1.3: `certificate required`, after the client's Finished; TLS 1.2: a handshake failure).
+            const alert = await tlsRefusal(c)
+            assert.match(alert, /^ERR_SSL_.*ALERT/, `the gateway refuses the handshake with a TLS alert, got ${alert}`)
+            t.diagnostic(`bare TLS client without a certificate: ${alert}`)
+          }
           assert.equal(totalRequests(), 0, 'no upstream is contacted')
+          if (withCert !== null) {
+            const res = await sendCaseRequest(c, agent, clientCert!)
+            assert.equal(res.status, withCert.expect.status, `with a client certificate from the CA: the status of ${withCert.name} (body: ${res.body.slice(0, 200)})`)
+            const answeredBy = headerValue(res, 'x-upstream')
+            if (withCertDest !== null) {
+              assert.ok(answeredBy !== undefined && withCertPorts.includes(Number(answeredBy)), `with a client certificate: answered by stub ${answeredBy ?? '(none)'}, expected one of ${withCertPorts.join(', ')}`)
+            }
+            assert.equal(totalRequests(), withCertDest === null ? 0 : 1, 'one upstream request, with the certificate')
+          }
           return
         }
         const started = performance.now()
@@ -231,16 +328,32 @@ describe('Istio samples live: in-process gateway on 127.0.0.1, stub upstreams', 
   }
 })
 
-/** Sends the case's request to 127.0.0.1 on the URL's port, with the URL's host as Host (and SNI for https). */
-function sendCaseRequest (c: CorpusCase, agent: Agent): Promise<HttpResponse> {
+/** Sends the case's request to 127.0.0.1 on the URL's port, with the URL's host as Host (and SNI for https, and a client certificate if given). */
+function sendCaseRequest (c: CorpusCase, agent: Agent, client?: CertFiles): Promise<HttpResponse> {
   const url = new URL(c.request.url)
   const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80'
   const target = `${url.protocol}//127.0.0.1:${port}${url.pathname}${url.search}`
   const headers = { ...requestHeaders(dir, c), host: url.host }
   if (url.protocol === 'https:') {
-    return request(target, { method: c.request.method, headers, tls: { ca: ca!.cert, servername: url.hostname }, timeoutMs: 5_000 })
+    const tls = { ca: ca!.cert, servername: url.hostname, ...(client !== undefined ? { cert: client.cert, key: client.key } : {}) }
+    return request(target, { method: c.request.method, headers, tls, timeoutMs: 5_000 })
   }
   return request(target, { method: c.request.method, headers, dispatcher: agent, timeoutMs: 5_000 })
+}
+
+/** Connects with the case's SNI and the test CA but no client certificate; resolves to the error code the TLS client gets. */
+function tlsRefusal (c: CorpusCase): Promise<string> {
+  const url = new URL(c.request.url)
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: Number(url.port !== '' ? url.port : 443), servername: url.hostname, ca: ca!.cert })
+    const timer = setTimeout(() => { socket.destroy(); resolve('no alert within 3 s') }, 3_000)
+    const done = (what: string): void => { clearTimeout(timer); socket.destroy(); resolve(what) }
+    // TLS 1.3 completes the client side first; the server's verdict comes with the first read.
+    socket.once('secureConnect', () => { socket.write(`GET ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\n\r\n`) })
+    socket.once('data', () => { done('an HTTP answer without a client certificate') })
+    socket.once('error', (err: NodeJS.ErrnoException) => { done(err.code ?? err.message) })
+    socket.once('close', () => { done('closed without a TLS alert') })
+  })
 }
 
 /** A weighted split: every answer comes from one of the sides, each side answers, and the shares are near the weights. */
