@@ -11,36 +11,9 @@ import { getFreePort } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
 import { startMeshgate, probeStatus } from '../helpers/processes.js'
 import { fill } from '../helpers/gateway.js'
+import { appConfig } from '../helpers/fixtures.js'
 
-const BASE = `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-  - port: {number: {{port}}, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: app, namespace: test}
-spec:
-  hosts: [app.test.svc.cluster.local]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: {{a}}}, labels: {version: a}}
-  - {address: 127.0.0.1, ports: {http: {{b}}}, labels: {version: b}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: app, namespace: test}
-spec:
-  host: app
-  subsets:
-  - {name: a, labels: {version: a}}
-  - {name: b, labels: {version: b}}
-`
+const BASE = appConfig(['a', 'b'])
 
 const route = (subset: string): string => `
 apiVersion: networking.istio.io/v1

@@ -7,33 +7,10 @@ import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePorts, canConnect } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { gatewayYaml, appServiceYaml } from '../helpers/fixtures.js'
 
-const config = (ports: readonly number[], subset = 'a'): string => `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-${ports.map((p, i) => `  - port: {number: ${p}, name: http-${i}, protocol: HTTP}\n    hosts: ["*"]`).join('\n')}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: app, namespace: test}
-spec:
-  hosts: [app.test.svc.cluster.local]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: {{a}}}, labels: {version: a}}
-  - {address: 127.0.0.1, ports: {http: {{b}}}, labels: {version: b}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: app, namespace: test}
-spec:
-  host: app
-  subsets: [{name: a, labels: {version: a}}, {name: b, labels: {version: b}}]
----
+const config = (ports: readonly number[], subset = 'a'): string => `${gatewayYaml(ports.map(String))}---
+${appServiceYaml(['a', 'b'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: r, namespace: test}

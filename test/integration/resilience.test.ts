@@ -7,27 +7,9 @@ import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort, getFreePorts } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { appConfig } from '../helpers/fixtures.js'
 
-const CONFIG = `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-  - port: {number: {{port}}, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: app, namespace: test}
-spec:
-  hosts: [app.test.svc.cluster.local]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: {{a}}}, labels: {version: a}}
-  - {address: 127.0.0.1, ports: {http: {{b}}}, labels: {version: b}}
----
+const CONFIG = `${appConfig(['a', 'b'], ['none'])}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: flaky, namespace: test}
@@ -48,16 +30,6 @@ spec:
   resolution: STATIC
   endpoints:
   - {address: 127.0.0.1, ports: {http: {{closed}}}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: app, namespace: test}
-spec:
-  host: app
-  subsets:
-  - {name: a, labels: {version: a}}
-  - {name: b, labels: {version: b}}
-  - {name: none, labels: {version: zzz}}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule

@@ -158,7 +158,7 @@ class AttemptHandler {
     }
   }
 
-  onResponseEnd (): void {
+  onResponseEnd (_controller: AttemptControl, trailers: Record<string, string | string[]> | null): void {
     const ex = this.ex
     this.release()
     if (this.discard) {
@@ -171,6 +171,10 @@ class AttemptHandler {
     }
     recordOutcome(ex, this.status)
     if (ex.done) return
+    // gRPC status and other trailers travel after the body.
+    if (trailers !== null && trailers !== undefined) {
+      for (const k in trailers) { (ex.res as { addTrailers (h: Record<string, string | string[]>): void }).addTrailers(trailers); break }
+    }
     ex.res.end()
     complete(ex)
   }

@@ -1,0 +1,44 @@
+// Config fragments most integration tests share. Placeholders `{{name}}` are
+// filled by startGateway's `vars` (see gateway.ts `fill`).
+
+/** Gateway `test/gw`: plain HTTP for every host on each given port (default `{{port}}`). */
+export function gatewayYaml (ports: readonly string[] = ['{{port}}']): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: test}
+spec:
+  servers:
+${ports.map((p, i) => `  - port: {number: ${p}, name: http-${i}, protocol: HTTP}\n    hosts: ["*"]`).join('\n')}
+`
+}
+
+/**
+ * ServiceEntry `app` (app.test.svc.cluster.local:80) with one endpoint per
+ * subset name on 127.0.0.1:{{<name>}}, labelled version=<name>, and the
+ * DestinationRule that defines those subsets (plus `extraSubsets`, which select nothing).
+ */
+export function appServiceYaml (subsets: readonly string[], extraSubsets: readonly string[] = []): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: app, namespace: test}
+spec:
+  hosts: [app.test.svc.cluster.local]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+${subsets.map(s => `  - {address: 127.0.0.1, ports: {http: {{${s}}}}, labels: {version: ${s}}}`).join('\n')}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: app, namespace: test}
+spec:
+  host: app
+  subsets:
+${[...subsets, ...extraSubsets].map(s => `  - {name: ${s}, labels: {version: ${s}${extraSubsets.includes(s) ? '-none' : ''}}}`).join('\n')}
+`
+}
+
+/** Gateway + app service: the usual start of a test config. */
+export function appConfig (subsets: readonly string[], extraSubsets: readonly string[] = []): string {
+  return `${gatewayYaml()}---\n${appServiceYaml(subsets, extraSubsets)}`
+}
