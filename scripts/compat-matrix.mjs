@@ -5,10 +5,10 @@
 // test/compat/compat-matrix.ts, compiled to dist/.
 //
 //   node scripts/compat-matrix.mjs           print to stdout
-//   node scripts/compat-matrix.mjs --write   write docs/compat-matrix.md
+//   node scripts/compat-matrix.mjs --write   replace the section between the markers in README.md
 //
 // The corpus is found at $MESHGATE_COMPAT_DIR or ../shared/compat/istio-samples.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -34,9 +34,17 @@ try {
   process.exit(1)
 }
 if (args.includes('--write')) {
-  mkdirSync(path.dirname(matrixFile), { recursive: true })
-  writeFileSync(matrixFile, text)
-  console.log(`compat-matrix: wrote ${path.relative(root, matrixFile)}`)
+  const current = readFileSync(matrixFile, 'utf8')
+  const start = current.indexOf('<!-- compat-matrix:start -->')
+  const endMarker = '<!-- compat-matrix:end -->'
+  const end = current.indexOf(endMarker)
+  if (start === -1 || end === -1 || end < start) {
+    console.error(`compat-matrix: ${path.relative(root, matrixFile)} lacks the compat-matrix markers`)
+    process.exit(1)
+  }
+  const generated = text.slice(text.indexOf('<!-- compat-matrix:start -->'), text.indexOf(endMarker) + endMarker.length)
+  writeFileSync(matrixFile, current.slice(0, start) + generated + current.slice(end + endMarker.length))
+  console.log(`compat-matrix: updated ${path.relative(root, matrixFile)}`)
 } else {
   process.stdout.write(text)
 }

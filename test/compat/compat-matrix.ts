@@ -14,7 +14,7 @@ export const MATRIX_END = '<!-- compat-matrix:end -->'
 
 /** The repository root (this file runs from dist/test/compat/). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-export const matrixFile = path.join(repoRoot, 'docs', 'compat-matrix.md')
+export const matrixFile = path.join(repoRoot, 'README.md')
 
 /** The whole generated section, markers included, ending with a newline. */
 export function renderCompatMatrix (dir: string = corpusDir()): string {
