@@ -242,6 +242,8 @@ export interface Listener {
   /** Content hash of what the listener socket needs; equal = keep the open socket. */
   readonly fingerprint: string
   readonly gatewayNames: readonly string[]
+  /** Plain-text port with an HTTP2/GRPC server: h2c (prior knowledge) is accepted beside HTTP/1.1. */
+  readonly h2c: boolean
 }
 
 export type LbPolicy = 'LEAST_REQUEST' | 'ROUND_ROBIN' | 'RANDOM'

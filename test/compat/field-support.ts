@@ -20,7 +20,7 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'Gateway', field: 'selector', support: 'supported', note: 'matched against `--gateway-labels` (default `istio=ingressgateway`); a Gateway that does not match is not served' },
   { kind: 'Gateway', field: 'servers[].port.number', support: 'supported', note: 'the port meshgate listens on; plain-text servers on one port share one route table, as in Istio' },
   { kind: 'Gateway', field: 'servers[].port.protocol: HTTP, HTTPS', support: 'supported', note: '' },
-  { kind: 'Gateway', field: 'servers[].port.protocol: HTTP2, GRPC', support: 'partial', note: 'HTTP/2 is offered through ALPN on TLS ports only; a plain-text port speaks HTTP/1.1 (no h2c)' },
+  { kind: 'Gateway', field: 'servers[].port.protocol: HTTP2, GRPC', support: 'supported', note: 'a plain-text port speaks HTTP/1.1 and h2c (prior knowledge) on the same socket; TLS ports offer h2 through ALPN. HTTP/1.1 `Upgrade: h2c` is not offered (Envoy does not either by default)' },
   { kind: 'Gateway', field: 'servers[].port.protocol: TCP, TLS, MONGO, ...', support: 'refused', note: 'meshgate routes HTTP only' },
   { kind: 'Gateway', field: 'servers[].port.name', support: 'supported', note: 'accepted; it carries no meaning (as in Istio)' },
   { kind: 'Gateway', field: 'servers[].port.targetPort', support: 'refused', note: 'Istio rejects it on a Gateway too' },

@@ -284,7 +284,8 @@ function buildPlainListener (port: number, servers: readonly PortServer[], vss: 
     requestCert: false,
     rejectUnauthorized: false,
     fingerprint: hash({ port, bind, tls: false }),
-    gatewayNames: Object.freeze([...new Set(servers.map(s => s.gw.key))])
+    gatewayNames: Object.freeze([...new Set(servers.map(s => s.gw.key))]),
+    h2c: servers.some(s => ['HTTP2', 'GRPC'].includes(String(s.server.port?.protocol ?? '').toUpperCase()))
   })
 }
 
@@ -348,7 +349,8 @@ function buildTlsListener (port: number, servers: readonly PortServer[], vss: re
     requestCert,
     rejectUnauthorized,
     fingerprint: hash({ port, bind, tls: true, requestCert, rejectUnauthorized }),
-    gatewayNames: Object.freeze([...new Set(servers.map(s => s.gw.key))])
+    gatewayNames: Object.freeze([...new Set(servers.map(s => s.gw.key))]),
+    h2c: false
   })
 }
 

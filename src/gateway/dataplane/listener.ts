@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
 import type { Socket } from 'node:net'
-import type { Http2Session } from 'node:http2'
+import { createServer as createH2cServer, constants as http2Constants, type Http2Session, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { Listener, TlsServer } from '../snapshot.js'
 import { findTlsServer } from '../compile/host-index.js'
 import type { DataPlane } from './data-plane.js'
@@ -28,6 +28,9 @@ export const DEFAULT_LIMITS: ListenerLimits = Object.freeze({
 
 const contexts = new WeakMap<TlsServer, SecureContext>()
 
+/** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+
 function contextOf (server: TlsServer): SecureContext {
   let ctx = contexts.get(server)
   if (ctx === undefined) {
@@ -44,10 +47,13 @@ export class GatewayListener {
   readonly app: FastifyInstance
   readonly #sockets = new Set<Socket>()
   readonly #sessions = new Set<Http2Session>()
+  #h2c: Http2Server | null = null
+  readonly #firstByteTimeoutMs: number
 
   constructor (listener: Listener, plane: DataPlane, limits: ListenerLimits) {
     this.port = listener.port
     this.tls = listener.tls
+    this.#firstByteTimeoutMs = limits.headersTimeoutMs
     const base = {
       logger: false,
       requestIdHeader: false as const,
@@ -118,6 +124,53 @@ export class GatewayListener {
     }
     const server = this.app.server as unknown as { maxHeaderSize?: number, headersTimeout?: number, maxHeadersCount?: number }
     server.headersTimeout = limits.headersTimeoutMs
+    if (!listener.tls) this.#acceptH2c(plane, port)
+  }
+
+  /**
+   * Istio's HTTP2 ports speak both HTTP/1.1 and h2c. A connection that opens with
+   * the HTTP/2 preface goes to an h2c server; any other to Fastify's HTTP/1 server.
+   * Installed on every plain listener so that a reload turning HTTP into HTTP2
+   * needs no new socket; requests are refused by the data plane when the
+   * current snapshot's listener does not allow h2c.
+   */
+  #acceptH2c (plane: DataPlane, port: number): void {
+    const h1 = this.app.server
+    const h2 = createH2cServer({ maxSessionMemory: 32 })
+    h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+      if (plane.current.listeners.get(port)?.h2c !== true) {
+        res.stream.close(http2Constants.NGHTTP2_REFUSED_STREAM)
+        return
+      }
+      plane.handle(req, res, port, 'http', '')
+    })
+    h2.on('session', (s: Http2Session) => {
+      this.#sessions.add(s)
+      s.once('close', () => this.#sessions.delete(s))
+    })
+    this.#h2c = h2
+    const http1Listeners = h1.listeners('connection') as Array<(s: Socket) => void>
+    h1.removeAllListeners('connection')
+    h1.on('connection', (socket: Socket) => {
+      // Tracked from the first moment, so that draining also closes sockets that never sent a byte.
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+      socket.setTimeout(this.#firstByteTimeoutMs, destroySilently)
+      socket.once('data', (chunk: Buffer) => {
+        socket.setTimeout(0)
+        socket.removeListener('timeout', destroySilently)
+        socket.pause()
+        socket.unshift(chunk)
+        const n = Math.min(chunk.length, H2_PREFACE.length)
+        if (n >= 3 && chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) {
+          // The session takes the unshifted preface from the socket's buffer itself.
+          h2.emit('connection', socket)
+        } else {
+          for (const l of http1Listeners) l.call(h1, socket)
+          socket.resume()
+        }
+      })
+    })
   }
 
   async listen (host: string): Promise<void> {
@@ -149,6 +202,7 @@ export class GatewayListener {
     if (timer !== null) clearTimeout(timer)
     for (const s of this.#sockets) s.destroy()
     for (const s of this.#sessions) s.destroy()
+    this.#h2c?.close()
     await closing.catch(() => {})
   }
 }
@@ -167,6 +221,10 @@ function isClientAccepted (chain: TlsServer, s: TLSSocket): boolean {
   if (chain.subjectAltNames.length === 0) return true
   const sans = (cert.subjectaltname ?? '').split(/,\s*/).map(x => x.replace(/^(URI|DNS|IP Address|email):/, ''))
   return chain.subjectAltNames.some(w => sans.includes(w))
+}
+
+function destroySilently (this: Socket): void {
+  this.destroy()
 }
 
 function skipBody (_req: FastifyRequest, _payload: unknown, done: (err: Error | null, body?: unknown) => void): void {
