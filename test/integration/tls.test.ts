@@ -129,9 +129,17 @@ test('MUTUAL without a client certificate: no HTTP exchange happens', async () =
 })
 
 test('MUTUAL with a client certificate from the CA is served', async () => {
-  const r = await request(`https://127.0.0.1:${httpsPort}/x`, { headers: { host: 'b.example.com' }, tls: { ca: ca.cert, servername: 'b.example.com', cert: client.cert, key: client.key } })
+  const r = await request(`https://127.0.0.1:${httpsPort}/x`, { headers: { host: 'b.example.com', 'x-forwarded-client-cert': 'By=forged' }, tls: { ca: ca.cert, servername: 'b.example.com', cert: client.cert, key: client.key } })
   assert.equal(r.status, 200)
   assert.equal(headerValue(r, 'x-upstream'), 'b')
+  // XFCC is replaced by the verified certificate (Istio's SANITIZE_SET).
+  const xfcc = String(ups.get('b').lastRequest?.headers['x-forwarded-client-cert'])
+  assert.match(xfcc, /^Hash=[0-9a-f]{64};Cert="-----BEGIN%20CERTIFICATE-----[^"]+";Subject="CN=client";URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/client$/)
+})
+
+test('a client-sent x-forwarded-client-cert is dropped on connections without a client certificate', async () => {
+  await request(`https://127.0.0.1:${httpsPort}/x`, { headers: { host: 'a.example.com', 'x-forwarded-client-cert': 'By=forged' }, tls: { ca: ca.cert, servername: 'a.example.com' } })
+  assert.equal(ups.get('a').lastRequest?.headers['x-forwarded-client-cert'], undefined)
 })
 
 test('MUTUAL with a certificate from another CA is refused', async () => {

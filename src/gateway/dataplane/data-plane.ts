@@ -14,6 +14,7 @@ import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseH
 import { abortUpstream, complete, finishLocal, forward } from './forward.js'
 import { matchString } from '../compile/string-matcher.js'
 import { mirrorRequest } from './mirror.js'
+import { forwardedClientCert } from './client-cert.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 
@@ -58,6 +59,7 @@ export class DataPlane {
     const headers = req.headers
     const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? ''
     const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', headers, port, peerAddress(req), sni)
+    if (sni !== '' || scheme === 'https') facts.clientCert = forwardedClientCert(req.socket)
     const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
     res.once('close', onDownstreamClose)

@@ -69,6 +69,7 @@ export function buildUpstreamHeaders (f: RequestFacts, headers: IncomingHttpHead
   out.push('x-forwarded-proto', f.scheme)
   out.push('x-request-id', requestId)
   out.push('x-envoy-external-address', f.clientIp)
+  if (f.clientCert !== '') out.push('x-forwarded-client-cert', f.clientCert)
   if (timeoutMs > 0) out.push('x-envoy-expected-rq-timeout-ms', String(timeoutMs))
   out.push('x-envoy-attempt-count', '1')
   return out.length - 1

@@ -26,6 +26,8 @@ export class RequestFacts {
   claims: Record<string, unknown> | null
   /** TLS SNI the client sent, '' for plain text. */
   sni: string
+  /** `x-forwarded-client-cert` value for a verified client certificate, else ''. */
+  clientCert: string
   #queryMap: Map<string, string> | null
 
   constructor (method: string, scheme: string, authority: string, rawPath: string, headers: IncomingHttpHeaders, port: number, peerIp: string, sni: string) {
@@ -43,6 +45,7 @@ export class RequestFacts {
     this.clientIp = peerIp
     this.claims = null
     this.sni = sni
+    this.clientCert = ''
     this.#queryMap = null
   }
 
