@@ -1,7 +1,7 @@
 // DestinationRule `trafficPolicy.outlierDetection`: passive health checking
 // from the results of real requests, as Envoy's consecutive-5xx and
-// consecutive-gateway-failure detectors do. Success-rate ejection is never
-// configured by Istio and is not implemented.
+// consecutive-gateway-failure detectors do. Istio never configures Envoy's
+// success-rate ejection, so there is none here.
 import type { OutlierPolicy } from '../gateway/snapshot.js'
 import type { EndpointState } from './endpoint-state.js'
 

@@ -4,11 +4,11 @@
 // (authn/authz plugins) → fault → CORS → router.
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { Snapshot, RouteTable } from '../snapshot.js'
+import type { Snapshot } from '../snapshot.js'
 import { UpstreamManager } from '../../mesh-bridge/upstreams.js'
 import { RequestFacts } from './request-facts.js'
 import { Exchange, type DownstreamRequest } from './exchange.js'
-import { BODY_FAULT_ABORT, Flags, SERVER_HEADER, sendLocalReply, type DownstreamResponse } from './local-reply.js'
+import { BODY_FAULT_ABORT, Flags, type DownstreamResponse } from './local-reply.js'
 import { newSelection, pickDestination, selectRoute, type RouteSelection } from './route-request.js'
 import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseHeaders } from './headers.js'
 import { abortUpstream, complete, finishLocal, forward } from './forward.js'
@@ -210,19 +210,9 @@ function matchedPrefix (route: import('../snapshot.js').Route): string | null {
 function sendDirect (ex: Exchange): void {
   const rule = ex.rule!
   const extra: string[] = []
+  // Route response headers apply to direct responses (use them for content-type).
   if (rule.responseHeaders !== null) appendOps(rule.responseHeaders, ex, extra)
-  ex.status = rule.directStatus
-  const res = ex.res
-  const body = rule.directBody
-  res.statusCode = rule.directStatus
-  res.setHeader('server', SERVER_HEADER)
-  if (body !== null && body.length > 0) res.setHeader('content-type', 'text/plain')
-  for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
-  res.setHeader('content-length', body?.length ?? 0)
-  ex.bytesSent = body?.length ?? 0
-  if (body !== null && body.length > 0) (res as { end(b: Buffer): void }).end(body)
-  else res.end()
-  complete(ex)
+  finishLocal(ex, rule.directStatus, rule.directBody, '', extra)
 }
 
 function appendOps (ops: import('../snapshot.js').HeaderOps, ex: Exchange, extra: string[]): void {
@@ -254,7 +244,7 @@ function route (ex: Exchange): void {
   ex.upstreamPath = rewritePath(ex)
   const authority = rule.rewrite?.authority ?? f.authority
   const list: string[] = []
-  ex.attemptCountIndex = buildUpstreamHeaders(f, f.headers, authority, ex.requestId, rule.timeoutMs, list)
+  buildUpstreamHeaders(f, f.headers, authority, ex.requestId, rule.timeoutMs, list)
   if (rule.destinations.length > 1) {
     if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, f)
     if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, f)
@@ -262,6 +252,7 @@ function route (ex: Exchange): void {
     if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, f)
     if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, f)
   }
+  // Header operations may have moved it: look the attempt counter up once they are done.
   ex.attemptCountIndex = list.indexOf('x-envoy-attempt-count') + 1
   ex.upstreamHeaders = list
   readBodyThenForward(ex)
@@ -285,41 +276,28 @@ function rewritePath (ex: Exchange): string {
   return f.query === '' ? path : `${path}?${f.query}`
 }
 
-function hasBody (req: DownstreamRequest): boolean {
-  const h = req.headers
-  if (h['transfer-encoding'] !== undefined) return true
-  const cl = h['content-length']
-  return cl !== undefined && cl !== '0'
-}
-
+/**
+ * Bodies with a known length up to MAX_BUFFERED_BODY are read first, so that
+ * retries and mirrors can resend them. Larger or chunked bodies stream straight
+ * through, which rules out retries, as Envoy's buffer limit does.
+ */
 function readBodyThenForward (ex: Exchange): void {
   const req = ex.req
-  if (!hasBody(req) && req.httpVersion !== '2.0') {
+  const h = req.headers
+  const cl = h['content-length']
+  const h2 = req.httpVersion === '2.0'
+  if (h2 ? (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === true : h['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) {
     startForward(ex)
     return
   }
-  const cl = Number(req.headers['content-length'] ?? NaN)
-  if (req.httpVersion === '2.0' && Number.isNaN(cl) && req.readableEnded) {
-    startForward(ex)
-    return
-  }
-  if (!Number.isNaN(cl) && cl > MAX_BUFFERED_BODY) {
-    // Too large to hold: stream it, which rules out retries and mirrored bodies (as Envoy's buffer limit does).
+  const length = cl === undefined ? NaN : Number(cl)
+  if (Number.isNaN(length) || length > MAX_BUFFERED_BODY) {
     ex.streamBody = true
     startForward(ex)
     return
   }
   const chunks: Buffer[] = []
-  let size = 0
-  req.on('data', (c: Buffer) => {
-    size += c.length
-    if (size > MAX_BUFFERED_BODY && !ex.done) {
-      req.pause()
-      finishLocal(ex, 413, 'request body too large to buffer', '', null)
-      return
-    }
-    chunks.push(c)
-  })
+  req.on('data', (c: Buffer) => { chunks.push(c) })
   req.once('end', () => {
     if (ex.done) return
     ex.body = chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
@@ -335,9 +313,3 @@ function startForward (ex: Exchange): void {
   }
   forward(ex)
 }
-
-export function routeTableOf (snapshot: Snapshot, port: number): RouteTable | null {
-  return snapshot.listeners.get(port)?.plain ?? null
-}
-
-export { sendLocalReply }

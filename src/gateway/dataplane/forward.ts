@@ -194,6 +194,7 @@ class AttemptHandler {
     }
     const kind = classify(err)
     recordOutcome(ex, 'local-failure', kind)
+    logFailure(ex, err, kind)
     ex.lastReason = kind === 'connect' ? 'connection failure' : kind === 'timeout' ? 'timeout' : 'connection termination'
     const retry = ex.rule!.retry
     if (ex.attempt <= retry.attempts && !ex.streamBody && isRetriableFailure(retry, kind) && canRetry(ex)) {
@@ -218,6 +219,15 @@ function appendHeader (out: ResponseHeaders, name: string, value: string): void 
   if (prev === undefined) out[name] = value
   else if (Array.isArray(prev)) prev.push(value)
   else out[name] = [String(prev), value]
+}
+
+/** TLS verification failures name both identities at warn level; other failures are debug noise. */
+function logFailure (ex: Exchange, err: Error, kind: FailureKind): void {
+  const log = ex.plane.log
+  const code = (err as { code?: string }).code ?? ''
+  const tls = /identity mismatch/.test(err.message) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)
+  if (tls) log.warn({ upstream: ex.upstreamHost, cluster: ex.cluster?.cluster.key, code, err: err.message }, 'upstream TLS verification failed')
+  else if (log.isLevelEnabled('debug')) log.debug({ upstream: ex.upstreamHost, cluster: ex.cluster?.cluster.key, kind, code, err: err.message }, 'upstream attempt failed')
 }
 
 function resumeAttempt (controller: AttemptControl): void {
@@ -325,7 +335,7 @@ function clearTryTimer (ex: Exchange): void {
   if (ex.tryTimer !== null) { clearTimeout(ex.tryTimer); ex.tryTimer = null }
 }
 
-export function finishLocal (ex: Exchange, status: number, body: string | null, flag: string, extra: readonly string[] | null): void {
+export function finishLocal (ex: Exchange, status: number, body: string | Buffer | null, flag: string, extra: readonly string[] | null): void {
   if (ex.done) return
   ex.status = status
   ex.flags = flag

@@ -47,11 +47,8 @@ function variableValue (name: string, f: RequestFacts): string {
   }
 }
 
-/**
- * Builds the upstream request headers as a flat [name, value, ...] list.
- * Returns the index of the `x-envoy-attempt-count` value, which retries update.
- */
-export function buildUpstreamHeaders (f: RequestFacts, headers: IncomingHttpHeaders, authority: string, requestId: string, timeoutMs: number, out: string[]): number {
+/** Builds the upstream request headers as a flat [name, value, ...] list, ending with `x-envoy-attempt-count`. */
+export function buildUpstreamHeaders (f: RequestFacts, headers: IncomingHttpHeaders, authority: string, requestId: string, timeoutMs: number, out: string[]): void {
   let xff = ''
   const connectionTokens = headers.connection
   for (const name in headers) {
@@ -72,7 +69,6 @@ export function buildUpstreamHeaders (f: RequestFacts, headers: IncomingHttpHead
   if (f.clientCert !== '') out.push('x-forwarded-client-cert', f.clientCert)
   if (timeoutMs > 0) out.push('x-envoy-expected-rq-timeout-ms', String(timeoutMs))
   out.push('x-envoy-attempt-count', '1')
-  return out.length - 1
 }
 
 function listed (connection: string, name: string): boolean {
