@@ -3,6 +3,7 @@
 // swapped whole on reload.
 import type RE2 from 're2'
 import type { Issue } from './validate/issues.js'
+import type { RouteIndex } from './compile/route-index.js'
 
 export interface ResourceRef {
   readonly kind: string
@@ -191,6 +192,8 @@ export interface VirtualHost {
   readonly routes: readonly Route[]
   /** httpsRedirect on a plain-text server: every request is answered 301. */
   readonly requireTls: boolean
+  /** Candidate routes by path for large virtual hosts; null = scan `routes`. */
+  readonly index: RouteIndex | null
 }
 
 export interface RouteTable {

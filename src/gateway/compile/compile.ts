@@ -7,6 +7,7 @@ import type { Cluster, CompiledRule, Listener, ResourceRef, ResourceSummary, Rou
 import { makeIssue, type Issue } from '../validate/issues.js'
 import { CODES } from '../errors.js'
 import { buildRouteTable } from './host-index.js'
+import { buildRouteIndex } from './route-index.js'
 import { buildMatch, isCatchAll } from './route-matcher.js'
 import { compileRule } from './rules.js'
 import { ServiceRegistry, ruleInfoOf, serviceInfoOf, type FileLookup, type RuleInfo, type ServiceInfo } from './clusters.js'
@@ -261,7 +262,8 @@ function addDomains (domains: Map<string, DomainEntry>, server: PortServer, vss:
 function vhostsOf (domains: Map<string, DomainEntry>, port: number): VirtualHost[] {
   const out: VirtualHost[] = []
   for (const [domain, d] of [...domains.entries()].sort((a, b) => a[0] < b[0] ? -1 : 1)) {
-    out.push(Object.freeze({ name: `${domain}:${port}`, domains: Object.freeze([domain]), routes: Object.freeze(mergeRoutes(d.routes)), requireTls: d.requireTls }))
+    const routes = Object.freeze(mergeRoutes(d.routes))
+    out.push(Object.freeze({ name: `${domain}:${port}`, domains: Object.freeze([domain]), routes, requireTls: d.requireTls, index: buildRouteIndex(routes) }))
   }
   return out
 }

@@ -3,6 +3,7 @@
 import type { CompiledRule, Listener, Route, RouteDestination, RouteTable, Snapshot, TlsServer, VirtualHost } from '../snapshot.js'
 import { findTlsServer, findVirtualHost } from '../compile/host-index.js'
 import { matchRequest } from '../compile/route-matcher.js'
+import { candidateLists, type RouteIndex } from '../compile/route-index.js'
 import { hashString } from '../../mesh-bridge/hash.js'
 import type { RequestFacts } from './request-facts.js'
 
@@ -35,15 +36,41 @@ export function selectRoute (snapshot: Snapshot, f: RequestFacts, out: RouteSele
   const vhost = findVirtualHost(table, f.host)
   if (vhost === null) return out
   out.vhost = vhost
-  const routes = vhost.routes
+  const index = vhost.index
+  out.route = index === null ? firstMatch(vhost.routes, f) : firstIndexedMatch(index, f)
+  return out
+}
+
+function firstMatch (routes: readonly Route[], f: RequestFacts): Route | null {
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i]!
-    if (r.match === null || matchRequest(r.match, f)) {
-      out.route = r
-      break
-    }
+    if (r.match === null || matchRequest(r.match, f)) return r
   }
-  return out
+  return null
+}
+
+// Scratch space for the candidate merge; selection is synchronous, so one set serves every request.
+const lists: Int32Array[] = []
+const cursors = new Int32Array(8)
+
+/** Tests the candidate routes in route order: a k-way merge of the position lists (disjoint, each ascending). */
+function firstIndexedMatch (index: RouteIndex, f: RequestFacts): Route | null {
+  const n = candidateLists(index, f.path, lists)
+  const routes = index.routes
+  for (let i = 0; i < n; i++) cursors[i] = 0
+  for (;;) {
+    let best = -1
+    let bestPos = 0x7fffffff
+    for (let i = 0; i < n; i++) {
+      const l = lists[i]!
+      const c = cursors[i]!
+      if (c < l.length && l[c]! < bestPos) { bestPos = l[c]!; best = i }
+    }
+    if (best === -1) return null
+    cursors[best]!++
+    const r = routes[bestPos]!
+    if (r.match === null || matchRequest(r.match, f)) return r
+  }
 }
 
 export function newSelection (): RouteSelection {
