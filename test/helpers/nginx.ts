@@ -1,7 +1,9 @@
 // A real nginx on 127.0.0.1 for tests (as an upstream, or as a proxy in front of
 // meshgate), confined to a temp dir: `nginx -p DIR -c nginx.conf -e stderr` with
 // `daemon off`, and the pid, logs and temp paths inside DIR. `master_process off`
-// keeps it to one process, so stopping it by PID stops all of it.
+// keeps it to one process, so stopping it by PID stops all of it; with
+// `workerProcesses` the master stays in the foreground and SIGTERM to its PID
+// stops its workers too.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -28,6 +30,12 @@ export interface StartNginxOptions {
   /** Which ports must accept connections before start resolves (default: all). */
   waitPorts?: (ctx: NginxContext) => readonly number[]
   startTimeoutMs?: number
+  /** Run a master with this many worker processes (default: one process, no master). */
+  workerProcesses?: number
+  /** `worker_connections` (default 256). */
+  workerConnections?: number
+  /** CPUs to run on (`taskset -c LIST`); default: wherever the OS puts it. */
+  cpuList?: string
 }
 
 export interface NginxServer extends NginxContext {
@@ -47,15 +55,19 @@ function defaultServer (ctx: NginxContext): string {
   }`
 }
 
-function buildConfig (dir: string, http: string): string {
+function buildConfig (dir: string, http: string, opts: StartNginxOptions): string {
   // `user` only matters when nginx starts as root; in single-process mode nginx
-  // keeps the starting user anyway, and this silences the worker-user lookup.
+  // keeps the starting user anyway, and this silences the worker-user lookup
+  // (with a master, it keeps the workers able to read the temp dir).
   const user = process.getuid?.() === 0 ? 'user root root;\n' : ''
+  const processes = opts.workerProcesses === undefined
+    ? 'master_process off;'
+    : `master_process on;\nworker_processes ${opts.workerProcesses};`
   return `${user}daemon off;
-master_process off;
+${processes}
 pid ${dir}/nginx.pid;
 error_log stderr notice;
-events { worker_connections 256; }
+events { worker_connections ${opts.workerConnections ?? 256}; }
 http {
   log_format mg '$remote_addr "$request" $status "$http_x_forwarded_for"';
   access_log ${dir}/access.log mg;
@@ -84,8 +96,8 @@ export async function startNginx (opts: StartNginxOptions = {}): Promise<NginxSe
     const ports = await getFreePorts(opts.portCount ?? 1)
     const ctx: NginxContext = { ports, dir }
     const confPath = path.join(dir, 'nginx.conf')
-    await writeFile(confPath, buildConfig(dir, (opts.http ?? defaultServer)(ctx)))
-    const proc = await spawnProcess(bin, ['-p', dir, '-c', confPath, '-e', 'stderr'], { name: 'nginx', cwd: dir })
+    await writeFile(confPath, buildConfig(dir, (opts.http ?? defaultServer)(ctx), opts))
+    const proc = await spawnProcess(bin, ['-p', dir, '-c', confPath, '-e', 'stderr'], { name: 'nginx', cwd: dir, cpuList: opts.cpuList })
     try {
       for (const port of (opts.waitPorts ?? ((c) => c.ports))(ctx)) {
         await waitForPort(port, { timeoutMs: opts.startTimeoutMs ?? 10_000, isAlive: () => proc.isRunning, what: 'nginx' })

@@ -24,6 +24,11 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv
   /** Shown in error messages; defaults to the command's base name. */
   name?: string
+  /**
+   * Runs the command under `taskset -c LIST` (e.g. `0`, `0-1`), so every thread
+   * it starts stays on those CPUs. taskset execs the command: the PID is the command's.
+   */
+  cpuList?: string
 }
 
 export interface WaitOptions {
@@ -224,12 +229,17 @@ export async function requireExecutable (name: string, debianPackage: string): P
 /** Starts a child process with piped stdout/stderr, tracked for cleanup. */
 export async function spawnProcess (command: string, args: readonly string[], opts: SpawnOptions = {}): Promise<ManagedProcess> {
   installExitHooks()
+  if (opts.cpuList !== undefined) {
+    const taskset = await requireExecutable('taskset', 'util-linux')
+    args = ['-c', opts.cpuList, command, ...args]
+    command = taskset
+  }
+  const name = opts.name ?? path.basename(command)
   const child = spawn(command, args, {
     cwd: opts.cwd ?? repoRoot,
     env: opts.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const name = opts.name ?? path.basename(command)
   // 'spawn' or 'error' (ENOENT, EACCES) comes first; report the latter clearly.
   const [event, err] = await Promise.race([
     once(child, 'spawn').then(() => ['spawn', null] as const),

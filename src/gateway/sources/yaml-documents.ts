@@ -2,7 +2,8 @@
 // their fields came from, so every finding can name `file:line`.
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, relative, isAbsolute } from 'node:path'
-import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml'
+import { LineCounter, parseAllDocuments, parseDocument, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml'
+import { loadAll as loadAllFast, CORE_SCHEMA } from 'js-yaml'
 import { makeIssue, type Issue } from '../validate/issues.js'
 import { CODES } from '../errors.js'
 
@@ -85,8 +86,17 @@ export async function loadSources (paths: readonly string[]): Promise<SourceSet>
   return { resources, issues, files }
 }
 
-/** Parses one file's text; exported for tests and for in-memory sources. */
-export function parseText (file: string, text: string, resources: SourceResource[], issues: Issue[]): void {
+/**
+ * Parses one file's text; exported for tests and for in-memory sources.
+ *
+ * Values come from js-yaml (an order of magnitude faster on large files);
+ * positions come from the `yaml` library, parsed per document only when a
+ * finding asks for a line. Anything the fast path cannot map with certainty
+ * (directives, content on a `---` line, a document count that does not line
+ * up, a parse error) goes through `yaml` alone, which also words the errors.
+ */
+export function parseText (file: string, text: string, resources: SourceResource[], issues: Issue[], opts: { fast?: boolean } = {}): void {
+  if (opts.fast !== false && parseFast(file, text, resources, issues)) return
   const lc = new LineCounter()
   let docs: Array<Document.Parsed>
   try {
@@ -115,50 +125,114 @@ export function parseText (file: string, text: string, resources: SourceResource
       issues.push(makeIssue({ severity: 'error', code: CODES.YAML, file, line: docLine, field: '', message: `invalid YAML: ${firstLine((err as Error).message)}` }))
       continue
     }
-    if (value === null || value === undefined) continue
-    if (typeof value !== 'object' || Array.isArray(value)) {
-      issues.push(makeIssue({ severity: 'error', code: CODES.SHAPE, file, line: docLine, field: '', message: 'a resource must be a mapping with apiVersion, kind and metadata' }))
-      continue
-    }
-    const v = value as Record<string, unknown>
-    const meta = isRecord(v.metadata) ? v.metadata : {}
-    const kind = typeof v.kind === 'string' ? v.kind : ''
-    const name = typeof meta.name === 'string' ? meta.name : ''
-    const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default'
-    const apiVersion = typeof v.apiVersion === 'string' ? v.apiVersion : ''
-    resources.push(makeResource(file, docLine, apiVersion, kind, name, namespace, v, doc, lc))
+    addResource(file, docLine, value, () => ({ root: doc.contents, lc, offset: 0 }), resources, issues)
   }
 }
 
+interface Positions { readonly root: unknown, readonly lc: LineCounter, readonly offset: number }
+
+interface Segment { readonly start: number, readonly end: number, readonly explicit: boolean, readonly firstContent: number }
+
+const MARKER = /^(---|\.\.\.)(?:[ \t]+(#.*)?)?$/
+
+/** Splits a stream at its document markers; null when the text has forms the split cannot follow. */
+function splitDocuments (lines: readonly string[]): Segment[] | null {
+  const out: Segment[] = []
+  let start = 0
+  let explicit = false
+  let firstContent = -1
+  const close = (end: number): void => { out.push({ start, end, explicit, firstContent }) }
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!
+    if (l.startsWith('%')) return null
+    if (l.startsWith('---') || l.startsWith('...')) {
+      if (!MARKER.test(l.trimEnd())) {
+        if (l.startsWith('---') && /^---[ \t]/.test(l)) return null // content on the marker line
+        // A plain scalar that merely begins with dashes or dots is content.
+      } else {
+        close(i)
+        start = i + 1
+        explicit = l.startsWith('---')
+        firstContent = -1
+        continue
+      }
+    }
+    if (firstContent === -1 && l.trim() !== '' && !l.trimStart().startsWith('#')) firstContent = i
+  }
+  close(lines.length)
+  return out.filter(s => s.explicit || s.firstContent !== -1)
+}
+
+/** An anchor: js-yaml shares aliased nodes without a cap, so such files take the capped path. */
+const ANCHOR = /(^|[\s[{,:-])&[^\s]/m
+
+function parseFast (file: string, text: string, resources: SourceResource[], issues: Issue[]): boolean {
+  if (ANCHOR.test(text)) return false
+  let values: unknown[]
+  try {
+    values = loadAllFast(text, null, { schema: CORE_SCHEMA }) as unknown[]
+  } catch {
+    return false
+  }
+  const lines = text.split(/\r?\n/)
+  const segments = splitDocuments(lines)
+  if (segments === null || segments.length !== values.length) return false
+  segments.forEach((seg, i) => {
+    if (seg.firstContent === -1) return
+    let positions: Positions | null = null
+    const lazy = (): Positions => {
+      if (positions === null) {
+        const lc = new LineCounter()
+        const doc = parseDocument(lines.slice(seg.start, seg.end).join('\n'), { lineCounter: lc, uniqueKeys: true })
+        positions = { root: doc.contents, lc, offset: seg.start }
+      }
+      return positions
+    }
+    addResource(file, seg.firstContent + 1, values[i], lazy, resources, issues)
+  })
+  return true
+}
+
+function addResource (file: string, docLine: number, value: unknown, positions: () => Positions, resources: SourceResource[], issues: Issue[]): void {
+  if (value === null || value === undefined) return
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    issues.push(makeIssue({ severity: 'error', code: CODES.SHAPE, file, line: docLine, field: '', message: 'a resource must be a mapping with apiVersion, kind and metadata' }))
+    return
+  }
+  const v = value as Record<string, unknown>
+  const meta = isRecord(v.metadata) ? v.metadata : {}
+  const kind = typeof v.kind === 'string' ? v.kind : ''
+  const name = typeof meta.name === 'string' ? meta.name : ''
+  const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default'
+  const apiVersion = typeof v.apiVersion === 'string' ? v.apiVersion : ''
+  resources.push(makeResource(file, docLine, apiVersion, kind, name, namespace, v, positions))
+}
+
 function makeResource (file: string, line: number, apiVersion: string, kind: string, name: string, namespace: string,
-  value: Record<string, unknown>, doc: Document.Parsed, lc: LineCounter): SourceResource {
+  value: Record<string, unknown>, positions: () => Positions): SourceResource {
   return {
     file, line, apiVersion, kind, name, namespace, value,
     lineOf (path: FieldPath): number {
-      let node: unknown = doc.contents
+      const { root, lc, offset } = positions()
+      let node: unknown = root
       let best = line
       for (const key of path) {
         const next = childOf(node, key)
         if (next === undefined) break
         node = next.value
         const r = next.keyRange ?? (node as Node | null)?.range
-        if (r !== undefined && r !== null) best = lc.linePos(r[0]).line
+        if (r !== undefined && r !== null) best = lc.linePos(r[0]).line + offset
       }
       return best
     },
     keysAt (path: FieldPath): string[] {
-      let node: unknown = doc.contents
+      // From the plain value: asked for every mapping, it must not need positions.
+      let v: unknown = value
       for (const key of path) {
-        const next = childOf(node, key)
-        if (next === undefined) return []
-        node = next.value
+        if (v === null || typeof v !== 'object') return []
+        v = (v as Record<string | number, unknown>)[key]
       }
-      if (!isMap(node)) return []
-      const keys: string[] = []
-      for (const item of node.items) {
-        if (isPair(item) && isScalar(item.key)) keys.push(String(item.key.value))
-      }
-      return keys
+      return isRecord(v) ? Object.keys(v) : []
     }
   }
 }

@@ -1,0 +1,9 @@
+// Every scenario, in the order `npm run bench` runs them. A new scenario is one
+// file beside this one plus one line here (an explicit list: no import-order magic).
+import type { Scenario } from '../scenario.js'
+import { plain } from './plain.js'
+import { manyRoutes } from './many-routes.js'
+import { bigHeaders } from './big-headers.js'
+import { workers } from './workers.js'
+
+export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers]

@@ -1,0 +1,78 @@
+// The fast YAML path (js-yaml values, positions on demand) must give exactly
+// what the position-aware path gives: the same resources, document lines and
+// field lines, on every file of the Istio corpus and the examples.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseText, type SourceResource } from '../../src/gateway/sources/yaml-documents.js'
+import type { Issue } from '../../src/gateway/validate/issues.js'
+import { repoRoot } from '../helpers/processes.js'
+
+function yamlFiles (dir: string): string[] {
+  return readdirSync(dir).flatMap(n => {
+    const p = join(dir, n)
+    return statSync(p).isDirectory() ? yamlFiles(p) : /\.ya?ml$/.test(n) ? [p] : []
+  })
+}
+
+function leafPaths (v: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
+  if (Array.isArray(v)) return [prefix, ...v.flatMap((x, i) => leafPaths(x, [...prefix, i]))]
+  if (v !== null && typeof v === 'object') return [prefix, ...Object.entries(v).flatMap(([k, x]) => leafPaths(x, [...prefix, k]))]
+  return [prefix]
+}
+
+const corpus = process.env.MESHGATE_COMPAT_DIR ?? join(repoRoot, '../shared/compat/istio-samples')
+const files = [...yamlFiles(corpus), ...yamlFiles(join(repoRoot, 'config/examples')), ...yamlFiles(join(repoRoot, 'test/golden'))]
+
+test('the fast path agrees with the position-aware path on every sample file', () => {
+  assert.ok(files.length > 50)
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8')
+    const fast: SourceResource[] = []
+    const slow: SourceResource[] = []
+    const fi: Issue[] = []
+    const si: Issue[] = []
+    parseText(f, text, fast, fi)
+    parseText(f, text, slow, si, { fast: false })
+    assert.deepEqual(fi, si, f)
+    assert.equal(fast.length, slow.length, f)
+    fast.forEach((r, i) => {
+      const s = slow[i]!
+      assert.deepEqual(r.value, s.value, f)
+      assert.equal(r.line, s.line, `${f}: document line`)
+      for (const p of leafPaths(r.value)) {
+        assert.equal(r.lineOf(p), s.lineOf(p), `${f}: line of ${p.join('.')}`)
+        assert.deepEqual(r.keysAt(p), s.keysAt(p), `${f}: keys at ${p.join('.')}`)
+      }
+    })
+  }
+})
+
+test('forms the fast path does not follow fall back to the position-aware path', () => {
+  const cases = [
+    '%YAML 1.2\n---\nkind: A\n',
+    '--- {kind: A}\n',
+    'a: &x {b: 1}\nc: *x\n',
+    'kind: A\nkind: B\n'
+  ]
+  for (const text of cases) {
+    const fast: SourceResource[] = []
+    const slow: SourceResource[] = []
+    const fi: Issue[] = []
+    const si: Issue[] = []
+    parseText('t.yaml', text, fast, fi)
+    parseText('t.yaml', text, slow, si, { fast: false })
+    assert.deepEqual(fi, si, text)
+    assert.deepEqual(fast.map(r => [r.value, r.line]), slow.map(r => [r.value, r.line]), text)
+  }
+})
+
+test('documents separated by markers, comments and empty documents keep their lines', () => {
+  const text = '# header\n---\n# only a comment\n---\napiVersion: v1\nkind: A\nmetadata:\n  name: a\n...\n---\n\nkind: B\nmetadata: {name: b}\n'
+  const out: SourceResource[] = []
+  parseText('t.yaml', text, out, [])
+  assert.deepEqual(out.map(r => [r.kind, r.name, r.line]), [['A', 'a', 5], ['B', 'b', 12]])
+  assert.equal(out[0]!.lineOf(['metadata', 'name']), 8)
+  assert.equal(out[1]!.lineOf(['metadata', 'name']), 13)
+})
