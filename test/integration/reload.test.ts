@@ -71,3 +71,26 @@ test('a refused version leaves the listeners and routes as they were', async () 
   assert.equal(headerValue(r, 'x-upstream'), 'a')
   assert.ok(gw.gateway.lastRefused !== null)
 })
+
+test('a connection closed before its first byte is closed by the gateway too', async () => {
+  const { connect } = await import('node:net')
+  const sock = connect(p1, '127.0.0.1')
+  await new Promise(resolve => sock.once('connect', resolve))
+  const closed = new Promise<boolean>(resolve => {
+    sock.once('close', () => resolve(true))
+    setTimeout(() => resolve(false), 2000)
+  })
+  sock.end()
+  assert.equal(await closed, true, 'the half-closed socket was closed')
+})
+
+test('draining does not wait for connections that never sent a byte', async () => {
+  const { connect } = await import('node:net')
+  const idle = connect(p1, '127.0.0.1')
+  await new Promise(resolve => idle.once('connect', resolve))
+  idle.on('error', () => {})
+  const started = Date.now()
+  await gw.gateway.drain(5_000)
+  assert.ok(Date.now() - started < 1_500, `drain took ${Date.now() - started} ms`)
+  idle.destroy()
+})

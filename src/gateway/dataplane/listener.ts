@@ -48,6 +48,8 @@ export class GatewayListener {
   readonly #sockets = new Set<Socket>()
   readonly #sessions = new Set<Http2Session>()
   #h2c: Http2Server | null = null
+  /** Accepted sockets that have not sent a byte yet: idle, so draining closes them at once. */
+  readonly #sniffing = new Set<Socket>()
   readonly #firstByteTimeoutMs: number
 
   constructor (listener: Listener, plane: DataPlane, limits: ListenerLimits) {
@@ -154,9 +156,14 @@ export class GatewayListener {
     h1.on('connection', (socket: Socket) => {
       // Tracked from the first moment, so that draining also closes sockets that never sent a byte.
       this.#sockets.add(socket)
-      socket.once('close', () => this.#sockets.delete(socket))
+      socket.once('close', () => { this.#sockets.delete(socket); this.#sniffing.delete(socket) })
       socket.setTimeout(this.#firstByteTimeoutMs, destroySilently)
+      // Sockets are half-open capable here: one that closes before its first byte must be closed by us.
+      socket.once('end', destroySilently)
+      this.#sniffing.add(socket)
       socket.once('data', (chunk: Buffer) => {
+        this.#sniffing.delete(socket)
+        socket.removeListener('end', destroySilently)
         socket.setTimeout(0)
         socket.removeListener('timeout', destroySilently)
         socket.pause()
@@ -193,6 +200,7 @@ export class GatewayListener {
     const closing = this.app.close()
     // HTTP/2 sessions get a GOAWAY; idle HTTP/1 keep-alive connections are closed as they become idle.
     for (const s of this.#sessions) s.close()
+    for (const s of this.#sniffing) s.destroy()
     server.closeIdleConnections?.()
     const idleSweep = setInterval(() => server.closeIdleConnections?.(), 50)
     let timer: NodeJS.Timeout | null = null
