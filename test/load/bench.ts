@@ -1,122 +1,398 @@
-// `npm run bench`: autocannon against an upstream directly and through meshgate,
-// in interleaved rounds, printing one table with ratios measured in the same run.
-// Throughput targets live here, never in timed unit tests.
-import autocannon from 'autocannon'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { meshgateBin } from '../helpers/processes.js'
-import { getFreePort } from '../helpers/ports.js'
+// `npm run bench [-- NAME...] [--rounds N] [--seconds S] [--connections C] ...`
+//
+// For each scenario (test/load/scenarios/): start the upstream, nginx as a
+// reverse proxy, the Node floor and meshgate; pin the proxies to CPU 0 and the
+// upstream and load generator to CPU 1; warm each up; run interleaved rounds
+// (A B C D A B C D …); print one Markdown table with medians and ratios
+// measured in the same run, the issue's goals as pass/fail lines, and write
+// bench/results/<date>-<scenario>.json and .svg. `routes` runs the
+// route-selection micro-benchmark. Goals never fail the process: it exits 1
+// only when a contestant does not start, answers wrongly, or errors under load.
+import { rmSync } from 'node:fs'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { repoRoot, runMeshgate, spawnProcess } from '../helpers/processes.js'
+import {
+  startFloor, startMeshgateContestant, startNginxProxy, startUpstream, type Running, type Upstream
+} from './contestants/start.js'
+import { autocannonTool, wrkTool, type LoadResult, type LoadTool } from './load-tools.js'
+import { describeMachine, findTools, machineInfo, pinSelf, type MachineInfo, type Tools } from './machine.js'
+import {
+  evaluateGoals, formatGoals, formatHalfLoad, formatTable, summarize, totalErrors, type GoalOutcome, type HalfLoad, type Row
+} from './report.js'
+import type { RouteSelectionRow } from './route-selection.js'
+import { RssSampler } from './rss.js'
+import { BENCH_HOST, DEFAULT_RESPONSE_BYTES, type BenchRequest, type ContestantId, type Scenario } from './scenario.js'
+import { SCENARIOS } from './scenarios/index.js'
+import { plainConfig } from './scenarios/plain.js'
+import { renderChart } from './svg-chart.js'
 
-interface Result { name: string, rps: number, p50: number, p99: number, errors: number }
+const USAGE = `usage: npm run bench -- [NAME...] [--rounds N] [--seconds S] [--connections C] [--warmup S]
+                        [--tool wrk|autocannon|both] [--autocannon-workers N] [--wrk-threads N] [--no-pin]
+names: ${SCENARIOS.map(s => s.name).join(', ')}, routes (default: all)`
 
-const DURATION_S = Number(process.env.BENCH_SECONDS ?? 5)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const HALF_LOAD_ROUNDS = 3
 
-function run (name: string, url: string, host: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers: { host } }, (err, r) => {
-      if (err !== null && err !== undefined) { reject(err); return }
-      resolve({ name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx })
-    })
-  })
+interface Options {
+  names: string[]
+  rounds: number
+  seconds: number
+  connections: number
+  warmupSeconds: number
+  tool: 'wrk' | 'autocannon' | 'both' | 'auto'
+  autocannonWorkers: number
+  wrkThreads: number
+  pin: boolean
 }
 
-async function startUpstream (): Promise<Server> {
-  const body = JSON.stringify({ ok: true, pad: 'x'.repeat(80) })
-  const server = createServer({ keepAlive: true }, (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-    res.end(body)
-  })
-  server.keepAliveTimeout = 65_000
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return server
+class UsageError extends Error {}
+
+function positiveInt (value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--${name} must be a whole number ≥ 1, got ${JSON.stringify(value)}`)
+  return Number(value)
 }
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
-
-async function main (): Promise<void> {
-  const upstream = await startUpstream()
-  const upPort = (upstream.address() as AddressInfo).port
-  const gwPort = await getFreePort()
-  const adminPort = await getFreePort()
-  const dir = await mkdtemp(join(tmpdir(), 'meshgate-bench-'))
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'bench.yaml'), `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: bench, namespace: bench}
-spec:
-  servers:
-  - port: {number: ${gwPort}, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: up, namespace: bench}
-spec:
-  hosts: [up.bench.svc.cluster.local]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${upPort}}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: bench, namespace: bench}
-spec:
-  hosts: [bench.test]
-  gateways: [bench]
-  http:
-  - match: [{headers: {x-never: {exact: "1"}}}]
-    route: [{destination: {host: up}}]
-  - match: [{uri: {prefix: /}}]
-    route: [{destination: {host: up}}]
-`)
-  const gw: ChildProcess = spawn(process.execPath, [meshgateBin, 'serve', '--config', dir, '--host', '127.0.0.1', '--admin-port', String(adminPort), '--access-log', 'off', '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] })
+function parseOptions (argv: string[]): Options {
+  let parsed
   try {
-    const deadline = Date.now() + 15_000
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${adminPort}/healthz/ready`).then(r => r.status === 200, () => false)
-      if (ok) break
-      if (Date.now() > deadline) throw new Error('meshgate did not become ready')
-      await new Promise(resolve => setTimeout(resolve, 100))
-    }
-    // Warm-up, then interleaved rounds so that drift hits both contestants alike.
-    await run('warmup', `http://127.0.0.1:${gwPort}/`, 'bench.test')
-    const direct: Result[] = []
-    const proxied: Result[] = []
-    for (let i = 0; i < ROUNDS; i++) {
-      direct.push(await run('upstream directly', `http://127.0.0.1:${upPort}/`, 'bench.test'))
-      proxied.push(await run('meshgate', `http://127.0.0.1:${gwPort}/`, 'bench.test'))
-    }
-    const rows = [direct, proxied].map(rs => ({
-      name: rs[0]!.name,
-      rps: median(rs.map(r => r.rps)),
-      p50: median(rs.map(r => r.p50)),
-      p99: median(rs.map(r => r.p99)),
-      errors: rs.reduce((n, r) => n + r.errors, 0)
-    }))
-    const ceiling = rows[0]!.rps
-    process.stdout.write(`load tool: autocannon (one process), ${CONNECTIONS} connections, ${DURATION_S}s × ${ROUNDS} interleaved rounds, median\n`)
-    process.stdout.write('| contestant | req/s | p50 ms | p99 ms | errors | × upstream |\n|---|---|---|---|---|---|\n')
-    for (const r of rows) process.stdout.write(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.rps / ceiling).toFixed(2)} |\n`)
-  } finally {
-    gw.kill('SIGTERM')
-    await new Promise(resolve => gw.once('exit', resolve))
-    upstream.closeAllConnections()
-    upstream.close()
-    await rm(dir, { recursive: true, force: true })
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        rounds: { type: 'string' },
+        seconds: { type: 'string' },
+        connections: { type: 'string' },
+        warmup: { type: 'string' },
+        tool: { type: 'string' },
+        'autocannon-workers': { type: 'string' },
+        'wrk-threads': { type: 'string' },
+        'no-pin': { type: 'boolean' },
+        help: { type: 'boolean' }
+      }
+    })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const v = parsed.values
+  if (v.help === true) throw new UsageError('')
+  const tool = v.tool ?? 'auto'
+  if (tool !== 'wrk' && tool !== 'autocannon' && tool !== 'both' && tool !== 'auto') throw new UsageError(`--tool must be wrk, autocannon or both, got ${JSON.stringify(tool)}`)
+  const known = [...SCENARIOS.map(s => s.name), 'routes']
+  for (const name of parsed.positionals) {
+    if (!known.includes(name)) throw new UsageError(`unknown scenario ${JSON.stringify(name)}; expected one of ${known.join(', ')}`)
+  }
+  return {
+    names: parsed.positionals.length > 0 ? parsed.positionals : known,
+    rounds: positiveInt(v.rounds, 'rounds', 5),
+    seconds: positiveInt(v.seconds, 'seconds', 10),
+    connections: positiveInt(v.connections, 'connections', 50),
+    warmupSeconds: positiveInt(v.warmup, 'warmup', 3),
+    tool,
+    autocannonWorkers: positiveInt(v['autocannon-workers'], 'autocannon-workers', 2),
+    wrkThreads: positiveInt(v['wrk-threads'], 'wrk-threads', 1),
+    pin: v['no-pin'] !== true
   }
 }
 
-main().catch(err => {
-  process.stderr.write(`bench failed: ${(err as Error).message}\n`)
+interface Context {
+  readonly opts: Options
+  readonly tools: Tools
+  readonly machine: MachineInfo
+  readonly loadTools: readonly LoadTool[]
+  readonly scratchDir: string
+  readonly outDir: string
+  readonly date: string
+}
+
+function buildLoadTools (opts: Options, tools: Tools, scratchDir: string): LoadTool[] {
+  const wrk = tools.wrk === null ? null : wrkTool(tools.wrk.bin, tools.wrk.version, opts.wrkThreads, scratchDir)
+  const cannon = autocannonTool(opts.autocannonWorkers)
+  if (opts.tool === 'auto') return [wrk ?? cannon]
+  if (opts.tool === 'autocannon') return [cannon]
+  if (wrk === null) throw new UsageError('--tool wrk needs the wrk binary: apt-get install wrk')
+  return opts.tool === 'wrk' ? [wrk] : [wrk, cannon]
+}
+
+/** Where everything runs for one scenario. */
+interface Placement {
+  readonly pinned: boolean
+  /** For the proxies under test. */
+  readonly proxyCpus: string | undefined
+  /** For the upstream and the load generator (this process, for autocannon). */
+  readonly loadCpus: string | undefined
+  readonly note: string
+}
+
+function placementFor (scenario: Scenario, ctx: Context): Placement {
+  const all = `0-${ctx.machine.cores - 1}`
+  if (ctx.tools.taskset === null) return { pinned: false, proxyCpus: undefined, loadCpus: undefined, note: 'not pinned: taskset is not installed (apt-get install util-linux)' }
+  if (ctx.machine.cores < 2) return { pinned: false, proxyCpus: all, loadCpus: all, note: 'not pinned: one CPU only' }
+  if ((scenario.workers ?? 1) > 1) return { pinned: false, proxyCpus: all, loadCpus: all, note: `not pinned: ${scenario.workers ?? 1} processes per proxy share all ${ctx.machine.cores} cores with the upstream and the load generator` }
+  if (!ctx.opts.pin) return { pinned: false, proxyCpus: all, loadCpus: all, note: 'not pinned (--no-pin)' }
+  return { pinned: true, proxyCpus: '0', loadCpus: '1', note: 'pinned with taskset: the proxy under test on CPU 0; upstream and load generator on CPU 1' }
+}
+
+/** One request as the load tool sends it: 2xx and the upstream's body length, or an error saying what came back. */
+function probe (port: number, request: BenchRequest): Promise<{ status: number, bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: request.method, path: request.path, headers: { ...request.headers, host: BENCH_HOST }, agent: false, timeout: 10_000 }, res => {
+      let bytes = 0
+      res.on('data', (chunk: Buffer) => { bytes += chunk.length })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, bytes }) })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => { req.destroy(new Error('no answer within 10 s')) })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function checkAnswers (running: readonly Running[], request: BenchRequest, bytes: number): Promise<void> {
+  for (const c of running) {
+    const got = await probe(c.port, request)
+    if (got.status < 200 || got.status > 299 || got.bytes !== bytes) {
+      throw new Error(`${c.label} answered ${got.status} with ${got.bytes} bytes to ${request.method} ${request.path}; expected 2xx with ${bytes} bytes`)
+    }
+  }
+}
+
+/** `meshgate explain` on the same config must pick the route the scenario means to hit. */
+async function checkRoute (scenario: Scenario, configDir: string, port: number): Promise<string> {
+  const want = scenario.expectRoute
+  if (want === undefined) return ''
+  const headers = Object.entries(scenario.request.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`])
+  const r = await runMeshgate(['explain', '--config', configDir, '--url', `http://${BENCH_HOST}:${port}${scenario.request.path}`, '-X', scenario.request.method, ...headers], { timeoutMs: 60_000 })
+  const e = JSON.parse(r.stdout) as { virtualService?: string, route?: { name?: string, position?: number } }
+  if (e.virtualService !== want.virtualService || e.route?.name !== want.route) {
+    throw new Error(`meshgate explain picks ${e.virtualService ?? 'no VirtualService'} route ${e.route?.name ?? 'none'}; the scenario expects ${want.virtualService} route ${want.route}`)
+  }
+  return `meshgate explain: ${want.virtualService} route "${want.route}" (position ${e.route?.position ?? '?'} in the host's route table)`
+}
+
+function progress (line: string): void {
+  process.stderr.write(`  ${line}\n`)
+}
+
+interface ScenarioOutcome {
+  readonly errors: number
+  readonly failed: string | null
+}
+
+async function measureRounds (ctx: Context, scenario: Scenario, running: readonly Running[], placement: Placement): Promise<Row[]> {
+  const spec = (port: number, seconds: number): Parameters<LoadTool['run']>[0] => ({
+    port, request: scenario.request, connections: ctx.opts.connections, seconds, cpuList: placement.loadCpus
+  })
+  for (const c of running) {
+    for (const tool of ctx.loadTools) await tool.run(spec(c.port, ctx.opts.warmupSeconds))
+  }
+  const rows: Row[] = running.flatMap(c => ctx.loadTools.map(t => ({ id: c.id, label: c.label, tool: t.name, rounds: [] })))
+  for (let round = 1; round <= ctx.opts.rounds; round++) {
+    for (const c of running) {
+      for (const tool of ctx.loadTools) {
+        // The tree is read at the start of each round: workers are up by then.
+        const sampler = c.pid === null ? null : new RssSampler(c.pid).start()
+        const result = await tool.run(spec(c.port, ctx.opts.seconds))
+        const peakRssBytes = sampler?.stop() ?? null
+        const row = rows.find(r => r.id === c.id && r.tool === tool.name) as Row
+        row.rounds.push({ ...result, peakRssBytes })
+        const errors = result.non2xx + result.socketErrors
+        progress(`round ${round}/${ctx.opts.rounds}  ${c.label} (${tool.name}): ${Math.round(result.rps).toLocaleString('en-US')} req/s, p99 ${result.p99Ms.toFixed(2)} ms${errors > 0 ? `, ${errors} errors` : ''}`)
+      }
+    }
+  }
+  return rows
+}
+
+/** p99 of the goal's two contestants, both paced at half of meshgate's median req/s. */
+async function measureHalfLoad (ctx: Context, scenario: Scenario, running: readonly Running[], placement: Placement, rows: readonly Row[]): Promise<HalfLoad | null> {
+  const goal = scenario.goals.find(g => g.metric === 'p99AtHalfLoad')
+  if (goal === undefined) return null
+  const tool = ctx.loadTools[0] as LoadTool
+  const pair = [goal.of, goal.to].map(id => running.find(c => c.id === id))
+  if (pair.some(c => c === undefined)) return null
+  const meshgate = rows.find(r => r.id === goal.of && r.tool === tool.name)
+  if (meshgate === undefined) return null
+  const targetRps = summarize([meshgate])[0]!.rps / 2
+  const runs: Array<{ id: ContestantId, rounds: LoadResult[] }> = pair.map(c => ({ id: (c as Running).id, rounds: [] }))
+  const roundCount = Math.min(ctx.opts.rounds, HALF_LOAD_ROUNDS)
+  for (let round = 1; round <= roundCount; round++) {
+    for (const run of runs) {
+      const c = running.find(x => x.id === run.id) as Running
+      const result = await tool.run({ port: c.port, request: scenario.request, connections: ctx.opts.connections, seconds: ctx.opts.seconds, cpuList: placement.loadCpus, rate: targetRps })
+      run.rounds.push(result)
+      progress(`half load ${round}/${roundCount}  ${c.label} (${tool.name}): ${Math.round(result.rps).toLocaleString('en-US')} req/s, p99 ${result.p99Ms.toFixed(2)} ms`)
+    }
+  }
+  return { tool: tool.name, targetRps, runs }
+}
+
+async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioOutcome> {
+  const workers = scenario.workers ?? 1
+  const bytes = scenario.upstreamResponse?.bytes ?? DEFAULT_RESPONSE_BYTES
+  const placement = placementFor(scenario, ctx)
+  if (ctx.tools.taskset !== null) await pinSelf(ctx.tools.taskset, placement.loadCpus ?? `0-${ctx.machine.cores - 1}`)
+  process.stdout.write(`\n## ${scenario.name}: ${scenario.description}\n\n`)
+  const running: Running[] = []
+  let upstream: Upstream | null = null
+  try {
+    upstream = await startUpstream(ctx.tools.nginx, bytes, placement.loadCpus)
+    running.push(upstream)
+    if (ctx.tools.nginx !== null) running.push(await startNginxProxy(scenario, ctx.tools.nginx.version, upstream.port, workers, placement.proxyCpus))
+    running.push(await startFloor(upstream.port, workers, placement.proxyCpus))
+    const meshgateLabel = workers > 1 ? `meshgate --workers ${workers}` : 'meshgate'
+    const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus)
+    running.push(meshgate)
+    if (scenario.comparePlain === true) {
+      running.push(await startMeshgateContestant('meshgate-plain', `${meshgateLabel}, plain config (one route)`, plainConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus))
+    }
+    const routeNote = await checkRoute(scenario, meshgate.configDir, meshgate.port)
+    await checkAnswers(running, scenario.request, bytes)
+
+    const rows = await measureRounds(ctx, scenario, running, placement)
+    const halfLoad = await measureHalfLoad(ctx, scenario, running, placement, rows)
+    const summary = summarize(rows)
+    const goals = evaluateGoals(scenario, summary, (ctx.loadTools[0] as LoadTool).name, halfLoad)
+    const settings = `${ctx.opts.connections} connections, ${ctx.opts.rounds} interleaved round${ctx.opts.rounds === 1 ? '' : 's'} of ${ctx.opts.seconds} s after a ${ctx.opts.warmupSeconds} s warm-up per contestant; medians of rounds`
+    const notes = [
+      `upstream: ${upstream.kind}`,
+      placement.note,
+      `load: ${ctx.loadTools.map(t => t.label).join(' and ')}; ${settings}`,
+      ...(ctx.tools.nginx === null ? ['nginx is not installed (apt-get install nginx): no nginx contestant, no ratios to it'] : []),
+      ...(routeNote === '' ? [] : [routeNote])
+    ]
+    process.stdout.write(notes.map(n => `${n}  \n`).join('') + '\n' + formatTable(summary) + '\n\n')
+    if (halfLoad !== null) process.stdout.write(formatHalfLoad(halfLoad) + '\n\n')
+    process.stdout.write(`Goals (benchmark issue; reported, never enforced):\n${formatGoals(goals)}\n`)
+    const files = await writeResults(ctx, scenario, { upstream: upstream.kind, placement: placement.note, settings, routeNote, rows, summary, halfLoad, goals })
+    process.stdout.write(`\nresults: ${files.map(f => path.relative(repoRoot, f)).join(', ')}\n`)
+    return { errors: totalErrors(summary, halfLoad), failed: null }
+  } catch (err) {
+    const message = (err as Error).message
+    process.stdout.write(`scenario ${scenario.name} failed: ${message}\n`)
+    return { errors: 0, failed: message }
+  } finally {
+    for (const c of running.reverse()) await c.stop().catch(() => {})
+  }
+}
+
+interface ScenarioRecord {
+  upstream: string
+  placement: string
+  settings: string
+  routeNote: string
+  rows: Row[]
+  summary: ReturnType<typeof summarize>
+  halfLoad: HalfLoad | null
+  goals: GoalOutcome[]
+}
+
+async function writeResults (ctx: Context, scenario: Scenario, record: ScenarioRecord): Promise<string[]> {
+  await mkdir(ctx.outDir, { recursive: true })
+  const base = path.join(ctx.outDir, `${ctx.date}-${scenario.name}`)
+  const json = {
+    scenario: scenario.name,
+    description: scenario.description,
+    takenAt: new Date().toISOString(),
+    machine: ctx.machine,
+    tools: ctx.loadTools.map(t => t.label),
+    settings: { rounds: ctx.opts.rounds, seconds: ctx.opts.seconds, warmupSeconds: ctx.opts.warmupSeconds, connections: ctx.opts.connections, summary: record.settings },
+    placement: record.placement,
+    upstream: record.upstream,
+    request: { ...scenario.request, host: BENCH_HOST },
+    responseBytes: scenario.upstreamResponse?.bytes ?? DEFAULT_RESPONSE_BYTES,
+    route: record.routeNote,
+    summary: record.summary,
+    contestants: record.rows,
+    halfLoad: record.halfLoad,
+    goals: record.goals
+  }
+  await writeFile(`${base}.json`, JSON.stringify(json, null, 2) + '\n')
+  const subtitle = `${ctx.date} · ${ctx.loadTools.map(t => t.label).join(' / ')} · ${ctx.opts.connections} conns · ${ctx.machine.cores} cores · ${record.placement.split(':')[0] ?? ''}`
+  await writeFile(`${base}.svg`, renderChart(`${scenario.name}: ${scenario.description}`, subtitle, record.summary))
+  return [`${base}.json`, `${base}.svg`]
+}
+
+const ROUTE_SELECTION_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'route-selection.js')
+
+/** The route-selection micro-benchmark in its own process (fresh heap, --expose-gc), with its goals. */
+async function runRoutes (ctx: Context): Promise<ScenarioOutcome> {
+  process.stdout.write('\n## routes: route selection without the network (10 / 1,000 / 10,000 routes, late route), compile time, memory\n\n')
+  const cpuList = ctx.tools.taskset !== null && ctx.machine.cores >= 2 && ctx.opts.pin ? '0' : undefined
+  const proc = await spawnProcess(process.execPath, ['--expose-gc', ROUTE_SELECTION_SCRIPT, '--json'], { name: 'route-selection', cpuList })
+  const exit = await proc.waitForExit(300_000)
+  if (exit.code !== 0) {
+    process.stdout.write(`routes failed\n${proc.describeOutput()}\n`)
+    return { errors: 0, failed: 'route-selection exited non-zero' }
+  }
+  const { rows } = JSON.parse(proc.stdout) as { rows: RouteSelectionRow[] }
+  const at = (n: number): RouteSelectionRow | undefined => rows.find(r => r.routes === n)
+  const small = at(10)
+  const large = at(10_000)
+  const lines = ['| routes | compile ms | ns per selection | × at 10 routes | heap MiB | RSS MiB |', '|---|---|---|---|---|---|']
+  for (const r of rows) {
+    lines.push(`| ${r.routes.toLocaleString('en-US')} | ${r.compileMs.toFixed(0)} | ${r.nsPerSelection.toFixed(0)} | ${(r.nsPerSelection / (small?.nsPerSelection ?? 1)).toFixed(2)} | ${r.heapMb.toFixed(0)} | ${r.rssMb.toFixed(0)} |`)
+  }
+  const goals: GoalOutcome[] = []
+  if (small !== undefined && large !== undefined) {
+    const ratio = large.nsPerSelection / small.nsPerSelection
+    goals.push(
+      { label: 'route selection at 10,000 routes ≤ 1.3× the cost at 10', pass: ratio <= 1.3, value: ratio, detail: `${ratio.toFixed(2)}× (${large.nsPerSelection.toFixed(0)} vs ${small.nsPerSelection.toFixed(0)} ns)` },
+      { label: 'compile of 10,000 routes ≤ 1 s', pass: large.compileMs <= 1000, value: large.compileMs, detail: `${large.compileMs.toFixed(0)} ms (files read, validated, compiled)` },
+      { label: 'RSS ≤ 150 MB with 10,000 routes loaded', pass: large.rssMb * 1.048576 <= 150, value: large.rssMb, detail: `${(large.rssMb * 1.048576).toFixed(0)} MB` }
+    )
+  }
+  process.stdout.write(`${cpuList === undefined ? 'not pinned' : 'pinned to CPU 0'}; one process, no network\n\n${lines.join('\n')}\n\nGoals (benchmark issue; reported, never enforced):\n${formatGoals(goals)}\n`)
+  await mkdir(ctx.outDir, { recursive: true })
+  const file = path.join(ctx.outDir, `${ctx.date}-routes.json`)
+  await writeFile(file, JSON.stringify({ scenario: 'routes', takenAt: new Date().toISOString(), machine: ctx.machine, rows, goals }, null, 2) + '\n')
+  process.stdout.write(`\nresults: ${path.relative(repoRoot, file)}\n`)
+  return { errors: 0, failed: null }
+}
+
+async function main (): Promise<number> {
+  let opts: Options
+  try {
+    opts = parseOptions(process.argv.slice(2))
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    process.stderr.write(`${err.message === '' ? '' : `bench: ${err.message}\n`}${USAGE}\n`)
+    return err.message === '' ? 0 : 2
+  }
+  const tools = await findTools()
+  const machine = await machineInfo(tools)
+  const scratchDir = await mkdtemp(path.join(os.tmpdir(), 'meshgate-bench-'))
+  // Also on Ctrl-C: processes.ts kills the children it tracks and exits, which runs this.
+  process.on('exit', () => { rmSync(scratchDir, { recursive: true, force: true }) })
+  let loadTools: LoadTool[]
+  try {
+    loadTools = buildLoadTools(opts, tools, scratchDir)
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`)
+    return 2
+  }
+  const ctx: Context = { opts, tools, machine, loadTools, scratchDir, outDir: path.join(repoRoot, 'bench', 'results'), date: new Date().toISOString().slice(0, 10) }
+  process.stdout.write(`# meshgate benchmark, ${ctx.date}\n\nmachine: ${describeMachine(machine)}; load average ${machine.loadAverage1m.toFixed(2)} at start${machine.loadAverage1m > 0.5 ? ' (something else is running: figures will be noisy)' : ''}  \n`)
+  process.stdout.write(`tools: ${loadTools.map(t => t.label).join(', ')}${tools.wrk === null ? ' (wrk is not installed: apt-get install wrk)' : ''}; nginx ${tools.nginx?.version ?? 'not installed (apt-get install nginx)'}; taskset ${tools.taskset === null ? 'not installed' : 'yes'}\n`)
+  const outcomes: Array<{ name: string, outcome: ScenarioOutcome }> = []
+  for (const name of opts.names) {
+    const scenario = SCENARIOS.find(s => s.name === name)
+    const outcome = scenario === undefined ? await runRoutes(ctx) : await runScenario(ctx, scenario)
+    outcomes.push({ name, outcome })
+  }
+  const bad = outcomes.filter(o => o.outcome.failed !== null || o.outcome.errors > 0)
+  if (bad.length > 0) {
+    process.stdout.write(`\nbench: errors in ${bad.map(o => o.outcome.failed !== null ? `${o.name} (did not run: ${o.outcome.failed.split('\n')[0] ?? ''})` : `${o.name} (${o.outcome.errors} errors under load)`).join(', ')}\n`)
+    return 1
+  }
+  return 0
+}
+
+main().then(code => { process.exitCode = code }, err => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
   process.exitCode = 1
 })

@@ -1,7 +1,8 @@
 // Micro-benchmark, no network: route selection per request at 10 / 1,000 /
 // 10,000 routes (one virtual host, the request hitting a late route, with
 // header, regex and query matches in the way), compile time, and memory with
-// 10,000 routes loaded. Run: `npm run build && node dist/test/load/route-selection.js`.
+// 10,000 routes loaded. Run: `npm run bench -- routes` (which adds --expose-gc
+// and prints the goals), or after a build `node --expose-gc dist/test/load/route-selection.js [--json]`.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -79,20 +80,35 @@ function nsPerSelection (snapshot: Snapshot, routes: number): number {
   return Number(process.hrtime.bigint() - t0) / n
 }
 
+export interface RouteSelectionRow {
+  routes: number
+  compileMs: number
+  nsPerSelection: number
+  heapMb: number
+  /** Process RSS right after this config was loaded (the previous ones collectable). */
+  rssMb: number
+}
+
 async function main (): Promise<void> {
-  const rows: string[] = ['| routes | compile ms | ns per selection | heap MB after load |', '|---|---|---|---|']
-  let base = 0
+  const rows: RouteSelectionRow[] = []
   for (const routes of [10, 1000, 10000]) {
     global.gc?.()
     const { snapshot, compileMs } = await load(routes)
     global.gc?.()
-    const heapMb = process.memoryUsage().heapUsed / 1024 / 1024
-    const ns = nsPerSelection(snapshot, routes)
-    if (routes === 10) base = ns
-    rows.push(`| ${routes} | ${compileMs.toFixed(0)} | ${ns.toFixed(0)} (${(ns / base).toFixed(2)}× at 10) | ${heapMb.toFixed(0)} |`)
+    const { heapUsed, rss } = process.memoryUsage()
+    rows.push({ routes, compileMs, nsPerSelection: nsPerSelection(snapshot, routes), heapMb: heapUsed / 1024 / 1024, rssMb: rss / 1024 / 1024 })
   }
-  rows.push('', `RSS at the end: ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MB (run with --expose-gc for steadier heap figures)`)
-  process.stdout.write(rows.join('\n') + '\n')
+  if (process.argv.includes('--json')) {
+    process.stdout.write(JSON.stringify({ gcExposed: global.gc !== undefined, rows }) + '\n')
+    return
+  }
+  const base = rows[0]?.nsPerSelection ?? 1
+  const lines = ['| routes | compile ms | ns per selection | heap MB after load | RSS MB after load |', '|---|---|---|---|---|']
+  for (const r of rows) {
+    lines.push(`| ${r.routes} | ${r.compileMs.toFixed(0)} | ${r.nsPerSelection.toFixed(0)} (${(r.nsPerSelection / base).toFixed(2)}× at 10) | ${r.heapMb.toFixed(0)} | ${r.rssMb.toFixed(0)} |`)
+  }
+  if (global.gc === undefined) lines.push('', '(run with --expose-gc for steadier heap figures)')
+  process.stdout.write(lines.join('\n') + '\n')
 }
 
 main().catch(err => {

@@ -1,0 +1,74 @@
+// What the figures were taken on, and which tools this machine has: recorded in
+// every results file, because a benchmark figure means nothing without them.
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import os from 'node:os'
+import { promisify } from 'node:util'
+import { findExecutable } from '../helpers/processes.js'
+
+const execFileAsync = promisify(execFile)
+
+export interface Tools {
+  readonly nginx: { readonly bin: string, readonly version: string } | null
+  readonly wrk: { readonly bin: string, readonly version: string } | null
+  readonly taskset: string | null
+}
+
+export interface MachineInfo {
+  readonly cores: number
+  readonly cpuModel: string
+  readonly memoryGiB: number
+  readonly os: string
+  readonly kernel: string
+  readonly node: string
+  readonly nginx: string | null
+  readonly wrk: string | null
+  readonly taskset: boolean
+  /** 1-minute load average when the run started: other work on the machine skews every figure. */
+  readonly loadAverage1m: number
+}
+
+async function versionOf (bin: string, args: string[], pattern: RegExp): Promise<string> {
+  // nginx -v prints to stderr; wrk -v exits 1 after printing its banner.
+  const out = await execFileAsync(bin, args).then(r => r.stdout + r.stderr, (err: { stdout?: string, stderr?: string }) => `${err.stdout ?? ''}${err.stderr ?? ''}`)
+  return pattern.exec(out)?.[1] ?? 'unknown version'
+}
+
+export async function findTools (): Promise<Tools> {
+  const nginxBin = await findExecutable('nginx')
+  const wrkBin = await findExecutable('wrk')
+  return {
+    nginx: nginxBin === null ? null : { bin: nginxBin, version: await versionOf(nginxBin, ['-v'], /nginx\/(\S+)/) },
+    wrk: wrkBin === null ? null : { bin: wrkBin, version: await versionOf(wrkBin, ['-v'], /wrk (?:debian\/)?(\d[\w.~+-]*)/) },
+    taskset: await findExecutable('taskset')
+  }
+}
+
+async function osName (): Promise<string> {
+  const text = await readFile('/etc/os-release', 'utf8').catch(() => '')
+  return /^PRETTY_NAME="?([^"\n]+)"?/m.exec(text)?.[1] ?? `${os.type()} ${os.release()}`
+}
+
+export async function machineInfo (tools: Tools): Promise<MachineInfo> {
+  return {
+    cores: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+    os: await osName(),
+    kernel: os.release(),
+    node: process.version,
+    nginx: tools.nginx?.version ?? null,
+    wrk: tools.wrk?.version ?? null,
+    taskset: tools.taskset !== null,
+    loadAverage1m: os.loadavg()[0] ?? 0
+  }
+}
+
+export function describeMachine (m: MachineInfo): string {
+  return `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.os}, Linux ${m.kernel}, Node ${m.node}`
+}
+
+/** Sets the CPUs of this process and all its threads (autocannon's workers start from here and inherit them). */
+export async function pinSelf (taskset: string, cpuList: string): Promise<void> {
+  await execFileAsync(taskset, ['-a', '-p', '-c', cpuList, String(process.pid)])
+}

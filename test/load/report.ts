@@ -1,0 +1,160 @@
+// Turns the rounds of one scenario into what people read: medians, ratios
+// measured in the same run, the Markdown table and the goal lines.
+import type { LoadResult, LoadToolName } from './load-tools.js'
+import type { ContestantId, Goal, Scenario } from './scenario.js'
+
+export interface RoundFigure extends LoadResult {
+  /** Peak RSS of the proxy's process tree during the round; null for the direct upstream. */
+  readonly peakRssBytes: number | null
+}
+
+export interface Row {
+  readonly id: ContestantId
+  readonly label: string
+  readonly tool: LoadToolName
+  readonly rounds: RoundFigure[]
+}
+
+export interface RowSummary {
+  readonly id: ContestantId
+  readonly label: string
+  readonly tool: LoadToolName
+  readonly rps: number
+  readonly rpsMin: number
+  readonly rpsMax: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly p999Ms: number
+  readonly errors: number
+  readonly peakRssBytes: number | null
+  /** req/s over the same tool's nginx, direct upstream and Node floor figures; null when that contestant did not run. */
+  readonly xNginx: number | null
+  readonly xDirect: number | null
+  readonly xFloor: number | null
+}
+
+/** p99 of meshgate and nginx, both paced at the same rate (half of meshgate's median req/s). */
+export interface HalfLoad {
+  readonly tool: LoadToolName
+  readonly targetRps: number
+  readonly runs: ReadonlyArray<{ readonly id: ContestantId, readonly rounds: LoadResult[] }>
+}
+
+export interface GoalOutcome {
+  readonly label: string
+  /** null: could not be measured (a contestant did not run); the reason is in `detail`. */
+  readonly pass: boolean | null
+  readonly value: number | null
+  readonly detail: string
+}
+
+export function median (xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid] as number : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+function errorsOf (r: LoadResult): number {
+  return r.non2xx + r.socketErrors
+}
+
+export function summarize (rows: readonly Row[]): RowSummary[] {
+  const base = rows.map(r => {
+    const rps = r.rounds.map(x => x.rps)
+    const rss = r.rounds.map(x => x.peakRssBytes).filter((x): x is number => x !== null)
+    return {
+      id: r.id,
+      label: r.label,
+      tool: r.tool,
+      rps: median(rps),
+      rpsMin: Math.min(...rps),
+      rpsMax: Math.max(...rps),
+      p50Ms: median(r.rounds.map(x => x.p50Ms)),
+      p99Ms: median(r.rounds.map(x => x.p99Ms)),
+      p999Ms: median(r.rounds.map(x => x.p999Ms)),
+      errors: r.rounds.reduce((n, x) => n + errorsOf(x), 0),
+      peakRssBytes: rss.length === 0 ? null : Math.max(...rss)
+    }
+  })
+  const find = (id: ContestantId, tool: LoadToolName): number | null => base.find(b => b.id === id && b.tool === tool)?.rps ?? null
+  const ratio = (rps: number, to: number | null): number | null => to === null || to === 0 ? null : rps / to
+  return base.map(b => ({
+    ...b,
+    xNginx: ratio(b.rps, find('nginx', b.tool)),
+    xDirect: ratio(b.rps, find('direct', b.tool)),
+    xFloor: ratio(b.rps, find('floor', b.tool))
+  }))
+}
+
+export function totalErrors (rows: readonly RowSummary[], halfLoad: HalfLoad | null): number {
+  const half = halfLoad?.runs.reduce((n, r) => n + r.rounds.reduce((m, x) => m + errorsOf(x), 0), 0) ?? 0
+  return rows.reduce((n, r) => n + r.errors, 0) + half
+}
+
+const MIB = 1024 * 1024
+
+function thousands (n: number): string {
+  return Math.round(n).toLocaleString('en-US')
+}
+
+function ms (n: number): string {
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)
+}
+
+function times (x: number | null): string {
+  return x === null ? '—' : x.toFixed(2)
+}
+
+export function formatTable (rows: readonly RowSummary[]): string {
+  const lines = [
+    '| contestant | tool | req/s, median [min–max] | p50 / p99 / p99.9 ms | errors | peak RSS MiB | × nginx | × upstream | × Node floor |',
+    '|---|---|---|---|---|---|---|---|---|'
+  ]
+  for (const r of rows) {
+    const rss = r.peakRssBytes === null ? '—' : (r.peakRssBytes / MIB).toFixed(0)
+    lines.push(`| ${r.label} | ${r.tool} | ${thousands(r.rps)} [${thousands(r.rpsMin)}–${thousands(r.rpsMax)}] | ${ms(r.p50Ms)} / ${ms(r.p99Ms)} / ${ms(r.p999Ms)} | ${r.errors} | ${rss} | ${times(r.xNginx)} | ${times(r.xDirect)} | ${times(r.xFloor)} |`)
+  }
+  return lines.join('\n')
+}
+
+function halfLoadP99 (halfLoad: HalfLoad | null, id: ContestantId): number | null {
+  const run = halfLoad?.runs.find(r => r.id === id)
+  return run === undefined || run.rounds.length === 0 ? null : median(run.rounds.map(r => r.p99Ms))
+}
+
+export function formatHalfLoad (halfLoad: HalfLoad): string {
+  const parts = halfLoad.runs.map(r => {
+    const rps = median(r.rounds.map(x => x.rps))
+    return `${r.id} ${ms(median(r.rounds.map(x => x.p99Ms)))} ms at ${thousands(rps)} req/s`
+  })
+  return `p99 at half load (${halfLoad.tool}, paced at ~${thousands(halfLoad.targetRps)} req/s, median of ${halfLoad.runs[0]?.rounds.length ?? 0} rounds): ${parts.join(', ')}`
+}
+
+function evaluate (goal: Goal, rows: readonly RowSummary[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome {
+  const of = rows.find(r => r.id === goal.of && r.tool === tool)
+  const to = rows.find(r => r.id === goal.to && r.tool === tool)
+  let a: number | null = null
+  let b: number | null = null
+  if (goal.metric === 'rps') { a = of?.rps ?? null; b = to?.rps ?? null }
+  if (goal.metric === 'peakRss') { a = of?.peakRssBytes ?? null; b = to?.peakRssBytes ?? null }
+  if (goal.metric === 'p99AtHalfLoad') { a = halfLoadP99(halfLoad, goal.of); b = halfLoadP99(halfLoad, goal.to) }
+  if (a === null || b === null || b === 0) {
+    const missing = a === null ? goal.of : goal.to
+    return { label: goal.label, pass: null, value: null, detail: `not measured (no ${missing} figure in this run)` }
+  }
+  const value = a / b
+  const pass = (goal.min === undefined || value >= goal.min) && (goal.max === undefined || value <= goal.max)
+  const unit = goal.metric === 'peakRss' ? `${(a / MIB).toFixed(0)} vs ${(b / MIB).toFixed(0)} MiB` : goal.metric === 'p99AtHalfLoad' ? `${ms(a)} vs ${ms(b)} ms` : `${thousands(a)} vs ${thousands(b)} req/s`
+  return { label: goal.label, pass, value, detail: `${value.toFixed(2)}× (${unit})` }
+}
+
+export function evaluateGoals (scenario: Scenario, rows: readonly RowSummary[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome[] {
+  const outcomes = scenario.goals.map(g => evaluate(g, rows, tool, halfLoad))
+  const errors = totalErrors(rows, halfLoad)
+  outcomes.push({ label: 'zero errors', pass: errors === 0, value: errors, detail: `${errors} error(s)` })
+  return outcomes
+}
+
+export function formatGoals (outcomes: readonly GoalOutcome[]): string {
+  return outcomes.map(o => `- ${o.pass === null ? 'n/a ' : o.pass ? 'pass' : 'FAIL'}  ${o.label}: ${o.detail}`).join('\n')
+}
