@@ -2,7 +2,7 @@
 // reload), `validate`, `explain` and `test`.
 import { readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
-import { loadSources, type SourceResource } from './sources/yaml-documents.js'
+import { readSources, parseSources, type SourceResource } from './sources/yaml-documents.js'
 import { validateResources } from './validate/index.js'
 import { makeIssue, sortIssues, type Issue } from './validate/issues.js'
 import { compile, referencedFiles } from './compile/compile.js'
@@ -20,12 +20,16 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
-  /** null when the version is refused (admission errors) or could not be compiled. */
+  /** null when the version is refused (admission errors), could not be compiled, or is unchanged. */
   readonly snapshot: Snapshot | null
+  /** The sources hash to the `previous` version given: nothing was parsed or compiled. */
+  readonly unchanged: boolean
   readonly issues: readonly Issue[]
   readonly version: string
   /** Every file the version depends on (YAML and referenced certs), for the watcher. */
   readonly watched: readonly string[]
+  /** The referenced cert/key/CA files alone (for the next `previous`). */
+  readonly refs: readonly string[]
 }
 
 export function parseLabels (text: string): Record<string, string> {
@@ -37,10 +41,10 @@ export function parseLabels (text: string): Record<string, string> {
   return out
 }
 
-export async function loadConfig (paths: readonly string[], opts: LoadOptions): Promise<LoadResult> {
-  const src = await loadSources(paths)
-  const resources = opts.transform !== undefined ? opts.transform([...src.resources]) : [...src.resources]
-  const refs = referencedFiles(resources, opts.credentialsDir)
+/** What a reload compares against: the last loaded version and the referenced files it read. */
+export interface PreviousVersion { readonly version: string, readonly refs: readonly string[] }
+
+async function readRefs (refs: readonly string[]): Promise<Map<string, string | null>> {
   const files = new Map<string, string | null>()
   await Promise.all(refs.map(async p => {
     try {
@@ -49,11 +53,35 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions): 
       files.set(p, null)
     }
   }))
-  const lookup = (p: string): string | null => files.get(p) ?? null
+  return files
+}
+
+function versionOf (yaml: ReadonlyArray<{ path: string, text: string }>, refs: readonly string[], files: ReadonlyMap<string, string | null>): string {
   const hash = createHash('sha256')
-  for (const f of src.files) hash.update(f.path).update('\0').update(f.text).update('\0')
+  for (const f of yaml) hash.update(f.path).update('\0').update(f.text).update('\0')
   for (const p of refs) hash.update(p).update('\0').update(files.get(p) ?? '').update('\0')
-  const version = hash.digest('hex').slice(0, 12)
+  return hash.digest('hex').slice(0, 12)
+}
+
+/**
+ * sources → validate → compile. With `previous`, the files are read and hashed
+ * first and nothing is parsed when they are unchanged, so file events and the
+ * safety poll cost a read, not a compile.
+ */
+export async function loadConfig (paths: readonly string[], opts: LoadOptions, previous: PreviousVersion | null = null): Promise<LoadResult> {
+  const read = await readSources(paths)
+  if (previous !== null && read.issues.length === 0) {
+    const same = versionOf(read.files, previous.refs, await readRefs(previous.refs))
+    if (same === previous.version) {
+      return { snapshot: null, unchanged: true, issues: [], version: same, watched: [...read.files.map(f => f.path), ...previous.refs], refs: previous.refs }
+    }
+  }
+  const src = parseSources(read.files, read.issues)
+  const resources = opts.transform !== undefined ? opts.transform([...src.resources]) : [...src.resources]
+  const refs = referencedFiles(resources, opts.credentialsDir)
+  const files = await readRefs(refs)
+  const lookup = (p: string): string | null => files.get(p) ?? null
+  const version = versionOf(src.files, refs, files)
   const issues: Issue[] = [...src.issues]
   try {
     issues.push(...validateResources(resources, {
@@ -68,7 +96,7 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions): 
   }
   sortIssues(issues)
   const watched = [...src.files.map(f => f.path), ...refs]
-  if (issues.some(i => i.severity === 'error' && i.admission)) return { snapshot: null, issues, version, watched }
+  if (issues.some(i => i.severity === 'error' && i.admission)) return { snapshot: null, unchanged: false, issues, version, watched, refs }
   let snapshot: Snapshot | null = null
   try {
     const carried = issues.filter(i => !i.admission)
@@ -79,5 +107,5 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions): 
   } catch (err) {
     issues.push(makeIssue({ severity: 'error', code: CODES.INTERNAL, file: paths.join(','), line: 0, field: '', message: `compile failed unexpectedly: ${(err as Error).message}` }))
   }
-  return { snapshot, issues, version, watched }
+  return { snapshot, unchanged: false, issues, version, watched, refs }
 }

@@ -1,7 +1,7 @@
 // The running gateway: loads config, publishes snapshots, keeps one listener per
 // Gateway port, reloads on file changes, drains on shutdown.
 import type { Logger } from 'pino'
-import { loadConfig, type LoadOptions, type LoadResult } from './config-loader.js'
+import { loadConfig, type LoadOptions, type LoadResult, type PreviousVersion } from './config-loader.js'
 import type { Snapshot } from './snapshot.js'
 import { DataPlane } from './dataplane/data-plane.js'
 import { GatewayListener, DEFAULT_LIMITS, type ListenerLimits } from './dataplane/listener.js'
@@ -38,6 +38,8 @@ export class Gateway {
   #watcher: FileWatcher | null
   #reloading: Promise<void> | null
   #pending: boolean
+  /** The last version loaded (applied or refused), so unchanged files are not parsed again. */
+  #previous: PreviousVersion | null
 
   constructor (opts: GatewayOptions) {
     this.opts = opts
@@ -49,6 +51,7 @@ export class Gateway {
     this.#watcher = null
     this.#reloading = null
     this.#pending = false
+    this.#previous = null
   }
 
   get snapshot (): Snapshot | null {
@@ -60,6 +63,7 @@ export class Gateway {
     const result = await loadConfig(this.opts.configPaths, this.opts)
     this.#logIssues(result)
     if (result.snapshot === null) throw new ConfigError(result.issues)
+    this.#previous = { version: result.version, refs: result.refs }
     this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics })
     this.appliedAt = new Date().toISOString()
     this.opts.metrics?.setVersion(result.version)
@@ -85,16 +89,17 @@ export class Gateway {
     if (this.draining || this.plane === null) return
     let result: LoadResult
     try {
-      result = await loadConfig(this.opts.configPaths, this.opts)
+      result = await loadConfig(this.opts.configPaths, this.opts, this.#previous)
     } catch (err) {
       this.opts.log.error({ err }, 'config reload failed')
       return
     }
     this.#watcher?.setFiles(result.watched)
-    if (result.snapshot !== null && result.version === this.plane.current.version) {
+    if (result.unchanged || (result.snapshot !== null && result.version === this.plane.current.version)) {
       this.opts.metrics?.reloads.inc({ result: 'unchanged' })
       return
     }
+    this.#previous = { version: result.version, refs: result.refs }
     this.#logIssues(result)
     if (result.snapshot === null) {
       this.lastRefused = { version: result.version, at: new Date().toISOString(), issues: result.issues }

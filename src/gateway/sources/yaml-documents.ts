@@ -60,6 +60,12 @@ export function displayPath (file: string): string {
 }
 
 export async function loadSources (paths: readonly string[]): Promise<SourceSet> {
+  const read = await readSources(paths)
+  return parseSources(read.files, read.issues)
+}
+
+/** Reads the YAML files below `paths` without parsing them (a reload first checks whether anything changed). */
+export async function readSources (paths: readonly string[]): Promise<{ files: Array<{ path: string, text: string }>, issues: Issue[] }> {
   const issues: Issue[] = []
   const files: Array<{ path: string, text: string }> = []
   let list: string[] = []
@@ -68,7 +74,7 @@ export async function loadSources (paths: readonly string[]): Promise<SourceSet>
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     issues.push(makeIssue({ severity: 'error', code: CODES.SOURCE, file: e.path ?? String(paths[0] ?? ''), line: 0, field: '', message: `cannot read: ${e.code ?? e.message}` }))
-    return { resources: [], issues, files }
+    return { issues, files }
   }
   for (const file of list) {
     let text: string
@@ -81,6 +87,11 @@ export async function loadSources (paths: readonly string[]): Promise<SourceSet>
     }
     files.push({ path: file, text })
   }
+  return { files, issues }
+}
+
+export function parseSources (files: ReadonlyArray<{ path: string, text: string }>, readIssues: readonly Issue[]): SourceSet {
+  const issues = [...readIssues]
   const resources: SourceResource[] = []
   for (const f of files) parseText(displayPath(f.path), f.text, resources, issues)
   return { resources, issues, files }
