@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { once } from 'node:events'
+import { readFileSync, readdirSync } from 'node:fs'
 import { access, constants } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -45,7 +46,47 @@ const live = new Set<ManagedProcess>()
 let hooksInstalled = false
 
 function killAllLive(): void {
-  for (const p of live) p.kill('SIGKILL')
+  for (const p of live) p.killTree('SIGKILL')
+}
+
+function parentPid (pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name (field 2) may hold spaces and parentheses; the parent PID follows the state after its last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+  } catch {
+    return null
+  }
+}
+
+/**
+ * `root` and every process below it (nginx's workers, node:cluster workers), from
+ * one pass over /proc; just `[root]` where there is no /proc.
+ */
+export function processTree (root: number): number[] {
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return [root]
+  }
+  const children = new Map<number, number[]>()
+  for (const entry of entries) {
+    const pid = Number(entry)
+    const parent = Number.isInteger(pid) ? parentPid(pid) : null
+    if (parent === null) continue
+    const list = children.get(parent)
+    if (list === undefined) children.set(parent, [pid])
+    else list.push(pid)
+  }
+  const tree: number[] = []
+  const queue = [root]
+  while (queue.length > 0) {
+    const pid = queue.pop() as number
+    tree.push(pid)
+    queue.push(...(children.get(pid) ?? []))
+  }
+  return tree
 }
 
 function installExitHooks(): void {
@@ -114,6 +155,19 @@ export class ManagedProcess {
   }
 
   /**
+   * Sends a signal to this process and everything it started. For SIGKILL: a
+   * killed nginx master leaves its workers running, still bound to the port.
+   */
+  killTree (signal: NodeJS.Signals): void {
+    if (this.#exit !== null) return
+    for (const pid of processTree(this.pid)) {
+      try {
+        process.kill(pid, signal)
+      } catch { /* already gone */ }
+    }
+  }
+
+  /**
    * Waits until the output matches `pattern` and returns the match. Fails early,
    * with the output's tail, if the process exits first.
    */
@@ -148,7 +202,7 @@ export class ManagedProcess {
   async stop (opts: { graceMs?: number, signal?: NodeJS.Signals } = {}): Promise<ExitInfo> {
     if (this.#exit !== null) return this.#exit
     this.kill(opts.signal ?? 'SIGTERM')
-    const timer = setTimeout(() => { this.kill('SIGKILL') }, opts.graceMs ?? 5_000)
+    const timer = setTimeout(() => { this.killTree('SIGKILL') }, opts.graceMs ?? 5_000)
     try {
       return await this.exited
     } finally {

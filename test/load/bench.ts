@@ -19,7 +19,7 @@ import { repoRoot, runMeshgate, spawnProcess } from '../helpers/processes.js'
 import {
   startFloor, startMeshgateContestant, startNginxProxy, startUpstream, type Running, type Upstream
 } from './contestants/start.js'
-import { autocannonTool, wrkTool, type LoadResult, type LoadTool } from './load-tools.js'
+import { autocannonTool, wrkTool, type LoadResult, type LoadSpec, type LoadTool } from './load-tools.js'
 import { describeMachine, findTools, machineInfo, pinSelf, type MachineInfo, type Tools } from './machine.js'
 import {
   evaluateGoals, formatGoals, formatHalfLoad, formatTable, summarize, totalErrors, type GoalOutcome, type HalfLoad, type Row
@@ -32,7 +32,7 @@ import { plainConfig } from './scenarios/plain.js'
 import { renderChart } from './svg-chart.js'
 
 const USAGE = `usage: npm run bench -- [NAME...] [--rounds N] [--seconds S] [--connections C] [--warmup S]
-                        [--tool wrk|autocannon|both] [--autocannon-workers N] [--wrk-threads N] [--no-pin]
+                        [--tool wrk|autocannon|both] [--autocannon-workers N] [--wrk-threads N] [--no-pin] [--no-nginx]
 names: ${SCENARIOS.map(s => s.name).join(', ')}, routes (default: all)`
 
 const HALF_LOAD_ROUNDS = 3
@@ -47,6 +47,8 @@ interface Options {
   autocannonWorkers: number
   wrkThreads: number
   pin: boolean
+  /** Behave as if nginx were not installed: node:http upstream, no nginx contestant. */
+  nginx: boolean
 }
 
 class UsageError extends Error {}
@@ -72,6 +74,7 @@ function parseOptions (argv: string[]): Options {
         'autocannon-workers': { type: 'string' },
         'wrk-threads': { type: 'string' },
         'no-pin': { type: 'boolean' },
+        'no-nginx': { type: 'boolean' },
         help: { type: 'boolean' }
       }
     })
@@ -95,7 +98,8 @@ function parseOptions (argv: string[]): Options {
     tool,
     autocannonWorkers: positiveInt(v['autocannon-workers'], 'autocannon-workers', 2),
     wrkThreads: positiveInt(v['wrk-threads'], 'wrk-threads', 1),
-    pin: v['no-pin'] !== true
+    pin: v['no-pin'] !== true,
+    nginx: v['no-nginx'] !== true
   }
 }
 
@@ -120,7 +124,6 @@ function buildLoadTools (opts: Options, tools: Tools, scratchDir: string): LoadT
 
 /** Where everything runs for one scenario. */
 interface Placement {
-  readonly pinned: boolean
   /** For the proxies under test. */
   readonly proxyCpus: string | undefined
   /** For the upstream and the load generator (this process, for autocannon). */
@@ -130,11 +133,11 @@ interface Placement {
 
 function placementFor (scenario: Scenario, ctx: Context): Placement {
   const all = `0-${ctx.machine.cores - 1}`
-  if (ctx.tools.taskset === null) return { pinned: false, proxyCpus: undefined, loadCpus: undefined, note: 'not pinned: taskset is not installed (apt-get install util-linux)' }
-  if (ctx.machine.cores < 2) return { pinned: false, proxyCpus: all, loadCpus: all, note: 'not pinned: one CPU only' }
-  if ((scenario.workers ?? 1) > 1) return { pinned: false, proxyCpus: all, loadCpus: all, note: `not pinned: ${scenario.workers ?? 1} processes per proxy share all ${ctx.machine.cores} cores with the upstream and the load generator` }
-  if (!ctx.opts.pin) return { pinned: false, proxyCpus: all, loadCpus: all, note: 'not pinned (--no-pin)' }
-  return { pinned: true, proxyCpus: '0', loadCpus: '1', note: 'pinned with taskset: the proxy under test on CPU 0; upstream and load generator on CPU 1' }
+  if (ctx.tools.taskset === null) return { proxyCpus: undefined, loadCpus: undefined, note: 'not pinned: taskset is not installed (apt-get install util-linux)' }
+  if (ctx.machine.cores < 2) return { proxyCpus: all, loadCpus: all, note: 'not pinned: one CPU only' }
+  if ((scenario.workers ?? 1) > 1) return { proxyCpus: all, loadCpus: all, note: `not pinned: ${scenario.workers ?? 1} processes per proxy share all ${ctx.machine.cores} cores with the upstream and the load generator` }
+  if (!ctx.opts.pin) return { proxyCpus: all, loadCpus: all, note: 'not pinned (--no-pin)' }
+  return { proxyCpus: '0', loadCpus: '1', note: 'pinned with taskset: the proxy under test on CPU 0; upstream and load generator on CPU 1' }
 }
 
 /** One request as the load tool sends it: 2xx and the upstream's body length, or an error saying what came back. */
@@ -167,6 +170,8 @@ async function checkRoute (scenario: Scenario, configDir: string, port: number):
   if (want === undefined) return ''
   const headers = Object.entries(scenario.request.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`])
   const r = await runMeshgate(['explain', '--config', configDir, '--url', `http://${BENCH_HOST}:${port}${scenario.request.path}`, '-X', scenario.request.method, ...headers], { timeoutMs: 60_000 })
+  // Exit 2 (no route) still prints the JSON; anything else is a refused config or a crash.
+  if (r.code !== 0 && r.code !== 2) throw new Error(`meshgate explain exited ${String(r.code)}: ${r.stderr.trim()}`)
   const e = JSON.parse(r.stdout) as { virtualService?: string, route?: { name?: string, position?: number } }
   if (e.virtualService !== want.virtualService || e.route?.name !== want.route) {
     throw new Error(`meshgate explain picks ${e.virtualService ?? 'no VirtualService'} route ${e.route?.name ?? 'none'}; the scenario expects ${want.virtualService} route ${want.route}`)
@@ -184,7 +189,7 @@ interface ScenarioOutcome {
 }
 
 async function measureRounds (ctx: Context, scenario: Scenario, running: readonly Running[], placement: Placement): Promise<Row[]> {
-  const spec = (port: number, seconds: number): Parameters<LoadTool['run']>[0] => ({
+  const spec = (port: number, seconds: number): LoadSpec => ({
     port, request: scenario.request, connections: ctx.opts.connections, seconds, cpuList: placement.loadCpus
   })
   for (const c of running) {
@@ -238,9 +243,8 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
   if (ctx.tools.taskset !== null) await pinSelf(ctx.tools.taskset, placement.loadCpus ?? `0-${ctx.machine.cores - 1}`)
   process.stdout.write(`\n## ${scenario.name}: ${scenario.description}\n\n`)
   const running: Running[] = []
-  let upstream: Upstream | null = null
   try {
-    upstream = await startUpstream(ctx.tools.nginx, bytes, placement.loadCpus)
+    const upstream: Upstream = await startUpstream(ctx.tools.nginx, bytes, placement.loadCpus)
     running.push(upstream)
     if (ctx.tools.nginx !== null) running.push(await startNginxProxy(scenario, ctx.tools.nginx.version, upstream.port, workers, placement.proxyCpus))
     running.push(await startFloor(upstream.port, workers, placement.proxyCpus))
@@ -312,8 +316,8 @@ async function writeResults (ctx: Context, scenario: Scenario, record: ScenarioR
     goals: record.goals
   }
   await writeFile(`${base}.json`, JSON.stringify(json, null, 2) + '\n')
-  const subtitle = `${ctx.date} · ${ctx.loadTools.map(t => t.label).join(' / ')} · ${ctx.opts.connections} conns · ${ctx.machine.cores} cores · ${record.placement.split(':')[0] ?? ''}`
-  await writeFile(`${base}.svg`, renderChart(`${scenario.name}: ${scenario.description}`, subtitle, record.summary))
+  const subtitle = `${ctx.date} · ${ctx.loadTools.map(t => t.label).join(' / ')} · ${ctx.opts.connections} connections · ${ctx.machine.cores} cores · ${record.placement.split(':')[0] ?? ''}`
+  await writeFile(`${base}.svg`, renderChart(`meshgate benchmark: ${scenario.name}`, [scenario.description, subtitle], record.summary))
   return [`${base}.json`, `${base}.svg`]
 }
 
@@ -363,7 +367,8 @@ async function main (): Promise<number> {
     process.stderr.write(`${err.message === '' ? '' : `bench: ${err.message}\n`}${USAGE}\n`)
     return err.message === '' ? 0 : 2
   }
-  const tools = await findTools()
+  const found = await findTools()
+  const tools: Tools = opts.nginx ? found : { ...found, nginx: null }
   const machine = await machineInfo(tools)
   const scratchDir = await mkdtemp(path.join(os.tmpdir(), 'meshgate-bench-'))
   // Also on Ctrl-C: processes.ts kills the children it tracks and exits, which runs this.
@@ -376,7 +381,9 @@ async function main (): Promise<number> {
     return 2
   }
   const ctx: Context = { opts, tools, machine, loadTools, scratchDir, outDir: path.join(repoRoot, 'bench', 'results'), date: new Date().toISOString().slice(0, 10) }
-  process.stdout.write(`# meshgate benchmark, ${ctx.date}\n\nmachine: ${describeMachine(machine)}; load average ${machine.loadAverage1m.toFixed(2)} at start${machine.loadAverage1m > 0.5 ? ' (something else is running: figures will be noisy)' : ''}  \n`)
+  const busy = machine.cpuBusyBefore === null ? 'unknown' : `${Math.round(machine.cpuBusyBefore * 100)} %`
+  const busyWarning = (machine.cpuBusyBefore ?? 0) > 0.2 ? ' (something else is running: figures will be noisy)' : ''
+  process.stdout.write(`# meshgate benchmark, ${ctx.date}\n\nmeshgate ${machine.commit}  \nmachine: ${describeMachine(machine)}; CPU busy in the second before the run: ${busy}${busyWarning}  \n`)
   process.stdout.write(`tools: ${loadTools.map(t => t.label).join(', ')}${tools.wrk === null ? ' (wrk is not installed: apt-get install wrk)' : ''}; nginx ${tools.nginx?.version ?? 'not installed (apt-get install nginx)'}; taskset ${tools.taskset === null ? 'not installed' : 'yes'}\n`)
   const outcomes: Array<{ name: string, outcome: ScenarioOutcome }> = []
   for (const name of opts.names) {

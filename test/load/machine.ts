@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import os from 'node:os'
 import { promisify } from 'node:util'
-import { findExecutable } from '../helpers/processes.js'
+import { findExecutable, repoRoot } from '../helpers/processes.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -24,8 +24,10 @@ export interface MachineInfo {
   readonly nginx: string | null
   readonly wrk: string | null
   readonly taskset: boolean
-  /** 1-minute load average when the run started: other work on the machine skews every figure. */
-  readonly loadAverage1m: number
+  /** Share of all CPUs busy in the second before the run (null without /proc/stat): other work skews every figure. */
+  readonly cpuBusyBefore: number | null
+  /** The meshgate commit measured; `dirty` when the work tree had changes. */
+  readonly commit: string
 }
 
 async function versionOf (bin: string, args: string[], pattern: RegExp): Promise<string> {
@@ -49,6 +51,35 @@ async function osName (): Promise<string> {
   return /^PRETTY_NAME="?([^"\n]+)"?/m.exec(text)?.[1] ?? `${os.type()} ${os.release()}`
 }
 
+/** Busy and total jiffies over all CPUs, from the first line of /proc/stat. */
+async function cpuTimes (): Promise<{ busy: number, total: number } | null> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? ''
+  if (!line.startsWith('cpu ')) return null
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = f.reduce((a, b) => a + b, 0)
+  const idle = (f[3] ?? 0) + (f[4] ?? 0)
+  return { busy: total - idle, total }
+}
+
+async function cpuBusyOverOneSecond (): Promise<number | null> {
+  const a = await cpuTimes()
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  const b = await cpuTimes()
+  if (a === null || b === null || b.total === a.total) return null
+  return (b.busy - a.busy) / (b.total - a.total)
+}
+
+async function gitCommit (): Promise<string> {
+  const run = async (args: string[]): Promise<string> => (await execFileAsync('git', args, { cwd: repoRoot })).stdout.trim()
+  try {
+    const head = await run(['rev-parse', '--short', 'HEAD'])
+    const dirty = (await run(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'bin', 'package.json'])) !== ''
+    return dirty ? `${head} + uncommitted changes in src/` : head
+  } catch {
+    return 'unknown (not a git checkout)'
+  }
+}
+
 export async function machineInfo (tools: Tools): Promise<MachineInfo> {
   return {
     cores: os.availableParallelism(),
@@ -60,7 +91,8 @@ export async function machineInfo (tools: Tools): Promise<MachineInfo> {
     nginx: tools.nginx?.version ?? null,
     wrk: tools.wrk?.version ?? null,
     taskset: tools.taskset !== null,
-    loadAverage1m: os.loadavg()[0] ?? 0
+    cpuBusyBefore: await cpuBusyOverOneSecond(),
+    commit: await gitCommit()
   }
 }
 

@@ -139,8 +139,8 @@ function evaluate (goal: Goal, rows: readonly RowSummary[], tool: LoadToolName, 
   if (goal.metric === 'peakRss') { a = of?.peakRssBytes ?? null; b = to?.peakRssBytes ?? null }
   if (goal.metric === 'p99AtHalfLoad') { a = halfLoadP99(halfLoad, goal.of); b = halfLoadP99(halfLoad, goal.to) }
   if (a === null || b === null || b === 0) {
-    const missing = a === null ? goal.of : goal.to
-    return { label: goal.label, pass: null, value: null, detail: `not measured (no ${missing} figure in this run)` }
+    const missing = rows.some(r => r.id === goal.of) ? goal.to : goal.of
+    return { label: goal.label, pass: null, value: null, detail: `not measured (no ${missing} contestant in this run)` }
   }
   const value = a / b
   const pass = (goal.min === undefined || value >= goal.min) && (goal.max === undefined || value <= goal.max)

@@ -2,11 +2,11 @@
 // p99 bar (each scaled to its own maximum), values written beside the bars.
 import type { RowSummary } from './report.js'
 
-const WIDTH = 820
+const WIDTH = 900
 const LABEL_W = 300
 const BAR_W = 380
 const ROW_H = 44
-const TOP = 58
+const TOP = 76
 const RPS_COLOR = '#3b6fb6'
 const P99_COLOR = '#e08a2c'
 
@@ -18,7 +18,7 @@ function text (x: number, y: number, s: string, attrs = ''): string {
   return `<text x="${x}" y="${y}" ${attrs}>${escapeXml(s)}</text>`
 }
 
-export function renderChart (title: string, subtitle: string, rows: readonly RowSummary[]): string {
+export function renderChart (title: string, subtitles: readonly string[], rows: readonly RowSummary[]): string {
   const maxRps = Math.max(1, ...rows.map(r => r.rps))
   const maxP99 = Math.max(0.001, ...rows.map(r => r.p99Ms))
   const height = TOP + rows.length * ROW_H + 44
@@ -26,7 +26,7 @@ export function renderChart (title: string, subtitle: string, rows: readonly Row
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     text(12, 22, title, 'font-size="15" font-weight="bold"'),
-    text(12, 42, subtitle, 'fill="#555555"')
+    ...subtitles.map((line, i) => text(12, 40 + i * 16, line, 'fill="#555555"'))
   ]
   rows.forEach((r, i) => {
     const y = TOP + i * ROW_H

@@ -8,7 +8,6 @@
 // Prints `ready PORT` once every worker listens on 127.0.0.1:PORT.
 import cluster from 'node:cluster'
 import http from 'node:http'
-import { pipeline } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 
 const [port, upstream, workers] = [Number(process.argv[2]), process.argv[3] ?? '', Number(process.argv[4] ?? 1)]
@@ -30,7 +29,8 @@ function serve (): void {
     pool.request({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: withoutHopByHop(req.headers), body: hasBody ? req : null })
       .then(up => {
         res.writeHead(up.statusCode, withoutHopByHop(up.headers))
-        pipeline(up.body, res, () => {})
+        // .pipe(), not stream.pipeline(): measured here at half the req/s with pipeline.
+        up.body.on('error', () => { res.destroy() }).pipe(res)
       }, () => {
         res.writeHead(502).end()
       })

@@ -68,7 +68,7 @@ const last = pad(VIRTUAL_SERVICES - 1)
 
 export const manyRoutes: Scenario = {
   name: 'many-routes',
-  description: `${VIRTUAL_SERVICES} VirtualServices / ${VIRTUAL_SERVICES * 10} routes on one host (header, regex, query, method matches); the request hits route 2 of the last one`,
+  description: `${VIRTUAL_SERVICES} VirtualServices / ${(VIRTUAL_SERVICES * 10).toLocaleString('en-US')} routes on one host (header, regex, query, method matches), the request hitting a late route`,
   meshgateConfig: manyRoutesConfig,
   request: { method: 'GET', path: `/svc-${last}/items/123?v=1`, headers: { accept: 'application/json' } },
   expectRoute: { virtualService: `bench/svc-${last}`, route: 'items' },
