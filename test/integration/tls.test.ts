@@ -12,6 +12,7 @@ import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePorts } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { appServiceYaml } from '../helpers/fixtures.js'
 import { createTestCa, writeCredential, type TestCa, type CertFiles } from '../helpers/certs.js'
 
 const CONFIG = `
@@ -34,26 +35,7 @@ spec:
     hosts: [a.example.com]
     tls: {httpsRedirect: true}
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: app, namespace: test}
-spec:
-  hosts: [app.test.svc.cluster.local]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: {{a}}}, labels: {version: a}}
-  - {address: 127.0.0.1, ports: {http: {{b}}}, labels: {version: b}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: app, namespace: test}
-spec:
-  host: app
-  subsets:
-  - {name: a, labels: {version: a}}
-  - {name: b, labels: {version: b}}
----
+${appServiceYaml(['a', 'b'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: a, namespace: test}

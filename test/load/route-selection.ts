@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/gateway/config-loader.js'
 import { RequestFacts } from '../../src/gateway/dataplane/request-facts.js'
 import { newSelection, selectRoute } from '../../src/gateway/dataplane/route-request.js'
 import type { Snapshot } from '../../src/gateway/snapshot.js'
+import { gatewayAndUpstream } from './scenario.js'
 
 function config (routes: number): string {
   const rules: string[] = []
@@ -24,29 +25,13 @@ function config (routes: number): string {
           : `{uri: {prefix: /p-${i}}, method: {exact: POST}}`
     rules.push(`  - name: r${i}\n    match: [${match}]\n    route: [{destination: {host: up}}]`)
   }
-  return `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: bench}
-spec:
-  servers:
-  - port: {number: 8080, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: up, namespace: bench}
-spec:
-  hosts: [up.bench.svc.cluster.local]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
+  return `${gatewayAndUpstream(1, 8080)}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: many, namespace: bench}
 spec:
   hosts: [bench.test]
-  gateways: [gw]
+  gateways: [bench]
   http:
 ${rules.join('\n')}
 `

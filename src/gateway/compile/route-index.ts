@@ -15,7 +15,7 @@
 import type { Route } from '../snapshot.js'
 
 interface Buckets {
-  /** Exact path → positions of exact routes. */
+  /** Exact path → positions of its exact routes and of the prefix routes that match it. */
   readonly exact: ReadonlyMap<string, Int32Array>
   /** Prefix key → positions of routes whose key is a prefix of this key (itself included). */
   readonly prefix: ReadonlyMap<string, Int32Array>
@@ -99,8 +99,17 @@ function finish (b: { exact: Map<string, number[]>, prefix: Map<string, number[]
     }
     prefix.set(key, Int32Array.from(all.sort((x, y) => x - y)))
   }
+  // An exact key's list also holds the prefix routes that match it, so a hit needs no prefix walk.
   const exact = new Map<string, Int32Array>()
-  for (const [k, v] of b.exact) exact.set(k, Int32Array.from(v))
+  for (const [k, v] of b.exact) {
+    const all = [...v]
+    for (const n of lengths) {
+      if (n > k.length) continue
+      const own = b.prefix.get(n === k.length ? k : k.slice(0, n))
+      if (own !== undefined) all.push(...own)
+    }
+    exact.set(k, Int32Array.from(all.sort((x, y) => x - y)))
+  }
   return { exact, prefix, lengths: Int32Array.from(lengths) }
 }
 
@@ -116,24 +125,21 @@ function deepestPrefix (b: Buckets, path: string): Int32Array {
 }
 
 /**
- * Candidate lists for `path`: exact, deepest prefix and always, for each case
- * mode. Written into `out` (reused per call) as up to five position arrays.
+ * Candidate lists for `path`: the exact key's list (or else the deepest
+ * prefix's) per case mode, and the always-list. Written into `out` (reused per
+ * call) as up to three position arrays.
  */
 export function candidateLists (index: RouteIndex, path: string, out: Int32Array[]): number {
   let n = 0
   const s = index.sensitive
-  const e = s.exact.get(path)
-  if (e !== undefined) out[n++] = e
-  const p = deepestPrefix(s, path)
-  if (p.length > 0) out[n++] = p
+  const e = s.exact.get(path) ?? deepestPrefix(s, path)
+  if (e.length > 0) out[n++] = e
   if (index.always.length > 0) out[n++] = index.always
   const f = index.folded
   if (f !== null) {
     const lower = path.toLowerCase()
-    const fe = f.exact.get(lower)
-    if (fe !== undefined) out[n++] = fe
-    const fp = deepestPrefix(f, lower)
-    if (fp.length > 0) out[n++] = fp
+    const fe = f.exact.get(lower) ?? deepestPrefix(f, lower)
+    if (fe.length > 0) out[n++] = fe
   }
   return n
 }
