@@ -18,7 +18,7 @@ let gw: TestGateway
 let port: number
 
 before(async () => {
-  upstream = createServer((req, res) => {
+  upstream = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
     if (req.url === '/big') {
       res.writeHead(200, { 'content-type': 'application/octet-stream' })
       const chunk = Buffer.alloc(64 * 1024, 7)
@@ -31,6 +31,10 @@ before(async () => {
         res.end()
       }
       pump()
+      return
+    }
+    if (req.url === '/cookie') {
+      res.end(String(req.headers.cookie?.length ?? 0))
       return
     }
     if (req.url === '/trailers') {
@@ -101,4 +105,13 @@ test('a chunked request body is forwarded intact', async () => {
   const res = await undiciRequest(`http://127.0.0.1:${port}/chunked`, { method: 'POST', body })
   const got = await res.body.json() as { size: number }
   assert.equal(got.size, 10_000)
+})
+
+test('request headers up to Envoy\'s 60 KiB default are accepted (Node alone stops at 16 KiB)', async () => {
+  const cookie = `big=${'c'.repeat(40 * 1024)}`
+  const res = await undiciRequest(`http://127.0.0.1:${port}/cookie`, { headers: { cookie } })
+  assert.equal(res.statusCode, 200)
+  assert.equal(await res.body.text(), String(cookie.length))
+  const tooBig = await undiciRequest(`http://127.0.0.1:${port}/cookie`, { headers: { cookie: `big=${'c'.repeat(70 * 1024)}` } }).then(r => r.statusCode, () => 431)
+  assert.equal(tooBig, 431)
 })

@@ -51,11 +51,13 @@ export class GatewayListener {
   /** Accepted sockets that have not sent a byte yet: idle, so draining closes them at once. */
   readonly #sniffing = new Set<Socket>()
   readonly #firstByteTimeoutMs: number
+  readonly #maxHeaderBytes: number
 
   constructor (listener: Listener, plane: DataPlane, limits: ListenerLimits) {
     this.port = listener.port
     this.tls = listener.tls
     this.#firstByteTimeoutMs = limits.headersTimeoutMs
+    this.#maxHeaderBytes = limits.maxHeaderBytes
     const base = {
       logger: false,
       requestIdHeader: false as const,
@@ -82,6 +84,9 @@ export class GatewayListener {
           ALPNProtocols: ['h2', 'http/1.1'],
           requestCert: listener.requestCert,
           rejectUnauthorized: listener.rejectUnauthorized,
+          // HTTP/2 header lists may be as large as Envoy allows. The HTTP/1.1 fallback of
+          // Node's http2 server keeps Node's 16 KiB limit (only --max-http-header-size raises it).
+          settings: { maxHeaderListSize: limits.maxHeaderBytes },
           SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
             const l = plane.current.listeners.get(this.port)
             const chain = l === undefined ? null : findTlsServer(l, servername)
@@ -91,7 +96,8 @@ export class GatewayListener {
         }
       }) as unknown as FastifyInstance
     } else {
-      this.app = Fastify(base) as unknown as FastifyInstance
+      // Envoy accepts 60 KiB of request headers by default; Node's own default is 16 KiB.
+      this.app = Fastify({ ...base, http: { maxHeaderSize: limits.maxHeaderBytes } }) as unknown as FastifyInstance
     }
     this.app.removeAllContentTypeParsers()
     // Bodies stay unread in the raw request: the data plane streams or buffers them itself.
@@ -138,7 +144,7 @@ export class GatewayListener {
    */
   #acceptH2c (plane: DataPlane, port: number): void {
     const h1 = this.app.server
-    const h2 = createH2cServer({ maxSessionMemory: 32 })
+    const h2 = createH2cServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: this.#maxHeaderBytes } })
     h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
       if (plane.current.listeners.get(port)?.h2c !== true) {
         res.stream.close(http2Constants.NGHTTP2_REFUSED_STREAM)
