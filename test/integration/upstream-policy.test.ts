@@ -6,16 +6,9 @@ import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { gatewayYaml } from '../helpers/fixtures.js'
 
-const CONFIG = `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-  - port: {number: {{port}}, name: http, protocol: HTTP}
-    hosts: ["*"]
----
+const CONFIG = `${gatewayYaml()}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: pool, namespace: test}

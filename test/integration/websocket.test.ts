@@ -7,16 +7,9 @@ import type { AddressInfo } from 'node:net'
 import { WebSocket } from 'undici'
 import { getFreePort } from '../helpers/ports.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { gatewayYaml } from '../helpers/fixtures.js'
 
-const CONFIG = `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-  - port: {number: {{port}}, name: http, protocol: HTTP}
-    hosts: ["*"]
----
+const CONFIG = `${gatewayYaml()}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ws, namespace: test}
