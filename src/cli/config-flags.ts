@@ -1,8 +1,9 @@
 // Flags every config-reading command shares (validate, explain, test), and the
 // refusal message when a version has admission errors.
-import { flag, type ParsedArgs } from './args.js'
+import { ArgError, flag, flagList, type ParsedArgs } from './args.js'
 import { parseLabels, type LoadOptions } from '../gateway/config-loader.js'
 import { formatIssue, type Issue } from '../gateway/validate/issues.js'
+import { EdgeFactsEngine, GeoDatabase } from '../plugins/edge-facts/index.js'
 
 export const CONFIG_FLAGS = {
   config: 'multi',
@@ -10,7 +11,7 @@ export const CONFIG_FLAGS = {
   'credentials-dir': 'string',
   namespace: 'string',
   'root-namespace': 'string',
-  geoip: 'string'
+  geoip: 'multi'
 } as const
 
 export function loadOptionsFrom (p: ParsedArgs): LoadOptions {
@@ -19,6 +20,22 @@ export function loadOptionsFrom (p: ParsedArgs): LoadOptions {
     credentialsDir: flag(p, 'credentials-dir') ?? null,
     namespace: flag(p, 'namespace') ?? null,
     rootNamespace: flag(p, 'root-namespace') ?? 'istio-system'
+  }
+}
+
+/** `--geoip A --geoip B` or `--geoip A,B`: the @ip-location-db databases come as IPv4 and IPv6 files. */
+export function geoipPaths (values: readonly string[]): string[] {
+  return values.flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+}
+
+/** The facts engine for offline commands, with the `--geoip` files when given. */
+export async function openEdgeFacts (p: ParsedArgs): Promise<EdgeFactsEngine> {
+  const paths = geoipPaths(flagList(p, 'geoip'))
+  if (paths.length === 0) return new EdgeFactsEngine(null)
+  try {
+    return new EdgeFactsEngine(await GeoDatabase.open(paths))
+  } catch (err) {
+    throw new ArgError((err as Error).message)
   }
 }
 

@@ -4,6 +4,7 @@ import { loadConfig } from '../gateway/config-loader.js'
 import { CONFIG_FLAGS, loadOptionsFrom, reportRefused } from './config-flags.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain } from '../gateway/explain.js'
+import { openEdgeFacts } from './config-flags.js'
 
 const SPEC = { ...CONFIG_FLAGS, url: 'string', method: 'string', header: 'list', ip: 'string' } as const
 const ALIASES = { '-X': 'method', '-H': 'header' }
@@ -33,7 +34,7 @@ export async function runExplain (argv: readonly string[]): Promise<number> {
     method: flag(p, 'method') ?? 'GET',
     headers: parseHeaderArgs(flagList(p, 'header')),
     clientIp: flag(p, 'ip') ?? '127.0.0.1'
-  })
+  }, await openEdgeFacts(p))
   process.stdout.write(JSON.stringify(e.result, null, 2) + '\n')
   return e.matched ? 0 : 2
 }

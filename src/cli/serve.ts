@@ -11,6 +11,7 @@ import { parseLabels } from '../gateway/config-loader.js'
 import { GatewayMetrics } from '../plugins/metrics.js'
 import { configDump, startAdmin } from '../gateway/admin.js'
 import { formatIssue } from '../gateway/validate/issues.js'
+import { geoipPaths } from './config-flags.js'
 
 const SPEC = {
   config: 'multi',
@@ -18,7 +19,7 @@ const SPEC = {
   'admin-port': 'string',
   'admin-host': 'string',
   redis: 'string',
-  geoip: 'string',
+  geoip: 'multi',
   workers: 'string',
   'log-level': 'string',
   'gateway-labels': 'string',
@@ -31,7 +32,7 @@ const SPEC = {
 
 export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR] [--admin-port N] [--admin-host ADDR]
                      [--workers N|auto] [--log-level L] [--gateway-labels k=v,...]
-                     [--credentials-dir DIR] [--namespace NS] [--root-namespace NS] [--redis URL] [--geoip PATH]
+                     [--credentials-dir DIR] [--namespace NS] [--root-namespace NS] [--redis URL] [--geoip PATH[,PATH]]
                      [--drain-timeout SECONDS] [--access-log on|off]`
 
 interface ServeConfig {
@@ -47,6 +48,7 @@ interface ServeConfig {
   rootNamespace: string
   drainMs: number
   accessLog: boolean
+  geoip: string[]
 }
 
 function readConfig (argv: readonly string[]): ServeConfig {
@@ -74,7 +76,8 @@ function readConfig (argv: readonly string[]): ServeConfig {
     namespace: flag(p, 'namespace') ?? null,
     rootNamespace: flag(p, 'root-namespace') ?? 'istio-system',
     drainMs: intFlag(p, 'drain-timeout', 30, 0, 3600) * 1000,
-    accessLog: accessLog === 'on'
+    accessLog: accessLog === 'on',
+    geoip: geoipPaths(flagList(p, 'geoip'))
   }
 }
 
@@ -111,7 +114,8 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     gatewayLabels: cfg.gatewayLabels,
     credentialsDir: cfg.credentialsDir,
     namespace: cfg.namespace,
-    rootNamespace: cfg.rootNamespace
+    rootNamespace: cfg.rootNamespace,
+    geoip: cfg.geoip
   })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { ArgError, flag, flagList, parseArgs } from './args.js'
 import { loadConfig } from '../gateway/config-loader.js'
-import { CONFIG_FLAGS, loadOptionsFrom, reportRefused } from './config-flags.js'
-import { listConfigFiles, isRecord } from '../gateway/sources/yaml-documents.js'
+import { CONFIG_FLAGS, loadOptionsFrom, openEdgeFacts, reportRefused } from './config-flags.js'
+import { listConfigFiles, isRecord, isRouteTestDocument } from '../gateway/sources/yaml-documents.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain, type Explanation } from '../gateway/explain.js'
 
@@ -31,7 +31,7 @@ async function splitPaths (paths: readonly string[]): Promise<{ config: string[]
     const text = await readFile(f, 'utf8')
     let doc: unknown = null
     try { doc = parse(text) } catch { /* config validation reports it */ }
-    if (isRecord(doc) && Array.isArray(doc.cases) && doc.kind === undefined) tests.push(f)
+    if (isRecord(doc) && isRouteTestDocument(doc)) tests.push(f)
     else config.push(f)
   }
   return { config, tests }
@@ -86,6 +86,7 @@ export async function runRouteTests (argv: readonly string[]): Promise<number> {
   if (tests.length === 0) throw new ArgError('no test file given (a YAML file with a top-level `cases:` list)')
   const result = await loadConfig(config, loadOptionsFrom(p))
   if (result.snapshot === null) return reportRefused(result.issues)
+  const edge = await openEdgeFacts(p)
   let passed = 0
   let failed = 0
   const out: string[] = []
@@ -98,7 +99,7 @@ export async function runRouteTests (argv: readonly string[]): Promise<number> {
         diffs = ['case needs request.url']
       } else {
         try {
-          const e = explain(result.snapshot, { url: c.request.url, method: c.request.method ?? 'GET', headers: c.request.headers ?? {}, clientIp: c.request.clientIp ?? '127.0.0.1' })
+          const e = explain(result.snapshot, { url: c.request.url, method: c.request.method ?? 'GET', headers: c.request.headers ?? {}, clientIp: c.request.clientIp ?? '127.0.0.1' }, edge)
           diffs = checkCase(c, e)
         } catch (err) {
           diffs = [(err as Error).message]

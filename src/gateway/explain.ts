@@ -3,7 +3,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Snapshot, RouteDestination, CompiledRule } from './snapshot.js'
 import { RequestFacts } from './dataplane/request-facts.js'
-import { newSelection, selectRoute } from './dataplane/route-request.js'
+import { newSelection, pickDestination, selectRoute, stickyPoint, stickyValue } from './dataplane/route-request.js'
+import { EdgeFactsEngine } from '../plugins/edge-facts/index.js'
 import { describeMatcher } from './compile/string-matcher.js'
 import { isWorkingRedirect, redirectLocation } from './dataplane/redirect.js'
 import { formatIssue } from './validate/issues.js'
@@ -23,7 +24,8 @@ export interface Explanation {
 
 export class UsageError extends Error {}
 
-export function explain (snapshot: Snapshot, r: ExplainRequest): Explanation {
+/** `edge` derives geo/device facts as `serve` does (pass one holding the --geoip database). */
+export function explain (snapshot: Snapshot, r: ExplainRequest, edge: EdgeFactsEngine = new EdgeFactsEngine(null)): Explanation {
   let url: URL
   try {
     url = new URL(r.url)
@@ -38,11 +40,12 @@ export function explain (snapshot: Snapshot, r: ExplainRequest): Explanation {
   const authority = headers.host ?? (url.port !== '' ? `${url.hostname}:${url.port}` : url.hostname)
   headers.host = authority
   const facts = new RequestFacts(r.method.toUpperCase(), scheme, authority, `${url.pathname}${url.search}`, headers, port, r.clientIp, scheme === 'https' ? url.hostname : '')
+  edge.apply(facts, snapshot.edgeFacts)
   const sel = selectRoute(snapshot, facts, newSelection())
   const out: Record<string, unknown> = {
     configVersion: snapshot.version,
-    request: { method: facts.method, scheme, authority, path: facts.path, query: facts.query, port, clientIp: facts.clientIp, headers: r.headers },
-    facts: { clientIp: facts.clientIp, geo: null, userAgent: headers['user-agent'] ?? null },
+    request: { method: facts.method, scheme, authority, path: facts.path, query: facts.query, port, peerIp: facts.peerIp, headers: r.headers },
+    facts: describeFacts(snapshot, facts, edge),
     listener: sel.listener === null ? null : { port: sel.listener.port, tls: sel.listener.tls, gateways: sel.listener.gatewayNames },
     gatewayServer: sel.tlsServer === null
       ? (sel.listener === null ? null : { gateways: sel.listener.gatewayNames, routeTable: sel.table?.name ?? null })
@@ -101,9 +104,21 @@ export function explain (snapshot: Snapshot, r: ExplainRequest): Explanation {
     status = rule.directStatus
   } else {
     out.destinations = rule.destinations.map(d => destinationFacts(d, rule, snapshot))
-    out.destination = rule.destinations.length === 1 ? { host: rule.destinations[0]!.host, port: rule.destinations[0]!.port, subset: rule.destinations[0]!.subset || null } : { host: commonHost(rule.destinations) }
+    out.destination = rule.destinations.length === 1 ? destinationOf(rule.destinations[0]!) : { host: commonHost(rule.destinations) }
     out.weights = rule.destinations.length > 1 ? rule.destinations.map(d => ({ host: d.host, subset: d.subset || null, weight: d.weight, percent: round(d.weight / rule.totalWeight * 100) })) : null
-    out.stickySplit = rule.stickyKey === null ? null : `${rule.stickyKey.kind}${rule.stickyKey.name === '' ? '' : `:${rule.stickyKey.name}`}`
+    out.stickySplit = null
+    if (rule.stickyKey !== null) {
+      const k = rule.stickyKey
+      const value = stickyValue(k, facts)
+      const key = `${k.kind}${k.name === '' ? '' : `:${k.name}`}`
+      if (value === undefined) {
+        out.stickySplit = { key, value: null, lands: null, note: 'the request lacks the key: the side is chosen at random (counted in meshgate_sticky_split_fallback_total)' }
+      } else {
+        const d = pickDestination(rule, value)!
+        out.stickySplit = { key, value, point: round(stickyPoint(value) * 100), lands: destinationOf(d), note: 'point is where the key falls on the 0-100 weight line, in route order; the same on every worker and replica' }
+        out.destination = destinationOf(d)
+      }
+    }
     const missing = rule.destinations.find(d => !snapshot.clusters.has(d.clusterKey))
     const empty = rule.destinations.find(d => snapshot.clusters.get(d.clusterKey)?.endpoints.length === 0)
     if (rule.destinations.length === 0 || (rule.destinations.length === 1 && missing !== undefined)) status = 503
@@ -155,6 +170,29 @@ function describeMatch (m: import('./snapshot.js').CompiledMatch): Record<string
   if (m.claims.length > 0) o.claims = Object.fromEntries(m.claims.map(c => [c.path.join('.'), describeMatcher(c.matcher)]))
   if (m.port !== 0) o.port = m.port
   return o
+}
+
+function destinationOf (d: RouteDestination): { host: string, port: number, subset: string | null } {
+  return { host: d.host, port: d.port, subset: d.subset || null }
+}
+
+function describeFacts (snapshot: Snapshot, f: RequestFacts, edge: EdgeFactsEngine): Record<string, unknown> {
+  const cfg = snapshot.edgeFacts
+  const exposed: Record<string, string> = {}
+  for (const name of cfg.headerNames) {
+    const v = f.headers[name]
+    if (typeof v === 'string') exposed[name] = v
+  }
+  return {
+    clientIp: f.clientIp,
+    peerIp: f.peerIp,
+    trustedProxy: cfg.trustedProxies?.has(f.peerIp) ?? false,
+    geo: f.geo.country === '' ? null : { country: f.geo.country, region: f.geo.region || null, city: f.geo.city || null },
+    geoSource: edge.geo === null && cfg.geoHeaders.country === '' ? 'none (no --geoip and no geoHeaders)' : edge.geo !== null ? edge.geo.files.map(x => x.path).join(', ') : 'geoHeaders',
+    device: f.device.device === '' ? null : { os: f.device.os || null, device: f.device.device, browser: f.device.browser || null },
+    headers: exposed,
+    edgeFacts: cfg.source === null ? 'defaults' : `${cfg.source.namespace}/${cfg.source.name}`
+  }
 }
 
 function commonHost (ds: readonly RouteDestination[]): string | null {

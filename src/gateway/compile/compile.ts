@@ -10,6 +10,7 @@ import { buildRouteTable } from './host-index.js'
 import { buildRouteIndex } from './route-index.js'
 import { buildMatch, isCatchAll } from './route-matcher.js'
 import { compileRule } from './rules.js'
+import { compileEdgeFacts } from './edge-facts.js'
 import { ServiceRegistry, ruleInfoOf, serviceInfoOf, type FileLookup, type RuleInfo, type ServiceInfo } from './clusters.js'
 import { intersectHosts, resolveGatewayName, resolveHost, splitServerHost } from './names.js'
 
@@ -27,7 +28,7 @@ export interface CompileInput {
 export const STICKY_ANNOTATION = 'meshgate.io/sticky-split'
 
 /** Kinds the validator accepts whose request-time behaviour is not built yet: said loudly, never silently ignored. */
-const NOT_ENFORCED_YET = new Set(['RequestAuthentication', 'AuthorizationPolicy', 'RateLimitPolicy', 'CachePolicy', 'ApiKeyPolicy', 'EdgeFacts'])
+const NOT_ENFORCED_YET = new Set(['RequestAuthentication', 'AuthorizationPolicy', 'RateLimitPolicy', 'CachePolicy', 'ApiKeyPolicy'])
 
 interface GatewayInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: GatewaySpec }
 interface VsInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: VirtualServiceSpec, readonly hosts: readonly string[], readonly gateways: readonly string[], readonly sticky: StickyKey | null }
@@ -132,6 +133,7 @@ export function compile (input: CompileInput): Snapshot {
     listeners,
     clusters,
     resources: Object.freeze(summaries),
+    edgeFacts: compileEdgeFacts(ordered, issues),
     issues: Object.freeze(issues)
   })
 }

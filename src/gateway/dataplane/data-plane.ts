@@ -4,12 +4,12 @@
 // (authn/authz plugins) → fault → CORS → router.
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { Snapshot } from '../snapshot.js'
+import type { RouteDestination, Snapshot } from '../snapshot.js'
 import { UpstreamManager } from '../../mesh-bridge/upstreams.js'
 import { RequestFacts } from './request-facts.js'
 import { Exchange, type DownstreamRequest } from './exchange.js'
 import { BODY_FAULT_ABORT, Flags, type DownstreamResponse } from './local-reply.js'
-import { newSelection, pickDestination, selectRoute, type RouteSelection } from './route-request.js'
+import { newSelection, pickDestination, selectRoute, stickyValue, type RouteSelection } from './route-request.js'
 import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseHeaders } from './headers.js'
 import { abortUpstream, complete, finishLocal, forward } from './forward.js'
 import { matchString } from '../compile/string-matcher.js'
@@ -17,6 +17,7 @@ import { mirrorRequest } from './mirror.js'
 import { forwardedClientCert } from './client-cert.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
+import { EdgeFactsEngine } from '../../plugins/edge-facts/index.js'
 
 /** Bodies up to this size are held in memory so that retries and mirrors can resend them. */
 const MAX_BUFFERED_BODY = 1024 * 1024
@@ -27,6 +28,8 @@ export interface DataPlaneOptions {
   readonly log: Logger
   readonly accessLog: Logger | null
   readonly metrics: GatewayMetrics | null
+  /** Derives geo/device facts; the default one knows no geo database. */
+  readonly edge?: EdgeFactsEngine
 }
 
 export class DataPlane {
@@ -35,6 +38,7 @@ export class DataPlane {
   readonly log: Logger
   readonly accessLog: Logger | null
   readonly metrics: GatewayMetrics | null
+  readonly edge: EdgeFactsEngine
   /** Reused per call: selection happens synchronously. */
   readonly #sel: RouteSelection
 
@@ -45,6 +49,7 @@ export class DataPlane {
     this.log = opts.log
     this.accessLog = opts.accessLog
     this.metrics = opts.metrics
+    this.edge = opts.edge ?? new EdgeFactsEngine(null)
     this.#sel = newSelection()
   }
 
@@ -60,6 +65,7 @@ export class DataPlane {
     const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? ''
     const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', headers, port, peerAddress(req), sni)
     if (sni !== '' || scheme === 'https') facts.clientCert = forwardedClientCert(req.socket)
+    this.edge.apply(facts, snapshot.edgeFacts)
     const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
     res.once('close', onDownstreamClose)
@@ -228,7 +234,14 @@ function appendOps (ops: import('../snapshot.js').HeaderOps, ex: Exchange, extra
 function route (ex: Exchange): void {
   const rule = ex.rule!
   const f = ex.facts
-  const dest = pickDestination(rule, f)
+  let dest: RouteDestination | null
+  if (rule.stickyKey === null) {
+    dest = pickDestination(rule, undefined)
+  } else {
+    const key = stickyValue(rule.stickyKey, f)
+    if (key === undefined) ex.plane.metrics?.stickyFallback(ex.route!.vsLabel)
+    dest = pickDestination(rule, key)
+  }
   if (dest === null) {
     finishLocal(ex, 503, null, Flags.NoCluster, null)
     return
@@ -244,7 +257,7 @@ function route (ex: Exchange): void {
   ex.upstreamPath = rewritePath(ex)
   const authority = rule.rewrite?.authority ?? f.authority
   const list: string[] = []
-  buildUpstreamHeaders(f, f.headers, authority, ex.requestId, rule.timeoutMs, list)
+  buildUpstreamHeaders(f, f.headers, authority, ex.requestId, rule.timeoutMs, list, ex.snapshot.edgeFacts.forwardHeaders ? null : ex.snapshot.edgeFacts.headerNames)
   if (rule.destinations.length > 1) {
     if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, f)
     if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, f)

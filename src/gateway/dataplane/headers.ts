@@ -48,11 +48,12 @@ function variableValue (name: string, f: RequestFacts): string {
 }
 
 /** Builds the upstream request headers as a flat [name, value, ...] list, ending with `x-envoy-attempt-count`. */
-export function buildUpstreamHeaders (f: RequestFacts, headers: IncomingHttpHeaders, authority: string, requestId: string, timeoutMs: number, out: string[]): void {
+export function buildUpstreamHeaders (f: RequestFacts, headers: IncomingHttpHeaders, authority: string, requestId: string, timeoutMs: number, out: string[], drop: ReadonlySet<string> | null): void {
   let xff = ''
   const connectionTokens = headers.connection
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* : */ || isInternal(name)) continue
+    if (drop !== null && drop.has(name)) continue
     if (typeof connectionTokens === 'string' && connectionTokens !== 'keep-alive' && connectionTokens !== 'close' && listed(connectionTokens, name)) continue
     const v = headers[name]
     if (v === undefined) continue

@@ -1,6 +1,10 @@
 // What routing, policies and logs know about one request. One object per request,
 // every field set in the constructor so all instances share one shape.
 import type { IncomingHttpHeaders } from 'node:http'
+import { NO_GEO, type GeoFacts } from '../../plugins/edge-facts/geo.js'
+import type { DeviceFacts } from '../../plugins/edge-facts/device.js'
+
+const NO_DEVICE: DeviceFacts = Object.freeze({ os: '', device: '', browser: '' })
 
 export class RequestFacts {
   method: string
@@ -28,6 +32,10 @@ export class RequestFacts {
   sni: string
   /** `x-forwarded-client-cert` value for a verified client certificate, else ''. */
   clientCert: string
+  /** Geo facts of clientIp (EdgeFacts), empty when unknown. */
+  geo: GeoFacts
+  /** Device facts from `user-agent` (EdgeFacts), empty when absent. */
+  device: DeviceFacts
   #queryMap: Map<string, string> | null
 
   constructor (method: string, scheme: string, authority: string, rawPath: string, headers: IncomingHttpHeaders, port: number, peerIp: string, sni: string) {
@@ -46,6 +54,8 @@ export class RequestFacts {
     this.claims = null
     this.sni = sni
     this.clientCert = ''
+    this.geo = NO_GEO
+    this.device = NO_DEVICE
     this.#queryMap = null
   }
 

@@ -1,6 +1,6 @@
 // Route selection shared by the data plane and `explain`: listener → SNI chain
 // → virtual host → first matching route → weighted destination.
-import type { CompiledRule, Listener, Route, RouteDestination, RouteTable, Snapshot, TlsServer, VirtualHost } from '../snapshot.js'
+import type { CompiledRule, Listener, Route, RouteDestination, RouteTable, Snapshot, StickyKey, TlsServer, VirtualHost } from '../snapshot.js'
 import { findTlsServer, findVirtualHost } from '../compile/host-index.js'
 import { matchRequest } from '../compile/route-matcher.js'
 import { candidateLists, type RouteIndex } from '../compile/route-index.js'
@@ -78,33 +78,42 @@ export function newSelection (): RouteSelection {
 }
 
 /**
- * Picks one of a rule's weighted destinations: at random (Istio), or by a stable
- * hash of the `meshgate.io/sticky-split` key so a user stays on one side.
+ * Picks one of a rule's weighted destinations: at random (Istio), or, given the
+ * value of its `meshgate.io/sticky-split` key, by a stable hash of it so a user
+ * stays on one side. The hash is a point in [0, 1) laid over the weights in
+ * route order, so raising one side's weight only moves users onto it: with
+ * v1 90 / v2 10 → 80 / 20, everyone on v2 stays there.
  */
-export function pickDestination (rule: CompiledRule, f: RequestFacts): RouteDestination | null {
+export function pickDestination (rule: CompiledRule, stickyKey: string | undefined): RouteDestination | null {
   const ds = rule.destinations
   if (ds.length === 0) return null
   if (ds.length === 1) return ds[0]!
-  let point: number
-  const key = rule.stickyKey === null ? undefined : stickyValue(rule, f)
-  if (key !== undefined && key !== '') {
-    point = (hashString(key) % 1_000_003) / 1_000_003 * rule.totalWeight
-  } else {
-    point = Math.random() * rule.totalWeight
-  }
+  const point = (stickyKey === undefined ? Math.random() : stickyPoint(stickyKey)) * rule.totalWeight
+  return destinationAt(ds, point)
+}
+
+/** Where a sticky key falls in [0, 1): the same in every process, worker and replica. */
+export function stickyPoint (key: string): number {
+  return hashString(key) / 0x1_0000_0000
+}
+
+function destinationAt (ds: readonly RouteDestination[], point: number): RouteDestination {
+  let p = point
   for (let i = 0; i < ds.length; i++) {
     const d = ds[i]!
-    if (point < d.weight) return d
-    point -= d.weight
+    if (p < d.weight) return d
+    p -= d.weight
   }
   return ds[ds.length - 1]!
 }
 
-function stickyValue (rule: CompiledRule, f: RequestFacts): string | undefined {
-  const k = rule.stickyKey!
-  if (k.kind === 'ip') return f.clientIp
-  if (k.kind === 'header') return f.header(k.name)
-  return cookieValue(f.header('cookie'), k.name)
+/** The sticky key's value for this request, or undefined when the request lacks it. */
+export function stickyValue (k: StickyKey, f: RequestFacts): string | undefined {
+  let v: string | undefined
+  if (k.kind === 'ip') v = f.clientIp
+  else if (k.kind === 'header') v = f.header(k.name)
+  else v = cookieValue(f.header('cookie'), k.name)
+  return v === '' ? undefined : v
 }
 
 export function cookieValue (cookie: string | undefined, name: string): string | undefined {

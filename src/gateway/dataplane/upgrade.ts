@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { DataPlane } from './data-plane.js'
 import { RequestFacts } from './request-facts.js'
-import { newSelection, pickDestination, selectRoute } from './route-request.js'
+import { newSelection, pickDestination, selectRoute, stickyValue } from './route-request.js'
 import { buildUpstreamHeaders, applyRequestOps } from './headers.js'
 import { randomUUID } from 'node:crypto'
 
@@ -21,17 +21,18 @@ export function handleUpgrade (plane: DataPlane, req: IncomingMessage, socket: D
   const authority = req.headers.host ?? ''
   const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')
   const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', req.headers, port, peer, sni)
+  plane.edge.apply(facts, snapshot.edgeFacts)
   const sel = selectRoute(snapshot, facts, newSelection())
   const route = sel.route
   if (route === null || route.rule.action !== 'route') { refuse(socket, 404, 'Not Found'); return }
   const rule = route.rule
-  const dest = pickDestination(rule, facts)
+  const dest = pickDestination(rule, rule.stickyKey === null ? undefined : stickyValue(rule.stickyKey, facts))
   const rt = dest === null ? undefined : plane.upstreams.get(dest.clusterKey)
   if (dest === null || rt === undefined) { refuse(socket, 503, 'Service Unavailable'); return }
   const ep = rt.balancer.pick(null, null)
   if (ep === null) { refuse(socket, 503, 'Service Unavailable', 'no healthy upstream'); return }
   const list: string[] = []
-  buildUpstreamHeaders(facts, req.headers, rule.rewrite?.authority ?? authority, randomUUID(), 0, list)
+  buildUpstreamHeaders(facts, req.headers, rule.rewrite?.authority ?? authority, randomUUID(), 0, list, snapshot.edgeFacts.forwardHeaders ? null : snapshot.edgeFacts.headerNames)
   if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, facts)
   if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, facts)
   let headText = `${req.method ?? 'GET'} ${facts.path}${facts.query === '' ? '' : `?${facts.query}`} HTTP/1.1\r\n`

@@ -211,12 +211,19 @@ function addResource (file: string, docLine: number, value: unknown, positions: 
     return
   }
   const v = value as Record<string, unknown>
+  // A route test file (`meshgate test`) may sit beside the config it tests.
+  if (isRouteTestDocument(v)) return
   const meta = isRecord(v.metadata) ? v.metadata : {}
   const kind = typeof v.kind === 'string' ? v.kind : ''
   const name = typeof meta.name === 'string' ? meta.name : ''
   const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default'
   const apiVersion = typeof v.apiVersion === 'string' ? v.apiVersion : ''
   resources.push(makeResource(file, docLine, apiVersion, kind, name, namespace, v, positions))
+}
+
+/** `cases:` and neither kind nor apiVersion: a `meshgate test` file, not a resource. */
+export function isRouteTestDocument (v: Record<string, unknown>): boolean {
+  return Array.isArray(v.cases) && v.kind === undefined && v.apiVersion === undefined
 }
 
 function makeResource (file: string, line: number, apiVersion: string, kind: string, name: string, namespace: string,

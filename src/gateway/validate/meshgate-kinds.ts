@@ -17,7 +17,7 @@ const KIND_FIELDS: Readonly<Record<string, readonly string[]>> = {
   RateLimitPolicy: ['limits'],
   CachePolicy: ['ttl', 'methods', 'vary', 'maxEntries', 'maxBodyBytes', 'staleWhileRevalidate'],
   ApiKeyPolicy: ['keys', 'in'],
-  EdgeFacts: ['headers', 'trustedProxies', 'geoHeaders']
+  EdgeFacts: ['headers', 'trustedProxies', 'geoHeaders', 'forwardHeaders']
 }
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'])
 /** Facts EdgeFacts can expose, with their default headers. */
@@ -195,8 +195,26 @@ function validateEdgeFacts (c: Checker, spec: Obj): void {
       if (!isHeaderToken(header)) c.error([field, fact], `${JSON.stringify(header)} is not a valid header name`, CODES.HEADER_NAME)
     }
   }
-  c.strList(['trustedProxies'], get(spec, 'trustedProxies'))?.forEach((cidr, i) => {
+  const trusted = c.strList(['trustedProxies'], get(spec, 'trustedProxies'))
+  trusted?.forEach((cidr, i) => {
     const problem = ipOrCidrProblem(cidr)
     if (problem !== null) c.error(['trustedProxies', i], problem, CODES.IP)
   })
+  const geo = get(spec, 'geoHeaders')
+  if (geo !== undefined && geo !== null && typeof geo === 'object' && Object.keys(geo).length > 0 && (trusted === undefined || trusted.length === 0)) {
+    c.warn(['geoHeaders'], 'geo headers are believed only from trustedProxies, and none are listed: they are never used', CODES.INVALID)
+  }
+  const fwd = get(spec, 'forwardHeaders')
+  if (fwd !== undefined) c.bool(['forwardHeaders'], fwd)
+  // Two facts exposed as one header would overwrite each other.
+  const h = get(spec, 'headers')
+  if (h !== undefined && h !== null && typeof h === 'object') {
+    const seen = new Map<string, string>()
+    for (const [fact, name] of Object.entries(h as Record<string, unknown>)) {
+      if (typeof name !== 'string') continue
+      const prev = seen.get(name.toLowerCase())
+      if (prev !== undefined) c.error(['headers', fact], `header ${JSON.stringify(name)} is already used for ${prev}`, CODES.INVALID)
+      else seen.set(name.toLowerCase(), fact)
+    }
+  }
 }

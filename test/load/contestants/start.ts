@@ -113,7 +113,8 @@ export async function startMeshgateContestant (
   upstreamPort: number,
   workers: number,
   scratchDir: string,
-  cpuList: string | undefined
+  cpuList: string | undefined,
+  extraArgs: readonly string[] = []
 ): Promise<MeshgateContestant> {
   const port = await getFreePort()
   const adminPort = await getFreePort()
@@ -121,7 +122,7 @@ export async function startMeshgateContestant (
   await writeFile(path.join(configDir, 'bench.yaml'), config(upstreamPort, port))
   const proc = await startMeshgate([
     'serve', '--config', configDir, '--host', '127.0.0.1', '--admin-port', String(adminPort),
-    '--access-log', 'off', '--log-level', 'warn', '--workers', String(workers)
+    '--access-log', 'off', '--log-level', 'warn', '--workers', String(workers), ...extraArgs
   ], { cpuList, readyTimeoutMs: 60_000 })
   return { id, label, port, pid: proc.pid, configDir, stop: async () => { await proc.stop({ graceMs: 5_000 }) } }
 }

@@ -5,5 +5,6 @@ import { plain } from './plain.js'
 import { manyRoutes } from './many-routes.js'
 import { bigHeaders } from './big-headers.js'
 import { workers } from './workers.js'
+import { edgeFacts } from './edge-facts.js'
 
-export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers]
+export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts]

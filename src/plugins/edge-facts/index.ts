@@ -1,0 +1,78 @@
+// Edge facts: derived for every request before routing and exposed as request
+// headers, so a plain Istio `headers` match routes on them ("only in Andalusia,
+// only on iPhones"). Order: drop client-sent copies (no spoofing) → client
+// address through trusted proxies → geo (trusted CDN headers, else --geoip) →
+// device from `user-agent`.
+import type { EdgeFactsConfig } from '../../gateway/snapshot.js'
+import type { RequestFacts } from '../../gateway/dataplane/request-facts.js'
+import { clientAddress } from './client-address.js'
+import { DeviceClassifier, type DeviceFacts } from './device.js'
+import { NO_GEO, type GeoDatabase, type GeoFacts } from './geo.js'
+import { regionCode } from './regions.js'
+
+export { CidrSet, clientAddress } from './client-address.js'
+export { DeviceClassifier, classifyUserAgent, type DeviceFacts } from './device.js'
+export { GeoDatabase, NO_GEO, geoFactsOf, type GeoFacts } from './geo.js'
+
+
+export class EdgeFactsEngine {
+  readonly geo: GeoDatabase | null
+  readonly devices: DeviceClassifier
+
+  constructor (geo: GeoDatabase | null, devices = new DeviceClassifier()) {
+    this.geo = geo
+    this.devices = devices
+  }
+
+  apply (f: RequestFacts, cfg: EdgeFactsConfig): void {
+    const headers = f.headers
+    const names = cfg.headers
+    for (const name of cfg.headerNames) if (headers[name] !== undefined) delete headers[name]
+    const trusted = cfg.trustedProxies
+    let peerTrusted = false
+    if (trusted !== null) {
+      peerTrusted = trusted.has(f.peerIp)
+      if (peerTrusted) f.clientIp = clientAddress(f.peerIp, headers['x-forwarded-for'], trusted)
+    }
+    let geo: GeoFacts = NO_GEO
+    if (peerTrusted && cfg.geoHeaders.country !== '') geo = geoFromHeaders(f, cfg)
+    if (geo === NO_GEO && this.geo !== null) geo = this.geo.lookup(f.clientIp)
+    f.geo = geo
+    if (geo.country !== '') headers[names.country] = geo.country
+    if (geo.region !== '') headers[names.region] = geo.region
+    if (geo.city !== '') headers[names.city] = geo.city
+    const ua = headers['user-agent']
+    if (typeof ua === 'string' && ua !== '') {
+      const d = this.devices.classify(ua)
+      f.device = d
+      if (d.os !== '') headers[names.os] = d.os
+      headers[names.device] = d.device
+      if (d.browser !== '') headers[names.browser] = d.browser
+    }
+  }
+}
+
+/** Geo facts a trusted CDN put in headers (`cf-ipcountry`, `cloudfront-viewer-country-region`, ...). */
+function geoFromHeaders (f: RequestFacts, cfg: EdgeFactsConfig): GeoFacts {
+  const g = cfg.geoHeaders
+  const country = headerText(f, g.country).toUpperCase()
+  // Cloudflare's XX (unknown) and T1 (Tor) are not countries.
+  if (country.length !== 2 || country === 'XX' || country === 'T1') return NO_GEO
+  let region = g.region === '' ? '' : headerText(f, g.region)
+  if (region !== '') {
+    // A code (`AN`, `ES-AN`) or a name, as the CDN sends it; a code ISO's list
+    // lacks (newer than the package) is kept as sent.
+    const code = regionCode(country, region)
+    if (code !== undefined) region = code
+    else if (region.length === 5 && region.charCodeAt(2) === 45 /* - */ && region.slice(0, 2).toUpperCase() === country) region = region.slice(3).toUpperCase()
+    else region = region.length <= 3 ? region.toUpperCase() : ''
+  }
+  // Kept as sent: CloudFront already percent-encodes non-ASCII city names.
+  const city = g.city === '' ? '' : headerText(f, g.city)
+  return Object.freeze({ country, region, city })
+}
+
+function headerText (f: RequestFacts, name: string): string {
+  const v = f.headers[name]
+  return typeof v === 'string' ? v.trim() : Array.isArray(v) ? (v[0] ?? '').trim() : ''
+}
