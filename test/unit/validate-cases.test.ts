@@ -1138,6 +1138,42 @@ const CASES: Case[] = [
     `),
     want: { field: 'trustedProxies[1]', severity: 'error', admission: true, at: 'cdn.example.com', code: CODES.IP }
   },
+  {
+    name: 'EdgeFacts: two facts on one header are refused',
+    yaml: dedent(`
+      apiVersion: meshgate.io/v1alpha1
+      kind: EdgeFacts
+      metadata: {name: facts}
+      spec:
+        headers:
+          country: x-where
+          region: X-Where
+    `),
+    want: { field: 'headers.region', severity: 'error', admission: true, at: 'region: X-Where', message: /already used for country/ }
+  },
+  {
+    name: 'EdgeFacts: geo headers without trusted proxies are never believed (warning)',
+    yaml: dedent(`
+      apiVersion: meshgate.io/v1alpha1
+      kind: EdgeFacts
+      metadata: {name: facts}
+      spec:
+        geoHeaders:
+          country: cf-ipcountry
+    `),
+    want: { field: 'geoHeaders', severity: 'warning', admission: false, at: 'geoHeaders:', message: /only from trustedProxies/ }
+  },
+  {
+    name: 'EdgeFacts: forwardHeaders must be a boolean',
+    yaml: dedent(`
+      apiVersion: meshgate.io/v1alpha1
+      kind: EdgeFacts
+      metadata: {name: facts}
+      spec:
+        forwardHeaders: sometimes
+    `),
+    want: { field: 'forwardHeaders', severity: 'error', admission: true, at: 'forwardHeaders: sometimes' }
+  },
 
   // ---- accepted forms ----
   {

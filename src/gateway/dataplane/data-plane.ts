@@ -120,7 +120,8 @@ export class DataPlane {
       attempts: ex.attempt,
       bytes_sent: ex.bytesSent,
       request_id: ex.requestId,
-      downstream_remote_address: f.peerIp,
+      downstream_remote_address: f.clientIp,
+      downstream_direct_remote_address: f.peerIp,
       user_agent: f.headers['user-agent'] ?? null
     }, 'access')
   }

@@ -28,12 +28,12 @@ export function renderHeaderValue (v: HeaderValue, f: RequestFacts): string {
 
 function variableValue (name: string, f: RequestFacts): string {
   switch (name) {
-    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
-    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT':
-      return f.clientIp
-    case 'DOWNSTREAM_REMOTE_ADDRESS':
-    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS':
-      return f.clientIp.includes(':') ? `[${f.clientIp}]:0` : `${f.clientIp}:0`
+    // The remote address is the client after trusted-proxy processing; the
+    // direct one is the TCP peer, as in Envoy.
+    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT': return f.clientIp
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT': return f.peerIp
+    case 'DOWNSTREAM_REMOTE_ADDRESS': return withPort(f.clientIp)
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS': return withPort(f.peerIp)
     case 'DOWNSTREAM_LOCAL_PORT': return String(f.port)
     case 'PROTOCOL': return 'HTTP/1.1'
     case 'REQUESTED_SERVER_NAME': return f.sni
@@ -45,6 +45,10 @@ function variableValue (name: string, f: RequestFacts): string {
       return ''
     }
   }
+}
+
+function withPort (ip: string): string {
+  return ip.includes(':') ? `[${ip}]:0` : `${ip}:0`
 }
 
 /** Builds the upstream request headers as a flat [name, value, ...] list, ending with `x-envoy-attempt-count`. */
