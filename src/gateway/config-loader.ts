@@ -100,7 +100,7 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions, p
   let snapshot: Snapshot | null = null
   try {
     const carried = issues.filter(i => !i.admission)
-    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir: opts.credentialsDir, issues: carried, version })
+    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir: opts.credentialsDir, namespace: opts.namespace ?? null, rootNamespace: opts.rootNamespace ?? 'istio-system', issues: carried, version })
     // Findings only the compiler can make (servers skipped, kinds not enforced yet).
     issues.push(...snapshot.issues.slice(carried.length))
     sortIssues(issues)

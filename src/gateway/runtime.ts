@@ -9,6 +9,7 @@ import { FileWatcher } from './sources/file-watcher.js'
 import { formatIssue, type Issue } from './validate/issues.js'
 import type { GatewayMetrics } from '../plugins/metrics.js'
 import { EdgeFactsEngine, GeoDatabase } from '../plugins/edge-facts/index.js'
+import type { JwksStoreOptions } from '../plugins/authn-jwt/jwks-store.js'
 
 export interface GatewayOptions extends LoadOptions {
   readonly configPaths: readonly string[]
@@ -24,6 +25,8 @@ export interface GatewayOptions extends LoadOptions {
   readonly geoip?: readonly string[]
   /** How often the geoip files are checked for changes, ms (default 5000). */
   readonly geoipPollMs?: number
+  /** JWKS refresh and unknown-kid refetch timing (defaults: 5 min, 30 s). */
+  readonly jwks?: JwksStoreOptions
 }
 
 export interface RefusedVersion {
@@ -75,7 +78,7 @@ export class Gateway {
       if (this.opts.watch !== false) geo.watch(this.opts.log, this.opts.geoipPollMs ?? 5_000)
       this.opts.log.info({ geoip: geo.files }, 'geoip database loaded')
     }
-    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo) })
+    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks })
     this.appliedAt = new Date().toISOString()
     this.opts.metrics?.setVersion(result.version)
     this.opts.metrics?.reloads.inc({ result: 'applied' })

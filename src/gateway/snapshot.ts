@@ -332,6 +332,10 @@ export interface Snapshot {
   readonly resources: readonly ResourceSummary[]
   /** Request facts derived before routing (EdgeFacts, or the defaults). */
   readonly edgeFacts: EdgeFactsConfig
+  /** RequestAuthentication in scope of this gateway: JWT rules. */
+  readonly authn: AuthnConfig
+  /** AuthorizationPolicy in scope of this gateway, compiled. */
+  readonly authz: AuthzConfig
   /** Analyzer findings (served anyway) and warnings. */
   readonly issues: readonly Issue[]
 }
@@ -353,4 +357,180 @@ export interface EdgeFactsConfig {
   readonly geoHeaders: Readonly<Record<GeoFact, string>>
   /** Whether the fact headers travel upstream (default true). */
   readonly forwardHeaders: boolean
+}
+
+// ---- RequestAuthentication ----
+
+/** Where a JWT is read from: a header (with a prefix to strip), a query parameter or a cookie. */
+export interface JwtLocation {
+  readonly kind: 'header' | 'param' | 'cookie'
+  /** Header names lowercase. */
+  readonly name: string
+  /** Header value prefix that must be present and is stripped (`Bearer `); '' for params and cookies. */
+  readonly prefix: string
+}
+
+export interface JwtRule {
+  readonly policy: ResourceRef
+  /** Index in `jwtRules`. */
+  readonly index: number
+  readonly issuer: string
+  /** Empty: `aud` is not checked. */
+  readonly audiences: readonly string[]
+  /** Inline JWKS (JSON text), or null when fetched from jwksUri. */
+  readonly jwks: string | null
+  readonly jwksUri: string
+  /** Fetch timeout for jwksUri, ms. */
+  readonly timeoutMs: number
+  /** Istio's defaults (Authorization: Bearer, access_token) when none are configured. */
+  readonly locations: readonly JwtLocation[]
+  readonly forwardOriginalToken: boolean
+  /** Header receiving the payload (base64url), '' for none. */
+  readonly outputPayloadToHeader: string
+  readonly outputClaimToHeaders: ReadonlyArray<{ readonly header: string, readonly claim: string }>
+}
+
+export interface AuthnConfig {
+  /** Every jwtRule of every RequestAuthentication that applies to this gateway, in policy order. */
+  readonly rules: readonly JwtRule[]
+}
+
+// ---- AuthorizationPolicy ----
+// (compiled by src/gateway/compile/authz.ts, evaluated by src/plugins/authz.ts)
+// Semantics: ISTIO-SEMANTICS §6. A policy matches when any of its rules does;
+// a rule is (any `from`) AND (any `to`) AND (all `when`), an absent part being
+// no constraint. Every source field, operation field and `when` entry becomes
+// one AuthzCondition on one request attribute.
+
+export type AuthzAction = 'ALLOW' | 'DENY' | 'AUDIT'
+
+/**
+ * The request attribute a condition reads. `when` keys keep Istio's names; the
+ * source/operation fields map onto them (`principals` → source.principal,
+ * `paths` → request.path, `ports` → destination.port, ...).
+ */
+export type AuthzAttribute =
+  | 'source.principal' | 'source.namespace' | 'source.serviceAccount' | 'source.ip' | 'remote.ip'
+  | 'request.auth.principal' | 'request.auth.audiences' | 'request.auth.presenter' | 'request.auth.claims'
+  | 'request.host' | 'request.method' | 'request.path' | 'request.headers' | 'request.inlineHeaders'
+  | 'destination.port' | 'connection.sni'
+  // destination.ip and experimental.envoy.filters.*: meshgate has no such value
+  // for a request, so values never match and notValues always hold.
+  | 'unavailable'
+
+/**
+ * One non-exact value form, compiled once. `present`: the attribute exists (Envoy
+ * present_match, used for headers and hosts); `nonEmpty`: exists and is not ''
+ * (Istio's `*` = regex `.+`); `contains`: substring (source namespaces);
+ * `regex`: RE2, full match (path templates, service accounts, wildcard namespaces).
+ */
+export interface AuthzPattern {
+  readonly kind: 'prefix' | 'suffix' | 'present' | 'nonEmpty' | 'contains' | 'regex'
+  readonly value: string
+  readonly re: RE2 | null
+}
+
+/** A `requestPrincipals` value split at its last `/` into issuer and subject matchers, as Istio does. */
+export interface AuthzRequestPrincipal {
+  /** Exact value, or null when `issPattern` applies. */
+  readonly iss: string | null
+  readonly issPattern: AuthzPattern | null
+  readonly sub: string | null
+  readonly subPattern: AuthzPattern | null
+}
+
+/**
+ * The values (or notValues) of one condition; any may match. Which parts are
+ * filled depends on the attribute: IP attributes use `cidrs`, ports `ports`,
+ * request principals `requestPrincipals`, the rest `exact` + `patterns`.
+ */
+export interface AuthzValues {
+  /** The values as written in the YAML (for explain and config_dump). */
+  readonly source: readonly string[]
+  /** Exact values (lowercased for hosts), looked up in one step. */
+  readonly exact: ReadonlySet<string>
+  readonly patterns: readonly AuthzPattern[]
+  readonly cidrs: CidrSet | null
+  readonly ports: ReadonlySet<number>
+  readonly requestPrincipals: readonly AuthzRequestPrincipal[]
+}
+
+export interface AuthzCondition {
+  readonly attribute: AuthzAttribute
+  /** Header name (lowercase) for request.headers / request.inlineHeaders, the key for `unavailable`; '' otherwise. */
+  readonly name: string
+  /** Claim path for request.auth.claims (`[a][b]` → ['a', 'b']); empty otherwise. */
+  readonly claimPath: readonly string[]
+  /** At least one must match; null = no such constraint. */
+  readonly values: AuthzValues | null
+  /** None may match; null = no such constraint. A missing attribute matches no value, so notValues hold. */
+  readonly notValues: AuthzValues | null
+  /** Where it came from, e.g. `rules[0].from[1].source.principals` or `rules[0].when[2]`. */
+  readonly field: string
+}
+
+export interface AuthzRule {
+  /** Any source may match (each one: all its conditions); empty = `from` absent, no constraint. */
+  readonly from: ReadonlyArray<readonly AuthzCondition[]>
+  /** Any operation may match (each one: all its conditions); empty = `to` absent, no constraint. */
+  readonly to: ReadonlyArray<readonly AuthzCondition[]>
+  /** All must hold. */
+  readonly when: readonly AuthzCondition[]
+}
+
+/** A policy that matched but does not decide (AUDIT, or `istio.io/dry-run`), as reported in a decision. */
+export interface AuthzHit {
+  /** `namespace/name`. */
+  readonly policy: string
+  readonly action: AuthzAction
+  readonly dryRun: boolean
+}
+
+export type AuthzReason =
+  | 'no-policy' // no AuthorizationPolicy applies to this gateway
+  | 'no-allow-policy' // no DENY matched and no (enforced) ALLOW policy exists
+  | 'allow-matched'
+  | 'deny-matched'
+  | 'no-allow-matched' // ALLOW policies exist and none matched
+
+/** What authorize() answers. The ones without shadow hits are precomputed and frozen. */
+export interface AuthzDecision {
+  readonly allowed: boolean
+  /** `namespace/name` of the policy that decided; '' when none did (no-policy, no-allow-policy, no-allow-matched). */
+  readonly policy: string
+  /** The action that decided: DENY, ALLOW (also for no-allow-matched: the ALLOW policies deny by default), '' when none. */
+  readonly action: 'ALLOW' | 'DENY' | ''
+  readonly reason: AuthzReason
+  /** AUDIT, then dry-run policies that matched (each by namespace/name); they never change `allowed`. */
+  readonly shadow: readonly AuthzHit[]
+}
+
+export interface AuthzPolicy {
+  readonly ref: ResourceRef
+  /** `namespace/name`, for logs. */
+  readonly id: string
+  readonly action: AuthzAction
+  /** Annotation `istio.io/dry-run: "true"`: evaluated and reported, never enforced. */
+  readonly dryRun: boolean
+  /** `rules` absent (or empty) → matches nothing; `rules: [{}]` → matches everything. */
+  readonly rules: readonly AuthzRule[]
+  /** The decision this policy gives when it decides (enforced ALLOW/DENY); null for AUDIT and dry-run. */
+  readonly decision: AuthzDecision | null
+  /** How this policy is reported when it matches as AUDIT or dry-run; null otherwise. */
+  readonly hit: AuthzHit | null
+}
+
+export interface AuthzConfig {
+  /** Enforced DENY policies, sorted by namespace then name (Envoy's policy-map order). */
+  readonly deny: readonly AuthzPolicy[]
+  /** Enforced ALLOW policies, same order. */
+  readonly allow: readonly AuthzPolicy[]
+  /** AUDIT policies, same order. */
+  readonly audit: readonly AuthzPolicy[]
+  /** Dry-run ALLOW and DENY policies, same order: evaluated for logs only. */
+  readonly dryRun: readonly AuthzPolicy[]
+  /** The decision when no DENY and no ALLOW matched: allow without enforced ALLOW policies, else deny. */
+  readonly fallback: AuthzDecision
+  /** No policy at all: authorize() returns its shared constant without looking at the request. */
+  readonly empty: boolean
 }

@@ -23,7 +23,7 @@ export function fill (yaml: string, vars: Readonly<Record<string, string | numbe
   return yaml.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] !== undefined ? String(vars[k]) : m)
 }
 
-export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number } } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-gw-'))
   const file = join(dir, 'config.yaml')
   const vars = opts.vars ?? {}
@@ -41,7 +41,8 @@ export async function startGateway (yaml: string, opts: { vars?: Record<string, 
     watch: opts.watch ?? false,
     reloadDelayMs: 50,
     geoip: opts.geoip ?? [],
-    geoipPollMs: opts.geoipPollMs
+    geoipPollMs: opts.geoipPollMs,
+    jwks: opts.jwks
   })
   try {
     await gateway.start()

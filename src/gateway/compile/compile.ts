@@ -11,6 +11,9 @@ import { buildRouteIndex } from './route-index.js'
 import { buildMatch, isCatchAll } from './route-matcher.js'
 import { compileRule } from './rules.js'
 import { compileEdgeFacts } from './edge-facts.js'
+import { compileAuthn } from './authn.js'
+import { compileAuthz } from './authz.js'
+import { policyApplies, type PolicyScope } from './policy-scope.js'
 import { ServiceRegistry, ruleInfoOf, serviceInfoOf, type FileLookup, type RuleInfo, type ServiceInfo } from './clusters.js'
 import { intersectHosts, resolveGatewayName, resolveHost, splitServerHost } from './names.js'
 
@@ -20,6 +23,9 @@ export interface CompileInput {
   readonly files: FileLookup
   readonly gatewayLabels: Readonly<Record<string, string>>
   readonly credentialsDir: string | null
+  /** `--namespace` / `--root-namespace`: Istio's namespace rule for selector-less policies. */
+  readonly namespace?: string | null
+  readonly rootNamespace?: string
   /** Findings from validation to carry into the snapshot (analyzer errors and warnings). */
   readonly issues: readonly Issue[]
   readonly version: string
@@ -28,7 +34,7 @@ export interface CompileInput {
 export const STICKY_ANNOTATION = 'meshgate.io/sticky-split'
 
 /** Kinds the validator accepts whose request-time behaviour is not built yet: said loudly, never silently ignored. */
-const NOT_ENFORCED_YET = new Set(['RequestAuthentication', 'AuthorizationPolicy', 'RateLimitPolicy', 'CachePolicy', 'ApiKeyPolicy'])
+const NOT_ENFORCED_YET = new Set(['RateLimitPolicy', 'CachePolicy', 'ApiKeyPolicy'])
 
 interface GatewayInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: GatewaySpec }
 interface VsInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: VirtualServiceSpec, readonly hosts: readonly string[], readonly gateways: readonly string[], readonly sticky: StickyKey | null }
@@ -128,12 +134,20 @@ export function compile (input: CompileInput): Snapshot {
     }
   }
 
+  const scope: PolicyScope = {
+    gatewayLabels: input.gatewayLabels,
+    servedGateways: new Set(gateways.keys()),
+    namespace: input.namespace ?? null,
+    rootNamespace: input.rootNamespace ?? 'istio-system'
+  }
   return Object.freeze({
     version: input.version,
     listeners,
     clusters,
     resources: Object.freeze(summaries),
     edgeFacts: compileEdgeFacts(ordered, issues),
+    authn: compileAuthn(ordered.filter(r => r.kind === 'RequestAuthentication' && policyApplies(r, scope)), issues),
+    authz: compileAuthz(ordered.filter(r => r.kind === 'AuthorizationPolicy' && policyApplies(r, scope)), issues),
     issues: Object.freeze(issues)
   })
 }

@@ -36,3 +36,25 @@ export function forwardedClientCert (socket: unknown): string {
   cache.set(s, out)
   return out
 }
+
+const principals = new WeakMap<object, string>()
+
+/**
+ * The source principal of a verified client certificate, for AuthorizationPolicy
+ * `principals`: its SPIFFE URI SAN (`spiffe://cluster.local/ns/x/sa/y`), else its
+ * first URI SAN, else its subject (RFC 2253); '' without a verified certificate.
+ */
+export function peerPrincipal (socket: unknown): string {
+  const s = socket as TLSSocket | null
+  if (s === null || typeof s !== 'object' || typeof s.getPeerCertificate !== 'function' || s.authorized !== true) return ''
+  const cached = principals.get(s)
+  if (cached !== undefined) return cached
+  let out = ''
+  const peer = s.getPeerCertificate() as PeerCertificate | null
+  if (peer !== null && peer.raw !== undefined) {
+    const uris = sans(peer.subjectaltname, 'URI:')
+    out = uris.find(u => u.startsWith('spiffe://')) ?? uris[0] ?? new X509Certificate(peer.raw).subject.split('\n').reverse().join(',')
+  }
+  principals.set(s, out)
+  return out
+}

@@ -14,7 +14,10 @@ import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseH
 import { abortUpstream, complete, finishLocal, forward } from './forward.js'
 import { matchString } from '../compile/string-matcher.js'
 import { mirrorRequest } from './mirror.js'
-import { forwardedClientCert } from './client-cert.js'
+import { forwardedClientCert, peerPrincipal } from './client-cert.js'
+import { JwtAuthenticator, MSG } from '../../plugins/authn-jwt/index.js'
+import type { JwksStoreOptions } from '../../plugins/authn-jwt/jwks-store.js'
+import { authorize, RBAC_DENIED } from '../../plugins/authz.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 import { EdgeFactsEngine } from '../../plugins/edge-facts/index.js'
@@ -30,6 +33,8 @@ export interface DataPlaneOptions {
   readonly metrics: GatewayMetrics | null
   /** Derives geo/device facts; the default one knows no geo database. */
   readonly edge?: EdgeFactsEngine
+  /** JWKS refresh and refetch timing. */
+  readonly jwks?: JwksStoreOptions
 }
 
 export class DataPlane {
@@ -39,6 +44,7 @@ export class DataPlane {
   readonly accessLog: Logger | null
   readonly metrics: GatewayMetrics | null
   readonly edge: EdgeFactsEngine
+  readonly jwt: JwtAuthenticator
   /** Reused per call: selection happens synchronously. */
   readonly #sel: RouteSelection
 
@@ -50,12 +56,15 @@ export class DataPlane {
     this.accessLog = opts.accessLog
     this.metrics = opts.metrics
     this.edge = opts.edge ?? new EdgeFactsEngine(null)
+    this.jwt = new JwtAuthenticator(opts.log, opts.jwks)
+    this.jwt.sync(snapshot.authn)
     this.#sel = newSelection()
   }
 
   /** Publishes a new snapshot: upstream state first, then one reference swap. */
   publish (next: Snapshot): void {
     this.upstreams.sync(next)
+    if (next.authn !== this.current.authn) this.jwt.sync(next.authn)
     this.current = next
   }
 
@@ -64,15 +73,46 @@ export class DataPlane {
     const headers = req.headers
     const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? ''
     const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', headers, port, peerAddress(req), sni)
-    if (sni !== '' || scheme === 'https') facts.clientCert = forwardedClientCert(req.socket)
+    if (sni !== '' || scheme === 'https') {
+      facts.clientCert = forwardedClientCert(req.socket)
+      if (facts.clientCert !== '') facts.peerPrincipal = peerPrincipal(req.socket)
+    }
     this.edge.apply(facts, snapshot.edgeFacts)
     const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
     res.once('close', onDownstreamClose)
+    // Envoy's filter order: jwt_authn (CORS preflights skip it) → RBAC → router.
+    if (snapshot.authn.rules.length > 0 && !isPreflight(facts)) {
+      const outcome = this.jwt.authenticate(facts, snapshot.authn)
+      if (outcome !== null) {
+        if (typeof outcome === 'string') { rejectToken(ex, outcome); return }
+        outcome.then(o => {
+          if (ex.done) return
+          if (o !== null) rejectToken(ex, o)
+          else this.#afterAuthn(ex)
+        }, (err: unknown) => {
+          this.log.error({ err }, 'jwt authentication failed unexpectedly')
+          rejectToken(ex, MSG.signature)
+        })
+        return
+      }
+    }
+    this.#afterAuthn(ex)
+  }
+
+  #afterAuthn (ex: Exchange): void {
+    const snapshot = ex.snapshot
+    const facts = ex.facts
+    const decision = authorize(snapshot.authz, facts)
+    ex.authz = decision
+    if (!decision.allowed) {
+      finishLocal(ex, 403, RBAC_DENIED, '', null)
+      return
+    }
     const sel = selectRoute(snapshot, facts, this.#sel)
     const route = sel.route
-    if (sel.vhost !== null && sel.vhost.requireTls && scheme === 'http') {
-      const loc = `https://${authority}${req.url ?? '/'}`
+    if (sel.vhost !== null && sel.vhost.requireTls && facts.scheme === 'http') {
+      const loc = `https://${facts.authority}${facts.rawPath}`
       finishLocal(ex, 301, null, '', ['location', loc])
       return
     }
@@ -127,6 +167,7 @@ export class DataPlane {
   }
 
   async close (): Promise<void> {
+    this.jwt.close()
     await this.upstreams.close()
   }
 }
@@ -134,6 +175,17 @@ export class DataPlane {
 function onDownstreamClose (this: DownstreamResponse): void {
   const ex = (this as unknown as Record<symbol, Exchange | undefined>)[kExchange]
   if (ex !== undefined && !ex.done && !this.writableFinished) abortUpstream(ex)
+}
+
+/** A CORS preflight: Envoy's JWT filter lets these through (RBAC still applies). */
+function isPreflight (f: RequestFacts): boolean {
+  return f.method === 'OPTIONS' && f.headers.origin !== undefined && f.headers['access-control-request-method'] !== undefined
+}
+
+/** 401 with the jwt_verify text and a Bearer challenge naming the request URL as realm. */
+function rejectToken (ex: Exchange, message: string): void {
+  const f = ex.facts
+  finishLocal(ex, 401, message, '', ['www-authenticate', `Bearer realm="${f.scheme}://${f.authority}${f.path}", error="invalid_token"`])
 }
 
 function peerAddress (req: DownstreamRequest): string {

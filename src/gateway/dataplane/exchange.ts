@@ -8,6 +8,7 @@ import type { EndpointState } from '../../mesh-bridge/endpoint-state.js'
 import type { RequestFacts } from './request-facts.js'
 import type { DownstreamResponse } from './local-reply.js'
 import type { DataPlane } from './data-plane.js'
+import type { AuthzDecision } from '../../plugins/authz.js'
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest
 
@@ -52,6 +53,8 @@ export class Exchange {
   /** Set-Cookie for a consistent-hash cookie minted by this request (`httpCookie.ttl`). */
   setCookie: string
   mintedCookie: string
+  /** The AuthorizationPolicy decision, once made. */
+  authz: AuthzDecision | null
 
   constructor (plane: DataPlane, req: DownstreamRequest, res: DownstreamResponse, facts: RequestFacts, snapshot: Snapshot, requestId: string) {
     this.plane = plane
@@ -88,5 +91,6 @@ export class Exchange {
     this.corsOrigin = ''
     this.setCookie = ''
     this.mintedCookie = ''
+    this.authz = null
   }
 }

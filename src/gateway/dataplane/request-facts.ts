@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { NO_GEO, type GeoFacts } from '../../plugins/edge-facts/geo.js'
 import type { DeviceFacts } from '../../plugins/edge-facts/device.js'
 
+const NO_AUDIENCES: readonly string[] = Object.freeze([])
 const NO_DEVICE: DeviceFacts = Object.freeze({ os: '', device: '', browser: '' })
 
 export class RequestFacts {
@@ -28,6 +29,17 @@ export class RequestFacts {
   clientIp: string
   /** Claims of a validated JWT, or null. */
   claims: Record<string, unknown> | null
+  /** Request principal: `<iss>/<sub>` of a validated JWT, `apikey/<consumer>` for an API key, '' for none. */
+  requestPrincipal: string
+  /** `aud` of the validated JWT (always a list), empty for none. */
+  authAudiences: readonly string[]
+  /** `azp` of the validated JWT, '' for none. */
+  authPresenter: string
+  /**
+   * Source principal from a verified client certificate: its SPIFFE URI SAN as
+   * Istio compares it (`spiffe://cluster.local/ns/x/sa/y`), else its subject; '' without one.
+   */
+  peerPrincipal: string
   /** TLS SNI the client sent, '' for plain text. */
   sni: string
   /** `x-forwarded-client-cert` value for a verified client certificate, else ''. */
@@ -52,6 +64,10 @@ export class RequestFacts {
     this.peerIp = peerIp
     this.clientIp = peerIp
     this.claims = null
+    this.requestPrincipal = ''
+    this.authAudiences = NO_AUDIENCES
+    this.authPresenter = ''
+    this.peerPrincipal = ''
     this.sni = sni
     this.clientCert = ''
     this.geo = NO_GEO

@@ -9,6 +9,9 @@ import { RequestFacts } from './request-facts.js'
 import { newSelection, pickDestination, selectRoute, stickyValue } from './route-request.js'
 import { buildUpstreamHeaders, applyRequestOps } from './headers.js'
 import { randomUUID } from 'node:crypto'
+import type { Snapshot } from '../snapshot.js'
+import { peerPrincipal } from './client-cert.js'
+import { authorize, RBAC_DENIED } from '../../plugins/authz.js'
 
 function refuse (socket: Duplex, status: number, reason: string, body = ''): void {
   if (!socket.writable) { socket.destroy(); return }
@@ -21,7 +24,22 @@ export function handleUpgrade (plane: DataPlane, req: IncomingMessage, socket: D
   const authority = req.headers.host ?? ''
   const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')
   const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', req.headers, port, peer, sni)
+  if (sni !== '' || scheme === 'https') facts.peerPrincipal = peerPrincipal(req.socket)
   plane.edge.apply(facts, snapshot.edgeFacts)
+  // The same gates as any request: JWT (may need a key fetch), then AuthorizationPolicy.
+  const outcome = snapshot.authn.rules.length > 0 ? plane.jwt.authenticate(facts, snapshot.authn) : null
+  if (outcome === null) { upgradeAuthenticated(plane, snapshot, facts, req, socket, head); return }
+  if (typeof outcome === 'string') { refuse(socket, 401, 'Unauthorized', outcome); return }
+  outcome.then(o => {
+    if (o !== null) refuse(socket, 401, 'Unauthorized', o)
+    else upgradeAuthenticated(plane, snapshot, facts, req, socket, head)
+  }, () => { refuse(socket, 401, 'Unauthorized', 'Jwt verification fails') })
+}
+
+function upgradeAuthenticated (plane: DataPlane, snapshot: Snapshot, facts: RequestFacts, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  if (socket.destroyed) return
+  if (!authorize(snapshot.authz, facts).allowed) { refuse(socket, 403, 'Forbidden', RBAC_DENIED); return }
+  const authority = facts.authority
   const sel = selectRoute(snapshot, facts, newSelection())
   const route = sel.route
   if (route === null || route.rule.action !== 'route') { refuse(socket, 404, 'Not Found'); return }
