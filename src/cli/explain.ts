@@ -5,6 +5,7 @@ import { CONFIG_FLAGS, loadOptionsFrom, reportRefused } from './config-flags.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain } from '../gateway/explain.js'
 import { openEdgeFacts } from './config-flags.js'
+import { JwtAuthenticator } from '../plugins/authn-jwt/index.js'
 
 const SPEC = { ...CONFIG_FLAGS, url: 'string', method: 'string', header: 'list', ip: 'string' } as const
 const ALIASES = { '-X': 'method', '-H': 'header' }
@@ -29,12 +30,14 @@ export async function runExplain (argv: readonly string[]): Promise<number> {
   if (url === undefined) throw new ArgError('explain needs --url URL')
   const result = await loadConfig(paths, loadOptionsFrom(p))
   if (result.snapshot === null) return reportRefused(result.issues)
-  const e = explain(result.snapshot, {
+  const jwt = new JwtAuthenticator(null)
+  const e = await explain(result.snapshot, {
     url,
     method: flag(p, 'method') ?? 'GET',
     headers: parseHeaderArgs(flagList(p, 'header')),
     clientIp: flag(p, 'ip') ?? '127.0.0.1'
-  }, await openEdgeFacts(p))
+  }, { edge: await openEdgeFacts(p), jwt })
+  jwt.close()
   process.stdout.write(JSON.stringify(e.result, null, 2) + '\n')
   return e.matched ? 0 : 2
 }

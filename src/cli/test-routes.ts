@@ -8,6 +8,7 @@ import { CONFIG_FLAGS, loadOptionsFrom, openEdgeFacts, reportRefused } from './c
 import { listConfigFiles, isRecord, isRouteTestDocument } from '../gateway/sources/yaml-documents.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain, type Explanation } from '../gateway/explain.js'
+import { JwtAuthenticator } from '../plugins/authn-jwt/index.js'
 
 const SPEC = { ...CONFIG_FLAGS } as const
 
@@ -87,6 +88,7 @@ export async function runRouteTests (argv: readonly string[]): Promise<number> {
   const result = await loadConfig(config, loadOptionsFrom(p))
   if (result.snapshot === null) return reportRefused(result.issues)
   const edge = await openEdgeFacts(p)
+  const jwt = new JwtAuthenticator(null)
   let passed = 0
   let failed = 0
   const out: string[] = []
@@ -99,7 +101,7 @@ export async function runRouteTests (argv: readonly string[]): Promise<number> {
         diffs = ['case needs request.url']
       } else {
         try {
-          const e = explain(result.snapshot, { url: c.request.url, method: c.request.method ?? 'GET', headers: c.request.headers ?? {}, clientIp: c.request.clientIp ?? '127.0.0.1' }, edge)
+          const e = await explain(result.snapshot, { url: c.request.url, method: c.request.method ?? 'GET', headers: c.request.headers ?? {}, clientIp: c.request.clientIp ?? '127.0.0.1' }, { edge, jwt })
           diffs = checkCase(c, e)
         } catch (err) {
           diffs = [(err as Error).message]
@@ -112,6 +114,7 @@ export async function runRouteTests (argv: readonly string[]): Promise<number> {
       }
     }
   }
+  jwt.close()
   out.push(`${passed} passed, ${failed} failed`)
   process.stdout.write(out.join('\n') + '\n')
   return failed === 0 ? 0 : 1

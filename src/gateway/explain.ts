@@ -3,7 +3,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Snapshot, RouteDestination, CompiledRule } from './snapshot.js'
 import { RequestFacts } from './dataplane/request-facts.js'
-import { newSelection, pickDestination, selectRoute, stickyPoint, stickyValue } from './dataplane/route-request.js'
+import { cookieValue, newSelection, pickDestination, selectRoute, stickyPoint, stickyValue } from './dataplane/route-request.js'
+import { JwtAuthenticator } from '../plugins/authn-jwt/index.js'
+import { explainAuthz, type AuthzDecision } from '../plugins/authz.js'
 import { EdgeFactsEngine } from '../plugins/edge-facts/index.js'
 import { describeMatcher } from './compile/string-matcher.js'
 import { isWorkingRedirect, redirectLocation } from './dataplane/redirect.js'
@@ -24,8 +26,15 @@ export interface Explanation {
 
 export class UsageError extends Error {}
 
-/** `edge` derives geo/device facts as `serve` does (pass one holding the --geoip database). */
-export function explain (snapshot: Snapshot, r: ExplainRequest, edge: EdgeFactsEngine = new EdgeFactsEngine(null)): Explanation {
+export interface ExplainTools {
+  /** Derives geo/device facts as `serve` does (give one holding the --geoip database). */
+  readonly edge?: EdgeFactsEngine
+  /** Validates JWTs as `serve` does; a jwksUri is fetched when a token needs it. */
+  readonly jwt?: JwtAuthenticator
+}
+
+export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: ExplainTools = {}): Promise<Explanation> {
+  const edge = tools.edge ?? new EdgeFactsEngine(null)
   let url: URL
   try {
     url = new URL(r.url)
@@ -41,6 +50,23 @@ export function explain (snapshot: Snapshot, r: ExplainRequest, edge: EdgeFactsE
   headers.host = authority
   const facts = new RequestFacts(r.method.toUpperCase(), scheme, authority, `${url.pathname}${url.search}`, headers, port, r.clientIp, scheme === 'https' ? url.hostname : '')
   edge.apply(facts, snapshot.edgeFacts)
+  // The gates before routing, in Envoy's order: JWT, then AuthorizationPolicy.
+  let authnFailure: string | null = null
+  let authn: Record<string, unknown> | null = null
+  if (snapshot.authn.rules.length > 0) {
+    const hadToken = describeToken(snapshot, facts)
+    if (facts.method !== 'OPTIONS' || facts.headers['access-control-request-method'] === undefined) {
+      authnFailure = await (tools.jwt ?? new JwtAuthenticator(null)).authenticate(facts, snapshot.authn)
+    }
+    authn = {
+      token: hadToken === null ? 'none' : authnFailure === null ? 'valid' : 'invalid',
+      location: hadToken,
+      requestPrincipal: facts.requestPrincipal === '' ? null : facts.requestPrincipal,
+      error: authnFailure,
+      rules: snapshot.authn.rules.map(j => `${j.policy.namespace}/${j.policy.name} jwtRules[${j.index}] issuer ${JSON.stringify(j.issuer)}`)
+    }
+  }
+  const az = authnFailure === null ? explainAuthz(snapshot.authz, facts) : null
   const sel = selectRoute(snapshot, facts, newSelection())
   const out: Record<string, unknown> = {
     configVersion: snapshot.version,
@@ -51,29 +77,33 @@ export function explain (snapshot: Snapshot, r: ExplainRequest, edge: EdgeFactsE
       ? (sel.listener === null ? null : { gateways: sel.listener.gatewayNames, routeTable: sel.table?.name ?? null })
       : { gateway: `${sel.tlsServer.gateway.namespace}/${sel.tlsServer.gateway.name}`, server: sel.tlsServer.serverIndex, portName: sel.tlsServer.portName, mode: sel.tlsServer.mode, routeTable: sel.table?.name ?? null },
     virtualHost: sel.vhost === null ? null : { name: sel.vhost.name, domains: sel.vhost.domains },
+    authn,
+    authz: az === null ? null : { decision: az.decision.allowed ? 'ALLOW' : 'DENY', policy: decidingPolicy(snapshot, az.decision), reason: az.summary, policies: az.policies },
     virtualService: null,
     route: null,
-    policies: [],
     findings: snapshot.issues.filter(i => i.severity === 'error').map(formatIssue)
   }
   if (sel.listener === null) {
     out.reason = `no Gateway server listens on port ${port}`
     return { matched: false, status: null, result: out }
   }
+  // A refused token or an authorization denial is answered before routing, even
+  // where no route would match; the route below is what routing would pick.
+  const gateStatus = authnFailure !== null ? 401 : az !== null && !az.decision.allowed ? 403 : null
   if (sel.listener.tls && sel.tlsServer === null) {
     out.reason = `no TLS server on port ${port} accepts SNI ${JSON.stringify(facts.sni)}: the handshake fails`
     return { matched: false, status: null, result: out }
   }
   if (sel.vhost !== null && sel.vhost.requireTls && scheme === 'http') {
     out.action = 'httpsRedirect'
-    out.status = 301
+    out.status = gateStatus ?? 301
     out.location = `https://${authority}${facts.rawPath}`
-    return { matched: true, status: 301, result: out }
+    return { matched: true, status: gateStatus ?? 301, result: out }
   }
   if (sel.vhost === null || sel.route === null) {
     out.reason = sel.vhost === null ? `no virtual host for ${JSON.stringify(facts.host)} on port ${port}` : `no route of ${sel.vhost.name} matches`
-    out.status = 404
-    return { matched: false, status: 404, result: out }
+    out.status = gateStatus ?? 404
+    return { matched: false, status: gateStatus ?? 404, result: out }
   }
   const route = sel.route
   const rule = route.rule
@@ -140,6 +170,7 @@ export function explain (snapshot: Snapshot, r: ExplainRequest, edge: EdgeFactsE
   out.mirror = rule.mirrors.length === 0 ? null : rule.mirrors.map(m => ({ host: m.host, subset: m.subset || null, port: m.port, percentage: m.percent }))
   out.rewrite = rule.rewrite === null ? null : { uri: rule.rewrite.uri, authority: rule.rewrite.authority, uriRegexRewrite: rule.rewrite.regex !== null }
   out.cors = rule.cors !== null
+  if (gateStatus !== null) status = gateStatus
   out.status = status
   return { matched: true, status, result: out }
 }
@@ -170,6 +201,28 @@ function describeMatch (m: import('./snapshot.js').CompiledMatch): Record<string
   if (m.claims.length > 0) o.claims = Object.fromEntries(m.claims.map(c => [c.path.join('.'), describeMatcher(c.matcher)]))
   if (m.port !== 0) o.port = m.port
   return o
+}
+
+/**
+ * The policy a decision comes from. A denial because no ALLOW rule matched
+ * names the ALLOW policy when there is exactly one (it is that policy's
+ * rules the request missed), else none.
+ */
+function decidingPolicy (snapshot: Snapshot, d: AuthzDecision): string | null {
+  if (d.policy !== '') return d.policy
+  if (!d.allowed && snapshot.authz.allow.length === 1) return snapshot.authz.allow[0]!.id
+  return null
+}
+
+/** Where the request carries a token a rule would read, or null. */
+function describeToken (snapshot: Snapshot, f: RequestFacts): string | null {
+  for (const r of snapshot.authn.rules) {
+    for (const l of r.locations) {
+      const present = l.kind === 'header' ? (typeof f.headers[l.name] === 'string' && (f.headers[l.name] as string).startsWith(l.prefix)) : l.kind === 'param' ? f.queryParam(l.name) !== undefined : cookieValue(f.header('cookie'), l.name) !== undefined
+      if (present) return `${l.kind} ${l.name}`
+    }
+  }
+  return null
 }
 
 function destinationOf (d: RouteDestination): { host: string, port: number, subset: string | null } {

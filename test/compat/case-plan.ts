@@ -52,13 +52,12 @@ export const WITH_CLIENT_CERTIFICATE: Readonly<Record<string, string>> = {
 
 const RUN: Verdict = Object.freeze({ kind: 'run' })
 
-/** RequestAuthentication and AuthorizationPolicy are validated by meshgate but not enforced yet (a later issue). */
-function notEnforced (kinds: ReadonlySet<string>): string | null {
-  const missing = ['RequestAuthentication', 'AuthorizationPolicy'].filter(k => kinds.has(k))
-  if (missing.length === 0) return null
-  const what = missing.length === 2 ? 'RequestAuthentication and AuthorizationPolicy are' : `${missing[0]} is`
-  const jwt = kinds.has('RequestAuthentication') ? ' (no JWT validation: no 401s, no request principals, no claims for `@request.auth.claims` routing)' : ''
-  return `${what} not implemented in meshgate yet: validated, but not enforced${jwt}; planned in a later issue`
+/**
+ * An AuthorizationPolicy deciding on the TCP peer (`ipBlocks`, `source.ip`): the
+ * live requests come from 127.0.0.1, not from the case's client address.
+ */
+function decidesOnPeerAddress (resources: readonly RawResource[]): boolean {
+  return resources.some(r => r.kind === 'AuthorizationPolicy' && /\b(ipBlocks|notIpBlocks|remoteIpBlocks|notRemoteIpBlocks)\b|"(source|remote)\.ip"/.test(JSON.stringify(r.spec)))
 }
 
 export function planCase (dir: string, c: CorpusCase): CasePlan {
@@ -68,13 +67,15 @@ export function planCase (dir: string, c: CorpusCase): CasePlan {
   const certPaths = certFiles.flatMap(n => GATEWAY_CERT_FIELDS.map(f => n[f]).filter((p): p is string => p !== null))
   const both = (v: Verdict): CasePlan => ({ offline: v, live: v, credentials, certFiles })
 
-  const security = notEnforced(new Set(resources.map(r => r.kind)))
-  if (security !== null) return both(skip(security))
-
   let offline: Verdict = RUN
   let live: Verdict = RUN
+  if (decidesOnPeerAddress(resources)) {
+    live = skip(`an AuthorizationPolicy decides on the client address (${c.request.clientIp}), and the live requests come from 127.0.0.1; the offline run checks the decision with --ip`)
+  }
   for (const req of c.requires ?? []) {
-    if (/\bDNS\b/.test(req)) {
+    if (/^JWKS\b/.test(req)) {
+      // Provided: the harness serves jwt/jwks.json on 127.0.0.1 and points every jwksUri at it.
+    } else if (/\bDNS\b/.test(req)) {
       live = skip(`the case requires "${req}": the live run stays on 127.0.0.1 and does not reach the internet`)
     } else if (/secret/i.test(req) && credentials.length > 0) {
       // Provided: the harness writes each credentialName as a --credentials-dir folder with test certificates.

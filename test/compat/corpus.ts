@@ -78,8 +78,8 @@ export function caseFiles (dir: string, c: CorpusCase): string[] {
 export function requestHeaders (dir: string, c: CorpusCase): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(c.request.headers ?? {})) {
-    const m = /^\{\{file:(.+)\}\}$/.exec(String(v))
-    out[k] = m === null ? String(v) : readFileSync(path.join(dir, m[1]!), 'utf8').trim()
+    // "{{file:PATH}}" anywhere in the value ("Bearer {{file:jwt/demo.jwt}}") is that file's trimmed text.
+    out[k] = String(v).replace(/\{\{file:([^}]+)\}\}/g, (_m, f: string) => readFileSync(path.join(dir, f), 'utf8').trim())
   }
   return out
 }
@@ -117,6 +117,13 @@ export interface CaseTransformOptions {
    * The samples stay unchanged and nothing is written under /etc.
    */
   readonly certFiles?: ReadonlyMap<string, string>
+  /**
+   * "The JWKS behind a jwksUri (use jwt/jwks.json)": every RequestAuthentication
+   * jwksUri is pointed at this URL, where the harness serves the corpus's key set.
+   */
+  readonly jwksUrl?: string
+  /** The gateway's labels: `scope: workload` policies are bound to them (see bindToGateway). */
+  readonly gatewayLabels?: Readonly<Record<string, string>>
 }
 
 /**
@@ -140,6 +147,8 @@ export function caseTransform (c: CorpusCase, opts: CaseTransformOptions = {}): 
     }
     if (c.scope === 'mesh') out = out.map(bindToMeshBindings)
     if (certFiles.size > 0) out = out.map(r => redirectCertFiles(r, certFiles))
+    if (opts.jwksUrl !== undefined) out = out.map(r => redirectJwks(r, opts.jwksUrl!))
+    if (c.scope === 'workload' && opts.gatewayLabels !== undefined) out = out.map(r => bindPolicyToGateway(r, opts.gatewayLabels!))
     return out
   }
 }
@@ -160,6 +169,29 @@ function redirectCertFiles (r: SourceResource, certFiles: ReadonlyMap<string, st
     }
   }
   // Same positions (lineOf/keysAt) as the file: only `value` changes.
+  return { ...r, value }
+}
+
+function redirectJwks (r: SourceResource, url: string): SourceResource {
+  if (r.kind !== 'RequestAuthentication') return r
+  const value = structuredClone(r.value)
+  for (const rule of arr(obj(value.spec).jwtRules)) {
+    if (typeof obj(rule).jwksUri === 'string') obj(rule).jwksUri = url
+  }
+  return { ...r, value }
+}
+
+/**
+ * `scope: workload`: the policy selects an application pod whose sidecar
+ * enforces it; the client sees the same answer when the gateway enforces it, so
+ * in memory the selector is pointed at the gateway's labels.
+ */
+function bindPolicyToGateway (r: SourceResource, labels: Readonly<Record<string, string>>): SourceResource {
+  if (r.kind !== 'AuthorizationPolicy' && r.kind !== 'RequestAuthentication') return r
+  const spec = obj(r.value.spec)
+  if (spec.selector === undefined) return r
+  const value = structuredClone(r.value)
+  obj(value.spec).selector = { matchLabels: { ...labels } }
   return { ...r, value }
 }
 

@@ -13,8 +13,6 @@ export interface FieldSupport {
   readonly note: string
 }
 
-const NOT_ENFORCED = 'validated like Istio admission, but not enforced yet: requests pass as if the resource were absent (serve logs a warning); planned in a later issue'
-
 export const FIELD_SUPPORT: readonly FieldSupport[] = [
   // Gateway
   { kind: 'Gateway', field: 'selector', support: 'supported', note: 'matched against `--gateway-labels` (default `istio=ingressgateway`); a Gateway that does not match is not served' },
@@ -99,7 +97,14 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'ServiceEntry', field: 'workloadSelector', support: 'partial', note: 'selects Kubernetes pods, which meshgate does not have: no endpoints (warning)' },
 
   // Security kinds
-  { kind: 'RequestAuthentication', field: 'selector, targetRefs, jwtRules[] (all fields)', support: 'planned', note: NOT_ENFORCED },
-  { kind: 'AuthorizationPolicy', field: 'action ALLOW, DENY, AUDIT; rules[] (from, to, when); selector, targetRefs', support: 'planned', note: NOT_ENFORCED },
+  { kind: 'RequestAuthentication', field: 'selector, targetRef, targetRefs', support: 'supported', note: 'matched against `--gateway-labels` / the Gateways served; with `--namespace`, Istio\'s namespace rule' },
+  { kind: 'RequestAuthentication', field: 'jwtRules[]: issuer, audiences, jwks, jwksUri, fromHeaders, fromParams, fromCookies', support: 'supported', note: 'tokens from `Authorization: Bearer` and `access_token` unless locations are given; inline keys, jwksUri or OpenID discovery (fetched, refreshed every 5 min, refetched on an unknown kid, kept when a fetch fails); 60 s clock skew; invalid token → 401 with the jwt_verify text, no token → anonymous' },
+  { kind: 'RequestAuthentication', field: 'jwtRules[]: forwardOriginalToken, outputPayloadToHeader, outputClaimToHeaders, timeout', support: 'supported', note: 'client-sent copies of the output headers are dropped even without a token (Envoy leaves them)' },
+  { kind: 'AuthorizationPolicy', field: 'action ALLOW, DENY, AUDIT; istio.io/dry-run', support: 'supported', note: 'DENY before ALLOW; AUDIT and dry-run policies never change the decision; denial 403 `RBAC: access denied`' },
+  { kind: 'AuthorizationPolicy', field: 'rules[].from.source (principals, requestPrincipals, namespaces, serviceAccounts, ipBlocks, remoteIpBlocks and not-forms)', support: 'supported', note: 'principals come from verified client certificates (SPIFFE URI SAN); remoteIpBlocks use the EdgeFacts client address' },
+  { kind: 'AuthorizationPolicy', field: 'rules[].to.operation (hosts, ports, methods, paths and not-forms)', support: 'supported', note: 'exact, `prefix*`, `*suffix`, `*`, and `{*}` / `{**}` path templates; paths normalised, without the query, before rewrites' },
+  { kind: 'AuthorizationPolicy', field: 'rules[].when (request.headers, source/remote.ip, source.*, request.auth.*, connection.sni, destination.port)', support: 'supported', note: '`request.auth.claims[a][b]` with list claims; `notValues` on a missing attribute matches' },
+  { kind: 'AuthorizationPolicy', field: 'rules[].when destination.ip, experimental.envoy.filters.*', support: 'partial', note: 'accepted; never match (`notValues` always hold); a warning says so' },
+  { kind: 'AuthorizationPolicy', field: 'selector, targetRef, targetRefs', support: 'supported', note: 'matched against `--gateway-labels` / the Gateways served; with `--namespace`, Istio\'s namespace rule' },
   { kind: 'AuthorizationPolicy', field: 'action CUSTOM, provider', support: 'refused', note: 'external authorization is not supported' }
 ]

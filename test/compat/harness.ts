@@ -12,7 +12,11 @@ import type { TestCa } from '../helpers/certs.js'
 import type { CertFileNeed } from './case-plan.js'
 import { caseFiles, caseTransform, type CorpusCase } from './corpus.js'
 
-export const GATEWAY_LABELS: Readonly<Record<string, string>> = Object.freeze({ istio: 'ingressgateway' })
+/**
+ * The labels of an Istio ingress gateway pod (the istio/gateway chart and
+ * istioctl's default profile set both); the samples select it by either.
+ */
+export const GATEWAY_LABELS: Readonly<Record<string, string>> = Object.freeze({ istio: 'ingressgateway', app: 'istio-ingressgateway' })
 
 export interface CaseEnv {
   readonly dir: string
@@ -20,6 +24,8 @@ export interface CaseEnv {
   readonly credentialsDir: string | null
   /** Gateway certificate paths of the samples → the test's files (see writeCertFiles). */
   readonly certFiles: ReadonlyMap<string, string>
+  /** Where the corpus's jwt/jwks.json is served (every jwksUri is pointed there). */
+  readonly jwksUrl?: string
 }
 
 /** The case's snapshot, exactly as `explain` builds it; throws with the findings when the version is refused. */
@@ -27,7 +33,7 @@ export async function loadCaseSnapshot (env: CaseEnv, c: CorpusCase): Promise<Sn
   const result = await loadConfig(caseFiles(env.dir, c), {
     gatewayLabels: GATEWAY_LABELS,
     credentialsDir: env.credentialsDir,
-    transform: caseTransform(c, { certFiles: env.certFiles })
+    transform: caseTransform(c, { certFiles: env.certFiles, jwksUrl: env.jwksUrl, gatewayLabels: GATEWAY_LABELS })
   })
   if (result.snapshot === null) {
     throw new Error(`config refused:\n${result.issues.filter(i => i.severity === 'error').map(formatIssue).join('\n')}`)
@@ -45,7 +51,7 @@ export async function startCaseGateway (env: CaseEnv, c: CorpusCase): Promise<Ga
     metrics: null,
     gatewayLabels: GATEWAY_LABELS,
     credentialsDir: env.credentialsDir,
-    transform: caseTransform(c, { certFiles: env.certFiles }),
+    transform: caseTransform(c, { certFiles: env.certFiles, jwksUrl: env.jwksUrl, gatewayLabels: GATEWAY_LABELS }),
     watch: false
   })
   try {

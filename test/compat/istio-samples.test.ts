@@ -25,6 +25,8 @@ import { headerValue, request, type HttpResponse } from '../helpers/http.js'
 import { corpusDir, durationMs, loadCases, portsFor, rawResources, requestHeaders, stubPorts, type CorpusCase } from './corpus.js'
 import { planCase, WITH_CLIENT_CERTIFICATE, type Verdict } from './case-plan.js'
 import { isPortError, loadCaseSnapshot, portProblem, startCaseGateway, writeCertFiles, type CaseEnv } from './harness.js'
+import { startJwksServer, type JwksServer } from '../helpers/jwt.js'
+import { JwtAuthenticator } from '../../src/plugins/authn-jwt/index.js'
 
 const dir = corpusDir()
 const cases = loadCases(dir)
@@ -43,7 +45,13 @@ let certFiles = new Map<string, string>()
 let clientCert: CertFiles | null = null
 let certProblem: string | null = null
 
-const env = (): CaseEnv => ({ dir, credentialsDir, certFiles })
+/** The corpus's jwt/jwks.json on a real HTTP server ("the JWKS behind a jwksUri"). */
+let jwks: JwksServer | null = null
+const env = (): CaseEnv => ({ dir, credentialsDir, certFiles, jwksUrl: jwks?.url })
+
+before(async () => {
+  jwks = await startJwksServer(readFileSync(path.join(dir, 'jwt', 'jwks.json'), 'utf8'))
+})
 
 before(async () => {
   const wanted = cases.flatMap(c => planCase(dir, c).credentials)
@@ -71,6 +79,7 @@ before(async () => {
 })
 
 after(async () => {
+  await jwks?.close()
   await ca?.cleanup()
   if (credentialsDir !== null) await rm(credentialsDir, { recursive: true, force: true })
   if (certFilesRoot !== null) await rm(certFilesRoot, { recursive: true, force: true })
@@ -90,7 +99,9 @@ describe('Istio samples offline: loadConfig + explain', () => {
     test(c.name, optionsOf(planCase(dir, c).offline), async (t) => {
       if (needsCertificates(c) && certProblem !== null) { t.skip(certProblem); return }
       const snapshot = await loadCaseSnapshot(env(), c)
-      const e = explain(snapshot, { url: c.request.url, method: c.request.method, headers: requestHeaders(dir, c), clientIp: c.request.clientIp })
+      const jwt = new JwtAuthenticator(null)
+      const e = await explain(snapshot, { url: c.request.url, method: c.request.method, headers: requestHeaders(dir, c), clientIp: c.request.clientIp }, { jwt })
+      jwt.close()
       if (planCase(dir, c).certFiles.length > 0) checkCertFilesServed(snapshot, e)
       if (c.expect.tls === 'handshake-fails') {
         checkHandshakeRefusal(snapshot, e)
@@ -201,6 +212,11 @@ function checkExplanation (c: CorpusCase, e: Explanation): void {
   }
   // explain knows the status of answers the gateway gives itself (404, fault abort, 503 NC/UH, redirects);
   // for forwarded requests the upstream decides and explain says null.
+  if (x.authz !== undefined) {
+    const want = x.authz as { decision: string, policy: string | null }
+    assert.equal(r.authz?.decision, want.decision, `authz decision\n${facts}`)
+    assert.equal(r.authz?.policy ?? null, want.policy, 'the deciding policy')
+  }
   if (e.status !== null) assert.equal(e.status, x.status, `status\n${facts}`)
   if (x.upstreamContacted === false || x.explainExit === 2) assert.equal(e.status, x.status, 'a local answer: explain knows its status')
 }

@@ -17,7 +17,7 @@ import { mirrorRequest } from './mirror.js'
 import { forwardedClientCert, peerPrincipal } from './client-cert.js'
 import { JwtAuthenticator, MSG } from '../../plugins/authn-jwt/index.js'
 import type { JwksStoreOptions } from '../../plugins/authn-jwt/jwks-store.js'
-import { authorize, RBAC_DENIED } from '../../plugins/authz.js'
+import { authorize, describeDecision, RBAC_DENIED, type AuthzDecision } from '../../plugins/authz.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 import { EdgeFactsEngine } from '../../plugins/edge-facts/index.js'
@@ -162,6 +162,9 @@ export class DataPlane {
       request_id: ex.requestId,
       downstream_remote_address: f.clientIp,
       downstream_direct_remote_address: f.peerIp,
+      request_principal: f.requestPrincipal === '' ? null : f.requestPrincipal,
+      source_principal: f.peerPrincipal === '' ? null : f.peerPrincipal,
+      authz: authzLog(ex.authz),
       user_agent: f.headers['user-agent'] ?? null
     }, 'access')
   }
@@ -175,6 +178,12 @@ export class DataPlane {
 function onDownstreamClose (this: DownstreamResponse): void {
   const ex = (this as unknown as Record<symbol, Exchange | undefined>)[kExchange]
   if (ex !== undefined && !ex.done && !this.writableFinished) abortUpstream(ex)
+}
+
+/** The access-log view of an authorization decision: which policy decided, and shadow matches. */
+function authzLog (d: AuthzDecision | null): string | null {
+  if (d === null || d.reason === 'no-policy') return null
+  return describeDecision(d)
 }
 
 /** A CORS preflight: Envoy's JWT filter lets these through (RBAC still applies). */
