@@ -12,6 +12,7 @@ import { GatewayMetrics } from '../plugins/metrics.js'
 import { configDump, startAdmin } from '../gateway/admin.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { geoipPaths } from './config-flags.js'
+import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listener.js'
 
 const SPEC = {
   config: 'multi',
@@ -27,13 +28,21 @@ const SPEC = {
   'root-namespace': 'string',
   'credentials-dir': 'string',
   'drain-timeout': 'string',
+  'max-header-bytes': 'string',
+  'max-headers': 'string',
+  'max-url-bytes': 'string',
+  'max-body-bytes': 'string',
+  'headers-timeout': 'string',
+  'request-timeout': 'string',
   'access-log': 'string'
 } as const
 
 export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR] [--admin-port N] [--admin-host ADDR]
                      [--workers N|auto] [--log-level L] [--gateway-labels k=v,...]
                      [--credentials-dir DIR] [--namespace NS] [--root-namespace NS] [--redis URL] [--geoip PATH[,PATH]]
-                     [--drain-timeout SECONDS] [--access-log on|off]`
+                     [--drain-timeout SECONDS] [--access-log on|off]
+                     [--max-header-bytes N] [--max-headers N] [--max-url-bytes N] [--max-body-bytes N]
+                     [--headers-timeout SECONDS] [--request-timeout SECONDS]`
 
 interface ServeConfig {
   configPaths: string[]
@@ -49,6 +58,7 @@ interface ServeConfig {
   drainMs: number
   accessLog: boolean
   geoip: string[]
+  limits: ListenerLimits
 }
 
 function readConfig (argv: readonly string[]): ServeConfig {
@@ -77,7 +87,16 @@ function readConfig (argv: readonly string[]): ServeConfig {
     rootNamespace: flag(p, 'root-namespace') ?? 'istio-system',
     drainMs: intFlag(p, 'drain-timeout', 30, 0, 3600) * 1000,
     accessLog: accessLog === 'on',
-    geoip: geoipPaths(flagList(p, 'geoip'))
+    geoip: geoipPaths(flagList(p, 'geoip')),
+    limits: {
+      ...DEFAULT_LIMITS,
+      maxHeaderBytes: intFlag(p, 'max-header-bytes', DEFAULT_LIMITS.maxHeaderBytes, 1024, 1024 * 1024),
+      maxHeadersCount: intFlag(p, 'max-headers', DEFAULT_LIMITS.maxHeadersCount, 1, 10_000),
+      maxUrlBytes: intFlag(p, 'max-url-bytes', DEFAULT_LIMITS.maxUrlBytes, 256, 1024 * 1024),
+      maxBodyBytes: intFlag(p, 'max-body-bytes', DEFAULT_LIMITS.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER),
+      headersTimeoutMs: intFlag(p, 'headers-timeout', DEFAULT_LIMITS.headersTimeoutMs / 1000, 1, 3600) * 1000,
+      requestTimeoutMs: intFlag(p, 'request-timeout', 0, 0, 86_400) * 1000
+    }
   }
 }
 
@@ -115,7 +134,8 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     credentialsDir: cfg.credentialsDir,
     namespace: cfg.namespace,
     rootNamespace: cfg.rootNamespace,
-    geoip: cfg.geoip
+    geoip: cfg.geoip,
+    limits: cfg.limits
   })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {

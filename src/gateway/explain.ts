@@ -6,6 +6,7 @@ import { RequestFacts } from './dataplane/request-facts.js'
 import { cookieValue, newSelection, pickDestination, selectRoute, stickyPoint, stickyValue } from './dataplane/route-request.js'
 import { JwtAuthenticator } from '../plugins/authn-jwt/index.js'
 import { explainAuthz, type AuthzDecision } from '../plugins/authz.js'
+import { checkApiKeys } from '../plugins/api-keys.js'
 import { EdgeFactsEngine } from '../plugins/edge-facts/index.js'
 import { describeMatcher } from './compile/string-matcher.js'
 import { isWorkingRedirect, redirectLocation } from './dataplane/redirect.js'
@@ -66,8 +67,12 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
       rules: snapshot.authn.rules.map(j => `${j.policy.namespace}/${j.policy.name} jwtRules[${j.index}] issuer ${JSON.stringify(j.issuer)}`)
     }
   }
-  const az = authnFailure === null ? explainAuthz(snapshot.authz, facts) : null
   const sel = selectRoute(snapshot, facts, newSelection())
+  if (authnFailure === null && snapshot.apiKeys.policies.length > 0) {
+    authnFailure = checkApiKeys(snapshot.apiKeys, facts, sel)
+    authn = { ...(authn ?? {}), apiKey: authnFailure ?? (facts.consumer === '' ? 'no ApiKeyPolicy covers the request' : `consumer ${facts.consumer}`), requestPrincipal: facts.requestPrincipal === '' ? null : facts.requestPrincipal }
+  }
+  const az = authnFailure === null ? explainAuthz(snapshot.authz, facts) : null
   const out: Record<string, unknown> = {
     configVersion: snapshot.version,
     request: { method: facts.method, scheme, authority, path: facts.path, query: facts.query, port, peerIp: facts.peerIp, headers: r.headers },

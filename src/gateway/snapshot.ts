@@ -336,6 +336,8 @@ export interface Snapshot {
   readonly authn: AuthnConfig
   /** AuthorizationPolicy in scope of this gateway, compiled. */
   readonly authz: AuthzConfig
+  /** ApiKeyPolicy resources, compiled. */
+  readonly apiKeys: ApiKeyConfig
   /** Analyzer findings (served anyway) and warnings. */
   readonly issues: readonly Issue[]
 }
@@ -393,6 +395,28 @@ export interface JwtRule {
 export interface AuthnConfig {
   /** Every jwtRule of every RequestAuthentication that applies to this gateway, in policy order. */
   readonly rules: readonly JwtRule[]
+}
+
+// ---- ApiKeyPolicy ----
+
+export interface ApiKeyPolicyRule {
+  readonly ref: ResourceRef
+  /** `namespace/name`. */
+  readonly id: string
+  /** Where the key is read: a request header (lowercase) or a query parameter. */
+  readonly location: { readonly kind: 'header' | 'query', readonly name: string }
+  /** SHA-256 of each key, and its consumer at the same index. */
+  readonly digests: readonly Buffer[]
+  readonly consumers: readonly string[]
+  /** `namespace/name` of targeted Gateways / VirtualServices; both null = every route. */
+  readonly gateways: ReadonlySet<string> | null
+  readonly virtualServices: ReadonlySet<string> | null
+  /** `spec.match`, or null for every request the targets cover. */
+  readonly match: CompiledMatch | null
+}
+
+export interface ApiKeyConfig {
+  readonly policies: readonly ApiKeyPolicyRule[]
 }
 
 // ---- AuthorizationPolicy ----

@@ -15,19 +15,27 @@ export class GatewayMetrics {
   readonly duration: FastHistogram
   readonly upstreamAttempts: FastCounter
   readonly stickyFallbacks: FastCounter
+  readonly consumerRequests: FastCounter
+  readonly authzDecisions: FastCounter
+  /** Consumers with a series of their own; later ones are counted as `other`. */
+  readonly #consumers = new Set<string>()
+  readonly #maxConsumers: number
   readonly configVersion: Gauge<'version'>
   readonly reloads: Counter<'result'>
   readonly lastReloadFailed: Gauge
 
-  constructor () {
+  constructor (opts: { maxConsumers?: number } = {}) {
+    this.#maxConsumers = opts.maxConsumers ?? 100
     this.registry = new Registry()
     collectDefaultMetrics({ register: this.registry, prefix: 'meshgate_process_' })
     this.requests = new FastCounter('meshgate_requests_total', 'Requests by listener, VirtualService, route, destination, subset, status code and response flags')
     this.duration = new FastHistogram('meshgate_request_duration_seconds', 'Time from request start to the end of the response', BUCKETS)
     this.upstreamAttempts = new FastCounter('meshgate_upstream_attempts_total', 'Upstream attempts by cluster and result (including retries)')
     this.stickyFallbacks = new FastCounter('meshgate_sticky_split_fallback_total', 'Requests to a sticky split that lacked the key, so the side was chosen at random, by VirtualService')
+    this.consumerRequests = new FastCounter('meshgate_consumer_requests_total', 'Requests by API consumer (ApiKeyPolicy) and status class; the first consumers seen get a series each, later ones count as other')
+    this.authzDecisions = new FastCounter('meshgate_authz_decisions_total', 'AuthorizationPolicy decisions by deciding policy and decision')
     // The Registry calls get(); ours is named collect() so that get(key) can look up a series.
-    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks]) {
+    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions]) {
       this.registry.registerMetric({ name: m.name, get: () => m.collect() } as unknown as Metric)
     }
     this.configVersion = new Gauge({ name: 'meshgate_config_version_info', help: 'The active config version (value 1)', labelNames: ['version'], registers: [this.registry] })
@@ -53,6 +61,18 @@ export class GatewayMetrics {
     s.inc()
   }
 
+  #countConsumer (consumer: string, status: number): void {
+    let name = consumer
+    if (!this.#consumers.has(name)) {
+      if (this.#consumers.size < this.#maxConsumers) this.#consumers.add(name)
+      else name = 'other'
+    }
+    const cls = statusClass(status)
+    const key = `${name}|${cls}`
+    const s = this.consumerRequests.get(key) ?? this.consumerRequests.add(key, { consumer: name, code: cls })
+    s.inc()
+  }
+
   observe (ex: Exchange): void {
     const route = ex.route
     const dest = ex.dest
@@ -64,10 +84,23 @@ export class GatewayMetrics {
     const key = `${port}|${vs}|${rl}|${dest?.statName ?? ''}|${status}|${flags}`
     const r = this.requests.get(key) ?? this.requests.add(key, { listener: String(port), virtual_service: vs, route: rl, destination: dest?.host ?? '', subset: dest?.subset ?? '', code: String(status), flags })
     r.inc()
+    const consumer = ex.facts.consumer
+    if (consumer !== '') this.#countConsumer(consumer, status)
+    const az = ex.authz
+    if (az !== null && az.reason !== 'no-policy') {
+      const akey = `${az.policy}|${az.allowed ? 1 : 0}`
+      const a = this.authzDecisions.get(akey) ?? this.authzDecisions.add(akey, { policy: az.policy === '' ? '(no ALLOW matched)' : az.policy, decision: az.allowed ? 'allow' : 'deny' })
+      a.inc()
+    }
     const hkey = `${vs}|${rl}`
     const h = this.duration.get(hkey) ?? this.duration.add(hkey, { virtual_service: vs, route: rl })
     h.observe((performance.now() - ex.startMs) / 1000)
   }
+}
+
+/** Status class label: 2xx … 5xx, or 0 when no response was sent. */
+function statusClass (status: number): string {
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : '0'
 }
 
 /** Admin-listener plugin: `GET /metrics`. */

@@ -8,6 +8,7 @@ import pino from 'pino'
 import { Gateway } from '../../src/gateway/runtime.js'
 import { GatewayMetrics } from '../../src/plugins/metrics.js'
 import type { Issue } from '../../src/gateway/validate/issues.js'
+import type { ListenerLimits } from '../../src/gateway/dataplane/listener.js'
 
 export interface TestGateway {
   readonly gateway: Gateway
@@ -23,7 +24,7 @@ export function fill (yaml: string, vars: Readonly<Record<string, string | numbe
   return yaml.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] !== undefined ? String(vars[k]) : m)
 }
 
-export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number } } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-gw-'))
   const file = join(dir, 'config.yaml')
   const vars = opts.vars ?? {}
@@ -42,7 +43,8 @@ export async function startGateway (yaml: string, opts: { vars?: Record<string, 
     reloadDelayMs: 50,
     geoip: opts.geoip ?? [],
     geoipPollMs: opts.geoipPollMs,
-    jwks: opts.jwks
+    jwks: opts.jwks,
+    limits: opts.limits
   })
   try {
     await gateway.start()

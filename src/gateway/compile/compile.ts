@@ -13,6 +13,7 @@ import { compileRule } from './rules.js'
 import { compileEdgeFacts } from './edge-facts.js'
 import { compileAuthn } from './authn.js'
 import { compileAuthz } from './authz.js'
+import { compileApiKeys, valueFromPath } from './api-keys.js'
 import { policyApplies, type PolicyScope } from './policy-scope.js'
 import { ServiceRegistry, ruleInfoOf, serviceInfoOf, type FileLookup, type RuleInfo, type ServiceInfo } from './clusters.js'
 import { intersectHosts, resolveGatewayName, resolveHost, splitServerHost } from './names.js'
@@ -34,7 +35,7 @@ export interface CompileInput {
 export const STICKY_ANNOTATION = 'meshgate.io/sticky-split'
 
 /** Kinds the validator accepts whose request-time behaviour is not built yet: said loudly, never silently ignored. */
-const NOT_ENFORCED_YET = new Set(['RateLimitPolicy', 'CachePolicy', 'ApiKeyPolicy'])
+const NOT_ENFORCED_YET = new Set(['RateLimitPolicy', 'CachePolicy'])
 
 interface GatewayInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: GatewaySpec }
 interface VsInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: VirtualServiceSpec, readonly hosts: readonly string[], readonly gateways: readonly string[], readonly sticky: StickyKey | null }
@@ -148,6 +149,7 @@ export function compile (input: CompileInput): Snapshot {
     edgeFacts: compileEdgeFacts(ordered, issues),
     authn: compileAuthn(ordered.filter(r => r.kind === 'RequestAuthentication' && policyApplies(r, scope)), issues),
     authz: compileAuthz(ordered.filter(r => r.kind === 'AuthorizationPolicy' && policyApplies(r, scope)), issues),
+    apiKeys: compileApiKeys(ordered, input.files),
     issues: Object.freeze(issues)
   })
 }
@@ -432,6 +434,8 @@ export function referencedFiles (resources: readonly SourceResource[], credentia
       }
       collect(spec.trafficPolicy)
       for (const s of Array.isArray(spec.subsets) ? spec.subsets : []) collect((s as Record<string, unknown>)?.trafficPolicy)
+    } else if (r.kind === 'ApiKeyPolicy') {
+      for (const k of Array.isArray(spec.keys) ? spec.keys : []) add(valueFromPath((k as Record<string, unknown>)?.valueFrom))
     }
   }
   return [...out].sort()

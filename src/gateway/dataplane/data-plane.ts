@@ -3,6 +3,7 @@
 // Order follows Envoy's filter chain at an Istio gateway: header sanitising →
 // (authn/authz plugins) → fault → CORS → router.
 import { randomUUID } from 'node:crypto'
+import { Transform, type TransformCallback } from 'node:stream'
 import type { Logger } from 'pino'
 import type { RouteDestination, Snapshot } from '../snapshot.js'
 import { UpstreamManager } from '../../mesh-bridge/upstreams.js'
@@ -17,7 +18,9 @@ import { mirrorRequest } from './mirror.js'
 import { forwardedClientCert, peerPrincipal } from './client-cert.js'
 import { JwtAuthenticator, MSG } from '../../plugins/authn-jwt/index.js'
 import type { JwksStoreOptions } from '../../plugins/authn-jwt/jwks-store.js'
+import { DEFAULT_LIMITS, type ListenerLimits } from './listener.js'
 import { authorize, describeDecision, RBAC_DENIED, type AuthzDecision } from '../../plugins/authz.js'
+import { checkApiKeys } from '../../plugins/api-keys.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 import { EdgeFactsEngine } from '../../plugins/edge-facts/index.js'
@@ -35,6 +38,8 @@ export interface DataPlaneOptions {
   readonly edge?: EdgeFactsEngine
   /** JWKS refresh and refetch timing. */
   readonly jwks?: JwksStoreOptions
+  /** Request size limits (the listener enforces the timeouts and header bytes). */
+  readonly limits?: ListenerLimits
 }
 
 export class DataPlane {
@@ -45,6 +50,7 @@ export class DataPlane {
   readonly metrics: GatewayMetrics | null
   readonly edge: EdgeFactsEngine
   readonly jwt: JwtAuthenticator
+  readonly limits: ListenerLimits
   /** Reused per call: selection happens synchronously. */
   readonly #sel: RouteSelection
 
@@ -57,6 +63,7 @@ export class DataPlane {
     this.metrics = opts.metrics
     this.edge = opts.edge ?? new EdgeFactsEngine(null)
     this.jwt = new JwtAuthenticator(opts.log, opts.jwks)
+    this.limits = opts.limits ?? DEFAULT_LIMITS
     this.jwt.sync(snapshot.authn)
     this.#sel = newSelection()
   }
@@ -81,6 +88,10 @@ export class DataPlane {
     const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
     res.once('close', onDownstreamClose)
+    // Codec-level limits, before any filter (the header bytes are the parser's).
+    const limits = this.limits
+    if (req.rawHeaders.length > limits.maxHeadersCount * 2) { finishLocal(ex, 431, null, '', null); return }
+    if ((req.url?.length ?? 0) > limits.maxUrlBytes) { finishLocal(ex, 414, null, '', null); return }
     // Envoy's filter order: jwt_authn (CORS preflights skip it) → RBAC → router.
     if (snapshot.authn.rules.length > 0 && !isPreflight(facts)) {
       const outcome = this.jwt.authenticate(facts, snapshot.authn)
@@ -103,13 +114,22 @@ export class DataPlane {
   #afterAuthn (ex: Exchange): void {
     const snapshot = ex.snapshot
     const facts = ex.facts
+    // Selection is pure: done first so that ApiKeyPolicy targets can name a
+    // VirtualService; its result is acted on only after authorization.
+    const sel = selectRoute(snapshot, facts, this.#sel)
+    if (snapshot.apiKeys.policies.length > 0) {
+      const refused = checkApiKeys(snapshot.apiKeys, facts, sel)
+      if (refused !== null) {
+        finishLocal(ex, 401, refused, '', ['www-authenticate', `APIKey realm="${facts.scheme}://${facts.authority}${facts.path}"`])
+        return
+      }
+    }
     const decision = authorize(snapshot.authz, facts)
     ex.authz = decision
     if (!decision.allowed) {
       finishLocal(ex, 403, RBAC_DENIED, '', null)
       return
     }
-    const sel = selectRoute(snapshot, facts, this.#sel)
     const route = sel.route
     if (sel.vhost !== null && sel.vhost.requireTls && facts.scheme === 'http') {
       const loc = `https://${facts.authority}${facts.rawPath}`
@@ -163,6 +183,7 @@ export class DataPlane {
       downstream_remote_address: f.clientIp,
       downstream_direct_remote_address: f.peerIp,
       request_principal: f.requestPrincipal === '' ? null : f.requestPrincipal,
+      consumer: f.consumer === '' ? null : f.consumer,
       source_principal: f.peerPrincipal === '' ? null : f.peerPrincipal,
       authz: authzLog(ex.authz),
       user_agent: f.headers['user-agent'] ?? null
@@ -366,8 +387,15 @@ function readBodyThenForward (ex: Exchange): void {
     return
   }
   const length = cl === undefined ? NaN : Number(cl)
+  const limit = ex.plane.limits.maxBodyBytes
+  if (limit > 0 && length > limit) {
+    finishLocal(ex, 413, PAYLOAD_TOO_LARGE, '', null)
+    return
+  }
   if (Number.isNaN(length) || length > MAX_BUFFERED_BODY) {
     ex.streamBody = true
+    // A body of unknown length is counted on its way through.
+    if (limit > 0 && Number.isNaN(length)) ex.bodyStream = req.pipe(new BodyLimit(limit, ex))
     startForward(ex)
     return
   }
@@ -379,6 +407,34 @@ function readBodyThenForward (ex: Exchange): void {
     startForward(ex)
   })
   req.once('error', () => abortUpstream(ex))
+}
+
+const PAYLOAD_TOO_LARGE = 'Payload Too Large'
+
+/** Passes a streamed request body through, and stops it at the size limit: 413, or a reset once the answer has started. */
+class BodyLimit extends Transform {
+  #left: number
+  readonly #ex: Exchange
+
+  constructor (limit: number, ex: Exchange) {
+    super()
+    this.#left = limit
+    this.#ex = ex
+  }
+
+  override _transform (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#left -= chunk.length
+    if (this.#left >= 0) { cb(null, chunk); return }
+    const ex = this.#ex
+    if (!ex.done) {
+      const control = ex.control
+      ex.gen++
+      if (ex.res.headersSent) abortUpstream(ex)
+      else finishLocal(ex, 413, PAYLOAD_TOO_LARGE, '', null)
+      control?.abort(new Error('request body too large'))
+    }
+    cb(new Error('request body too large'))
+  }
 }
 
 function startForward (ex: Exchange): void {

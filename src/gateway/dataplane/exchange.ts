@@ -8,6 +8,7 @@ import type { EndpointState } from '../../mesh-bridge/endpoint-state.js'
 import type { RequestFacts } from './request-facts.js'
 import type { DownstreamResponse } from './local-reply.js'
 import type { DataPlane } from './data-plane.js'
+import type { Readable } from 'node:stream'
 import type { AuthzDecision } from '../../plugins/authz.js'
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest
@@ -53,6 +54,8 @@ export class Exchange {
   /** Set-Cookie for a consistent-hash cookie minted by this request (`httpCookie.ttl`). */
   setCookie: string
   mintedCookie: string
+  /** A streamed body passed through a size limit (chunked uploads), else null: the request itself streams. */
+  bodyStream: Readable | null
   /** The AuthorizationPolicy decision, once made. */
   authz: AuthzDecision | null
 
@@ -92,5 +95,6 @@ export class Exchange {
     this.setCookie = ''
     this.mintedCookie = ''
     this.authz = null
+    this.bodyStream = null
   }
 }

@@ -70,7 +70,7 @@ function startAttempt (ex: Exchange): void {
     ex.tryTimer = setTimeout(onTryTimeout, retry.perTryTimeoutMs, ex, ex.gen)
   }
   const handler = new AttemptHandler(ex, ex.gen)
-  const body = ex.streamBody ? ex.req : ex.body
+  const body = ex.streamBody ? (ex.bodyStream ?? ex.req) : ex.body
   try {
     rt.poolOf(ep).dispatch({
       path: ex.upstreamPath,

@@ -12,7 +12,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  * external requests, replaces `x-request-id`, and sanitises XFCC.
  */
 function isInternal (name: string): boolean {
-  return name.startsWith('x-envoy-') || name === 'x-request-id' || name === 'x-forwarded-client-cert' || name === 'x-forwarded-proto'
+  return name.startsWith('x-envoy-') || name.startsWith('x-meshgate-') || name === 'x-request-id' || name === 'x-forwarded-client-cert' || name === 'x-forwarded-proto'
 }
 
 /** Values resolved per request for Envoy `%VAR%` substitutions. */

@@ -13,14 +13,26 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 
 export interface ListenerLimits {
+  /** Request line and headers together (Envoy's max_request_headers_kb: 60). Over it: 431. */
   readonly maxHeaderBytes: number
+  /** Request headers by count (Envoy's max_headers_count: 100). Over it: 431. */
+  readonly maxHeadersCount: number
+  /** Request target length. Over it: 414 (as nginx; Envoy only caps it with the headers). */
+  readonly maxUrlBytes: number
+  /** Request body, 0 = no limit. Over it: 413 (or a reset once the upstream answer has started). */
+  readonly maxBodyBytes: number
+  /** Time for a client to send the whole request head; a slow client is closed (408 for HTTP/1.1). */
   readonly headersTimeoutMs: number
+  /** Time for the whole request including the body, 0 = none. */
   readonly requestTimeoutMs: number
   readonly keepAliveTimeoutMs: number
 }
 
 export const DEFAULT_LIMITS: ListenerLimits = Object.freeze({
   maxHeaderBytes: 60 * 1024,
+  maxHeadersCount: 100,
+  maxUrlBytes: 16 * 1024,
+  maxBodyBytes: 100 * 1024 * 1024,
   headersTimeoutMs: 60_000,
   requestTimeoutMs: 0,
   keepAliveTimeoutMs: 72_000
@@ -52,12 +64,14 @@ export class GatewayListener {
   readonly #sniffing = new Set<Socket>()
   readonly #firstByteTimeoutMs: number
   readonly #maxHeaderBytes: number
+  readonly #maxHeadersCount: number
 
   constructor (listener: Listener, plane: DataPlane, limits: ListenerLimits) {
     this.port = listener.port
     this.tls = listener.tls
     this.#firstByteTimeoutMs = limits.headersTimeoutMs
     this.#maxHeaderBytes = limits.maxHeaderBytes
+    this.#maxHeadersCount = limits.maxHeadersCount
     const base = {
       logger: false,
       requestIdHeader: false as const,
@@ -87,6 +101,9 @@ export class GatewayListener {
           // HTTP/2 header lists may be as large as Envoy allows. The HTTP/1.1 fallback of
           // Node's http2 server keeps Node's 16 KiB limit (only --max-http-header-size raises it).
           settings: { maxHeaderListSize: limits.maxHeaderBytes },
+          maxHeaderListPairs: limits.maxHeadersCount + 1,
+          // A client that stalls in the handshake is closed like one that stalls in its head.
+          handshakeTimeout: limits.headersTimeoutMs,
           SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
             const l = plane.current.listeners.get(this.port)
             const chain = l === undefined ? null : findTlsServer(l, servername)
@@ -97,7 +114,10 @@ export class GatewayListener {
       }) as unknown as FastifyInstance
     } else {
       // Envoy accepts 60 KiB of request headers by default; Node's own default is 16 KiB.
-      this.app = Fastify({ ...base, http: { maxHeaderSize: limits.maxHeaderBytes } }) as unknown as FastifyInstance
+      // Node enforces headersTimeout/requestTimeout on a timer (30 s by default): check
+      // often enough that a slow client is cut off near its deadline.
+      const connectionsCheckingInterval = Math.max(100, Math.min(5_000, Math.floor(limits.headersTimeoutMs / 4)))
+      this.app = Fastify({ ...base, http: { maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval } }) as unknown as FastifyInstance
     }
     this.app.removeAllContentTypeParsers()
     // Bodies stay unread in the raw request: the data plane streams or buffers them itself.
@@ -132,6 +152,8 @@ export class GatewayListener {
     }
     const server = this.app.server as unknown as { maxHeaderSize?: number, headersTimeout?: number, maxHeadersCount?: number }
     server.headersTimeout = limits.headersTimeoutMs
+    // One over the limit, so the data plane can tell an overflow (431) from a request at the limit.
+    server.maxHeadersCount = limits.maxHeadersCount + 1
     if (!listener.tls) this.#acceptH2c(plane, port)
   }
 
@@ -144,7 +166,7 @@ export class GatewayListener {
    */
   #acceptH2c (plane: DataPlane, port: number): void {
     const h1 = this.app.server
-    const h2 = createH2cServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: this.#maxHeaderBytes } })
+    const h2 = createH2cServer({ maxSessionMemory: 32, maxHeaderListPairs: this.#maxHeadersCount + 1, settings: { maxHeaderListSize: this.#maxHeaderBytes } })
     h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
       if (plane.current.listeners.get(port)?.h2c !== true) {
         res.stream.close(http2Constants.NGHTTP2_REFUSED_STREAM)

@@ -40,6 +40,8 @@ export class RequestFacts {
    * Istio compares it (`spiffe://cluster.local/ns/x/sa/y`), else its subject; '' without one.
    */
   peerPrincipal: string
+  /** ApiKeyPolicy consumer of a valid key, '' for none. */
+  consumer: string
   /** TLS SNI the client sent, '' for plain text. */
   sni: string
   /** `x-forwarded-client-cert` value for a verified client certificate, else ''. */
@@ -68,6 +70,7 @@ export class RequestFacts {
     this.authAudiences = NO_AUDIENCES
     this.authPresenter = ''
     this.peerPrincipal = ''
+    this.consumer = ''
     this.sni = sni
     this.clientCert = ''
     this.geo = NO_GEO

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto'
 import type { Snapshot } from '../snapshot.js'
 import { peerPrincipal } from './client-cert.js'
 import { authorize, RBAC_DENIED } from '../../plugins/authz.js'
+import { checkApiKeys } from '../../plugins/api-keys.js'
 
 function refuse (socket: Duplex, status: number, reason: string, body = ''): void {
   if (!socket.writable) { socket.destroy(); return }
@@ -38,9 +39,11 @@ export function handleUpgrade (plane: DataPlane, req: IncomingMessage, socket: D
 
 function upgradeAuthenticated (plane: DataPlane, snapshot: Snapshot, facts: RequestFacts, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   if (socket.destroyed) return
+  const sel = selectRoute(snapshot, facts, newSelection())
+  const noKey = snapshot.apiKeys.policies.length > 0 ? checkApiKeys(snapshot.apiKeys, facts, sel) : null
+  if (noKey !== null) { refuse(socket, 401, 'Unauthorized', noKey); return }
   if (!authorize(snapshot.authz, facts).allowed) { refuse(socket, 403, 'Forbidden', RBAC_DENIED); return }
   const authority = facts.authority
-  const sel = selectRoute(snapshot, facts, newSelection())
   const route = sel.route
   if (route === null || route.rule.action !== 'route') { refuse(socket, 404, 'Not Found'); return }
   const rule = route.rule

@@ -6,5 +6,6 @@ import { manyRoutes } from './many-routes.js'
 import { bigHeaders } from './big-headers.js'
 import { workers } from './workers.js'
 import { edgeFacts } from './edge-facts.js'
+import { auth } from './auth.js'
 
-export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts]
+export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth]

@@ -1,0 +1,150 @@
+// Hostile and broken clients: oversized heads, too many headers, long URLs,
+// large bodies, slow senders, garbage request lines. Each gets a 4xx or a
+// closed socket; the gateway stays ready and keeps serving everyone else.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect, type Socket } from 'node:net'
+import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
+import { getFreePort } from '../helpers/ports.js'
+import { request, headerValue } from '../helpers/http.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { appConfig } from '../helpers/fixtures.js'
+import { DEFAULT_LIMITS } from '../../src/gateway/dataplane/listener.js'
+
+const CONFIG = `${appConfig(['v1'])}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: all, namespace: test}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app, subset: v1}}]}]
+`
+const HEADERS_TIMEOUT_MS = 600
+const MAX_BODY = 64 * 1024
+
+let ups: Upstreams
+let gw: TestGateway
+let port: number
+
+before(async () => {
+  ups = await startUpstreams(['v1'])
+  port = await getFreePort()
+  gw = await startGateway(CONFIG, {
+    vars: { port, v1: ups.get('v1').port },
+    limits: { ...DEFAULT_LIMITS, headersTimeoutMs: HEADERS_TIMEOUT_MS, maxBodyBytes: MAX_BODY, maxUrlBytes: 4096 }
+  })
+})
+
+after(async () => {
+  await gw?.stop()
+  await ups?.close()
+})
+
+/** Writes raw bytes on a fresh connection and collects what comes back until the server closes (or `waitMs`). */
+function raw (chunks: Array<string | Buffer>, opts: { gapMs?: number, waitMs?: number } = {}): Promise<{ text: string, closed: boolean, ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const s: Socket = connect(port, '127.0.0.1')
+    let text = ''
+    let closed = false
+    const timer = setTimeout(() => { s.destroy(); resolve({ text, closed, ms: Date.now() - started }) }, opts.waitMs ?? 5_000)
+    s.on('data', d => { text += d.toString('latin1') })
+    s.on('close', () => { closed = true; clearTimeout(timer); resolve({ text, closed, ms: Date.now() - started }) })
+    s.on('error', err => { if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err) })
+    s.on('connect', () => {
+      let i = 0
+      const next = (): void => {
+        if (i >= chunks.length || s.destroyed) return
+        s.write(chunks[i++]!)
+        if (opts.gapMs !== undefined) setTimeout(next, opts.gapMs)
+        else next()
+      }
+      next()
+    })
+  })
+}
+
+async function stillServing (): Promise<void> {
+  assert.equal(gw.gateway.ready, true, 'the gateway is still ready')
+  const res = await request(`http://127.0.0.1:${port}/ok`, { headers: { host: 'app.example' } })
+  assert.equal(res.status, 200, 'a normal request is still served')
+}
+
+const statusOf = (text: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
+
+test('a request head larger than 60 KiB gets 431', async () => {
+  const r = await raw([`GET / HTTP/1.1\r\nhost: app.example\r\nx-big: ${'a'.repeat(70 * 1024)}\r\n\r\n`])
+  assert.equal(statusOf(r.text), 431, r.text.slice(0, 100))
+  await stillServing()
+})
+
+test('more than 100 request headers get 431 (Envoy\'s max_headers_count)', async () => {
+  const many: Record<string, string> = { host: 'app.example' }
+  for (let i = 0; i < 120; i++) many[`x-h-${i}`] = String(i)
+  const res = await request(`http://127.0.0.1:${port}/x`, { headers: many })
+  assert.equal(res.status, 431)
+  const fine: Record<string, string> = { host: 'app.example' }
+  for (let i = 0; i < 90; i++) fine[`x-h-${i}`] = String(i)
+  assert.equal((await request(`http://127.0.0.1:${port}/x`, { headers: fine })).status, 200)
+  await stillServing()
+})
+
+test('a URL over the limit gets 414', async () => {
+  const res = await request(`http://127.0.0.1:${port}/${'p'.repeat(5000)}`, { headers: { host: 'app.example' } })
+  assert.equal(res.status, 414)
+  await stillServing()
+})
+
+test('a body over the limit gets 413, with a declared length or chunked', async () => {
+  const big = Buffer.alloc(MAX_BODY + 1, 'x')
+  const declared = await request(`http://127.0.0.1:${port}/upload`, { method: 'POST', headers: { host: 'app.example' }, body: big })
+  assert.equal(declared.status, 413)
+  assert.equal(declared.body, 'Payload Too Large')
+  const chunked = await raw([
+    'POST /upload HTTP/1.1\r\nhost: app.example\r\ntransfer-encoding: chunked\r\n\r\n',
+    ...Array.from({ length: 5 }, () => `4000\r\n${'y'.repeat(0x4000)}\r\n`),
+    '0\r\n\r\n'
+  ], { waitMs: 3_000 })
+  assert.ok(statusOf(chunked.text) === 413 || chunked.closed, `chunked over the limit: 413 or a reset, got ${chunked.text.slice(0, 60)}`)
+  const small = await request(`http://127.0.0.1:${port}/upload`, { method: 'POST', headers: { host: 'app.example' }, body: Buffer.alloc(1000, 'z') })
+  assert.equal(small.status, 200)
+  await stillServing()
+})
+
+test('a slowloris client is cut off when its head takes longer than the headers timeout', async () => {
+  const head = 'GET / HTTP/1.1\r\nhost: app.example\r\n'.split('')
+  const slow = raw([...head, ...Array.from({ length: 100 }, (_, i) => `x-slow-${i}: 1\r\n`)], { gapMs: 50, waitMs: 8_000 })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  await stillServing()
+  const r = await slow
+  assert.equal(r.closed, true, 'the slow connection is closed')
+  assert.ok(r.ms < HEADERS_TIMEOUT_MS + 3_000, `closed after ${r.ms} ms`)
+  assert.ok(r.text === '' || statusOf(r.text) === 408, `408 or nothing, got ${r.text.slice(0, 60)}`)
+  await stillServing()
+})
+
+test('a connection that never sends a byte is closed', async () => {
+  const r = await raw([], { waitMs: 8_000 })
+  assert.equal(r.closed, true)
+  await stillServing()
+})
+
+test('malformed request lines and headers get 400 and a closed connection', async () => {
+  for (const garbage of ['GARBAGE\r\n\r\n', 'GET / HTTP/9.9\r\nhost: a\r\n\r\n', 'GET / HTTP/1.1\r\nbad header line\r\n\r\n', '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03']) {
+    const r = await raw([garbage], { waitMs: 3_000 })
+    assert.ok(statusOf(r.text) === 400 || (r.text === '' && r.closed), `${JSON.stringify(garbage.slice(0, 20))}: 400 or closed, got ${JSON.stringify(r.text.slice(0, 60))}`)
+  }
+  await stillServing()
+})
+
+test('client-sent internal headers do not reach the upstream', async () => {
+  ups.clear()
+  const res = await request(`http://127.0.0.1:${port}/x`, { headers: { host: 'app.example', 'x-meshgate-internal': '1', 'x-envoy-retry-on': '5xx', 'x-geo-country': 'XX' } })
+  assert.equal(res.status, 200)
+  const seen = ups.get('v1').requests.at(-1)!.headers
+  assert.equal(seen['x-meshgate-internal'], undefined)
+  assert.equal(seen['x-envoy-retry-on'], undefined)
+  assert.equal(seen['x-geo-country'], undefined)
+  assert.equal(headerValue(res, 'server'), 'istio-envoy')
+})
