@@ -24,7 +24,7 @@ export function checkApiKeys (cfg: ApiKeyConfig, f: RequestFacts, sel: RouteSele
     if (consumer === null) return API_KEY_INVALID
     if (f.consumer === '') f.consumer = consumer
     if (f.requestPrincipal === '') f.requestPrincipal = `apikey/${consumer}`
-    if (p.location.kind === 'header') delete f.headers[p.location.name]
+    if (p.location.kind === 'header') f.headers[p.location.name] = undefined
   }
   return null
 }

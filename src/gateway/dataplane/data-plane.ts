@@ -94,7 +94,7 @@ export class DataPlane {
     if ((req.url?.length ?? 0) > limits.maxUrlBytes) { finishLocal(ex, 414, null, '', null); return }
     // Envoy's filter order: jwt_authn (CORS preflights skip it) → RBAC → router.
     if (snapshot.authn.rules.length > 0 && !isPreflight(facts)) {
-      const outcome = this.jwt.authenticate(facts, snapshot.authn)
+      const outcome = this.jwt.authenticate(facts, snapshot.authn, req.httpVersion === '2.0' ? null : req.socket)
       if (outcome !== null) {
         if (typeof outcome === 'string') { rejectToken(ex, outcome); return }
         outcome.then(o => {

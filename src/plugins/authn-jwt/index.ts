@@ -53,9 +53,18 @@ export class JwtAuthenticator {
   #cachedFor: AuthnConfig | null = null
   /** Per config: headers a validated token writes (client copies are dropped first). */
   #outputs = new WeakMap<AuthnConfig, readonly string[]>()
+  /**
+   * Per connection: the last header value that carried a valid token. A client
+   * sends the same token on every request of a keep-alive connection; comparing
+   * the header with the previous one costs a memcmp, where the token LRU would
+   * hash several hundred characters per request.
+   */
+  #perConnection = new WeakMap<object, { cfg: AuthnConfig, generation: number, raw: string, found: Found, entry: Verified }>()
+  /** Bumped when a key set changes: remembered results from before are not trusted. */
+  #generation = 0
 
   constructor (log: Logger | null, opts: JwksStoreOptions = {}) {
-    this.jwks = new JwksStore(log, () => { this.#cache.clear() }, opts)
+    this.jwks = new JwksStore(log, () => { this.#cache.clear(); this.#generation++ }, opts)
   }
 
   /** A new snapshot: start fetching its key sets, forget unused ones. */
@@ -72,10 +81,18 @@ export class JwtAuthenticator {
 
   close (): void { this.jwks.close() }
 
-  authenticate (f: RequestFacts, cfg: AuthnConfig): AuthnOutcome | Promise<AuthnOutcome> {
+  /** `connection` (the client's socket) lets a keep-alive client's repeated token skip the cache lookup. */
+  authenticate (f: RequestFacts, cfg: AuthnConfig, connection: object | null = null): AuthnOutcome | Promise<AuthnOutcome> {
     if (cfg !== this.#cachedFor) { this.#cache.clear(); this.#cachedFor = cfg }
     const h = f.headers
-    for (const name of this.#outputHeaders(cfg)) if (h[name] !== undefined) delete h[name]
+    for (const name of this.#outputHeaders(cfg)) if (h[name] !== undefined) h[name] = undefined
+    if (connection !== null) {
+      const last = this.#perConnection.get(connection)
+      if (last !== undefined && last.cfg === cfg && last.generation === this.#generation && h[last.found.location.name] === last.raw && last.entry.until > Date.now()) {
+        apply(f, last.entry, last.found)
+        return null
+      }
+    }
     const found = findToken(f, cfg)
     if (found === null) return null
     const hit = this.#cache.get(found.token)
@@ -83,14 +100,21 @@ export class JwtAuthenticator {
       if ('message' in hit) return hit.message
       // The same token in another location may be for another rule (or none).
       if (sameLocation(hit.location, found.location)) {
+        this.#remember(connection, cfg, f, found, hit)
         apply(f, hit, found)
         return null
       }
     }
-    return this.#verify(f, cfg, found)
+    return this.#verify(f, cfg, found, connection)
   }
 
-  async #verify (f: RequestFacts, cfg: AuthnConfig, found: Found): Promise<AuthnOutcome> {
+  #remember (connection: object | null, cfg: AuthnConfig, f: RequestFacts, found: Found, entry: Verified): void {
+    if (connection === null || found.location.kind !== 'header') return
+    const raw = f.headers[found.location.name]
+    if (typeof raw === 'string') this.#perConnection.set(connection, { cfg, generation: this.#generation, raw, found, entry })
+  }
+
+  async #verify (f: RequestFacts, cfg: AuthnConfig, found: Found, connection: object | null): Promise<AuthnOutcome> {
     let iss: string
     try {
       found.header = decodeProtectedHeader(found.token)
@@ -108,6 +132,7 @@ export class JwtAuthenticator {
       if (typeof result !== 'string') {
         const v: Verified = { ...result, rule, location: found.location }
         this.#cache.set(found.token, v)
+        this.#remember(connection, cfg, f, found, v)
         apply(f, v, found)
         return null
       }
@@ -246,7 +271,7 @@ function apply (f: RequestFacts, v: Verified, found: Found): void {
   f.authPresenter = v.presenter
   const rule = v.rule
   const h = f.headers
-  if (!rule.forwardOriginalToken && found.location.kind === 'header') delete h[found.location.name]
+  if (!rule.forwardOriginalToken && found.location.kind === 'header') h[found.location.name] = undefined
   if (rule.outputPayloadToHeader !== '') h[rule.outputPayloadToHeader] = found.token.split('.')[1] ?? ''
   for (const o of rule.outputClaimToHeaders) {
     const value = claimAt(v.payload, o.claim)
