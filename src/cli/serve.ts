@@ -5,7 +5,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import pino, { type Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
-import { ArgError, flag, flagList, intFlag, parseArgs } from './args.js'
+import { ArgError, flag, flagList, intFlag, parseArgs, type ParsedArgs } from './args.js'
 import { Gateway, ConfigError } from '../gateway/runtime.js'
 import { parseLabels } from '../gateway/config-loader.js'
 import { GatewayMetrics } from '../plugins/metrics.js'
@@ -13,6 +13,7 @@ import { configDump, startAdmin } from '../gateway/admin.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { geoipPaths } from './config-flags.js'
 import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listener.js'
+import type { TracingOptions } from '../plugins/tracing.js'
 
 const SPEC = {
   config: 'multi',
@@ -34,6 +35,8 @@ const SPEC = {
   'max-body-bytes': 'string',
   'headers-timeout': 'string',
   'request-timeout': 'string',
+  'otlp-endpoint': 'string',
+  'trace-sampling': 'string',
   'access-log': 'string'
 } as const
 
@@ -42,7 +45,8 @@ export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR]
                      [--credentials-dir DIR] [--namespace NS] [--root-namespace NS] [--redis URL] [--geoip PATH[,PATH]]
                      [--drain-timeout SECONDS] [--access-log on|off]
                      [--max-header-bytes N] [--max-headers N] [--max-url-bytes N] [--max-body-bytes N]
-                     [--headers-timeout SECONDS] [--request-timeout SECONDS]`
+                     [--headers-timeout SECONDS] [--request-timeout SECONDS]
+                     [--otlp-endpoint URL] [--trace-sampling PERCENT]`
 
 interface ServeConfig {
   configPaths: string[]
@@ -59,6 +63,7 @@ interface ServeConfig {
   accessLog: boolean
   geoip: string[]
   limits: ListenerLimits
+  tracing: TracingOptions | undefined
 }
 
 function readConfig (argv: readonly string[]): ServeConfig {
@@ -96,8 +101,24 @@ function readConfig (argv: readonly string[]): ServeConfig {
       maxBodyBytes: intFlag(p, 'max-body-bytes', DEFAULT_LIMITS.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER),
       headersTimeoutMs: intFlag(p, 'headers-timeout', DEFAULT_LIMITS.headersTimeoutMs / 1000, 1, 3600) * 1000,
       requestTimeoutMs: intFlag(p, 'request-timeout', 0, 0, 86_400) * 1000
-    }
+    },
+    tracing: tracingFrom(p)
   }
+}
+
+function tracingFrom (p: ParsedArgs): TracingOptions | undefined {
+  const endpoint = flag(p, 'otlp-endpoint')
+  const sampling = flag(p, 'trace-sampling')
+  if (endpoint === undefined) {
+    if (sampling !== undefined) throw new ArgError('--trace-sampling needs --otlp-endpoint')
+    return undefined
+  }
+  let url: URL
+  try { url = new URL(endpoint) } catch { throw new ArgError(`--otlp-endpoint must be a URL, got ${JSON.stringify(endpoint)}`) }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ArgError('--otlp-endpoint must be http:// or https://')
+  const percent = sampling === undefined ? 1 : Number(sampling)
+  if (!Number.isFinite(percent) || percent < 0 || percent > 100) throw new ArgError(`--trace-sampling must be a percentage from 0 to 100, got ${JSON.stringify(sampling)}`)
+  return { endpoint, samplingPercent: percent }
 }
 
 function makeLogger (level: string): Logger {
@@ -135,7 +156,8 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     namespace: cfg.namespace,
     rootNamespace: cfg.rootNamespace,
     geoip: cfg.geoip,
-    limits: cfg.limits
+    limits: cfg.limits,
+    tracing: cfg.tracing
   })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {

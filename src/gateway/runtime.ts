@@ -10,6 +10,7 @@ import { formatIssue, type Issue } from './validate/issues.js'
 import type { GatewayMetrics } from '../plugins/metrics.js'
 import { EdgeFactsEngine, GeoDatabase } from '../plugins/edge-facts/index.js'
 import type { JwksStoreOptions } from '../plugins/authn-jwt/jwks-store.js'
+import { Tracer, type TracingOptions } from '../plugins/tracing.js'
 
 export interface GatewayOptions extends LoadOptions {
   readonly configPaths: readonly string[]
@@ -27,6 +28,8 @@ export interface GatewayOptions extends LoadOptions {
   readonly geoipPollMs?: number
   /** JWKS refresh and unknown-kid refetch timing (defaults: 5 min, 30 s). */
   readonly jwks?: JwksStoreOptions
+  /** OpenTelemetry export (`--otlp-endpoint`); absent = no spans, trace headers pass through. */
+  readonly tracing?: TracingOptions
 }
 
 export interface RefusedVersion {
@@ -78,7 +81,7 @@ export class Gateway {
       if (this.opts.watch !== false) geo.watch(this.opts.log, this.opts.geoipPollMs ?? 5_000)
       this.opts.log.info({ geoip: geo.files }, 'geoip database loaded')
     }
-    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks, limits: this.opts.limits })
+    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks, limits: this.opts.limits, tracer: this.opts.tracing === undefined ? null : new Tracer(this.opts.tracing, this.opts.log) })
     this.appliedAt = new Date().toISOString()
     this.opts.metrics?.setVersion(result.version)
     this.opts.metrics?.reloads.inc({ result: 'applied' })

@@ -9,6 +9,7 @@ import { Gateway } from '../../src/gateway/runtime.js'
 import { GatewayMetrics } from '../../src/plugins/metrics.js'
 import type { Issue } from '../../src/gateway/validate/issues.js'
 import type { ListenerLimits } from '../../src/gateway/dataplane/listener.js'
+import type { TracingOptions } from '../../src/plugins/tracing.js'
 
 export interface TestGateway {
   readonly gateway: Gateway
@@ -24,7 +25,7 @@ export function fill (yaml: string, vars: Readonly<Record<string, string | numbe
   return yaml.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] !== undefined ? String(vars[k]) : m)
 }
 
-export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits, tracing?: TracingOptions } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-gw-'))
   const file = join(dir, 'config.yaml')
   const vars = opts.vars ?? {}
@@ -44,7 +45,8 @@ export async function startGateway (yaml: string, opts: { vars?: Record<string, 
     geoip: opts.geoip ?? [],
     geoipPollMs: opts.geoipPollMs,
     jwks: opts.jwks,
-    limits: opts.limits
+    limits: opts.limits,
+    tracing: opts.tracing
   })
   try {
     await gateway.start()

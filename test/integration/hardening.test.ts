@@ -4,6 +4,8 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { createTestCa } from '../helpers/certs.js'
 import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
@@ -122,6 +124,44 @@ test('a slowloris client is cut off when its head takes longer than the headers 
   assert.ok(r.ms < HEADERS_TIMEOUT_MS + 3_000, `closed after ${r.ms} ms`)
   assert.ok(r.text === '' || statusOf(r.text) === 408, `408 or nothing, got ${r.text.slice(0, 60)}`)
   await stillServing()
+})
+
+test('over TLS too: a slow HTTP/1.1 head is cut off at the headers timeout, a normal request is served', async () => {
+  const ca = await createTestCa()
+  try {
+    const pair = await ca.issue('s', { dns: ['s.example'], usage: 'server' })
+    const tlsPort = await getFreePort()
+    const g = await startGateway(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: test}
+spec:
+  servers:
+  - port: {number: ${tlsPort}, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, serverCertificate: ${pair.certPath}, privateKey: ${pair.keyPath}}
+---
+${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { port, v1: ups.get('v1').port }, limits: { ...DEFAULT_LIMITS, headersTimeoutMs: HEADERS_TIMEOUT_MS } })
+    try {
+      const started = Date.now()
+      const closedAfter = await new Promise<number>((resolve) => {
+        const s = tlsConnect({ port: tlsPort, host: '127.0.0.1', servername: 's.example', ca: ca.cert, ALPNProtocols: ['http/1.1'] }, () => {
+          s.write('GET / HTTP/1.1\r\nhost: s.example\r\n')
+          let i = 0
+          const t = setInterval(() => { if (s.destroyed) { clearInterval(t); return } s.write(`x-h${i++}: 1\r\n`) }, 100)
+        })
+        s.on('error', () => {})
+        s.on('close', () => resolve(Date.now() - started))
+        setTimeout(() => s.destroy(), 8_000)
+      })
+      assert.ok(closedAfter < HEADERS_TIMEOUT_MS + 2_000, `closed after ${closedAfter} ms`)
+      const ok = await request(`https://127.0.0.1:${tlsPort}/x`, { headers: { host: 's.example' }, tls: { ca: ca.cert, servername: 's.example' } })
+      assert.equal(ok.status, 200)
+    } finally {
+      await g.stop()
+    }
+  } finally {
+    await ca.cleanup()
+  }
 })
 
 test('a connection that never sends a byte is closed', async () => {

@@ -21,6 +21,7 @@ import type { JwksStoreOptions } from '../../plugins/authn-jwt/jwks-store.js'
 import { DEFAULT_LIMITS, type ListenerLimits } from './listener.js'
 import { authorize, describeDecision, RBAC_DENIED, type AuthzDecision } from '../../plugins/authz.js'
 import { checkApiKeys } from '../../plugins/api-keys.js'
+import { Tracer, type SpanEnd } from '../../plugins/tracing.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 import { EdgeFactsEngine } from '../../plugins/edge-facts/index.js'
@@ -40,6 +41,8 @@ export interface DataPlaneOptions {
   readonly jwks?: JwksStoreOptions
   /** Request size limits (the listener enforces the timeouts and header bytes). */
   readonly limits?: ListenerLimits
+  /** Spans and traceparent (`--otlp-endpoint`); null = pass trace headers through. */
+  readonly tracer?: Tracer | null
 }
 
 export class DataPlane {
@@ -51,6 +54,7 @@ export class DataPlane {
   readonly edge: EdgeFactsEngine
   readonly jwt: JwtAuthenticator
   readonly limits: ListenerLimits
+  readonly tracer: Tracer | null
   /** Reused per call: selection happens synchronously. */
   readonly #sel: RouteSelection
 
@@ -64,6 +68,7 @@ export class DataPlane {
     this.edge = opts.edge ?? new EdgeFactsEngine(null)
     this.jwt = new JwtAuthenticator(opts.log, opts.jwks)
     this.limits = opts.limits ?? DEFAULT_LIMITS
+    this.tracer = opts.tracer ?? null
     this.jwt.sync(snapshot.authn)
     this.#sel = newSelection()
   }
@@ -88,6 +93,11 @@ export class DataPlane {
     const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
     res.once('close', onDownstreamClose)
+    if (this.tracer !== null) {
+      const trace = this.tracer.start(headers.traceparent)
+      ex.trace = trace
+      headers.traceparent = Tracer.header(trace)
+    }
     // Codec-level limits, before any filter (the header bytes are the parser's).
     const limits = this.limits
     if (req.rawHeaders.length > limits.maxHeadersCount * 2) { finishLocal(ex, 431, null, '', null); return }
@@ -161,6 +171,7 @@ export class DataPlane {
 
   onComplete (ex: Exchange): void {
     this.metrics?.observe(ex)
+    if (ex.trace !== null && ex.trace.sampled) this.tracer!.end(ex.trace, spanOf(ex))
     const log = this.accessLog
     if (log === null) return
     const f = ex.facts
@@ -192,6 +203,7 @@ export class DataPlane {
 
   async close (): Promise<void> {
     this.jwt.close()
+    await this.tracer?.close()
     await this.upstreams.close()
   }
 }
@@ -199,6 +211,27 @@ export class DataPlane {
 function onDownstreamClose (this: DownstreamResponse): void {
   const ex = (this as unknown as Record<symbol, Exchange | undefined>)[kExchange]
   if (ex !== undefined && !ex.done && !this.writableFinished) abortUpstream(ex)
+}
+
+/** The span's name and attributes, after OpenTelemetry's HTTP server conventions. */
+function spanOf (ex: Exchange): SpanEnd {
+  const f = ex.facts
+  const route = ex.route
+  const attributes: Array<readonly [string, string | number]> = [
+    ['http.request.method', f.method],
+    ['url.path', f.path],
+    ['url.scheme', f.scheme],
+    ['server.address', f.host],
+    ['server.port', f.port],
+    ['client.address', f.clientIp],
+    ['guid:x-request-id', ex.requestId]
+  ]
+  if (route !== null) attributes.push(['meshgate.virtual_service', route.vsLabel], ['meshgate.route', route.routeLabel])
+  if (ex.dest !== null) attributes.push(['meshgate.upstream_cluster', ex.dest.clusterKey])
+  if (ex.upstreamHost !== '') attributes.push(['network.peer.address', ex.upstreamHost])
+  if (ex.flags !== '') attributes.push(['meshgate.response_flags', ex.flags])
+  if (f.requestPrincipal !== '') attributes.push(['enduser.id', f.requestPrincipal])
+  return { name: route === null ? f.method : `${f.method} ${route.vsLabel}/${route.routeLabel}`, status: ex.status, attributes }
 }
 
 /** The access-log view of an authorization decision: which policy decided, and shadow matches. */

@@ -9,6 +9,7 @@ import type { RequestFacts } from './request-facts.js'
 import type { DownstreamResponse } from './local-reply.js'
 import type { DataPlane } from './data-plane.js'
 import type { Readable } from 'node:stream'
+import type { TraceContext } from '../../plugins/tracing.js'
 import type { AuthzDecision } from '../../plugins/authz.js'
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest
@@ -56,6 +57,8 @@ export class Exchange {
   mintedCookie: string
   /** A streamed body passed through a size limit (chunked uploads), else null: the request itself streams. */
   bodyStream: Readable | null
+  /** The gateway's span when tracing is on, else null. */
+  trace: TraceContext | null
   /** The AuthorizationPolicy decision, once made. */
   authz: AuthzDecision | null
 
@@ -96,5 +99,6 @@ export class Exchange {
     this.mintedCookie = ''
     this.authz = null
     this.bodyStream = null
+    this.trace = null
   }
 }

@@ -9,7 +9,7 @@ import type { Listener, TlsServer } from '../snapshot.js'
 import { findTlsServer } from '../compile/host-index.js'
 import type { DataPlane } from './data-plane.js'
 import { handleUpgrade } from './upgrade.js'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 
 export interface ListenerLimits {
@@ -124,13 +124,16 @@ export class GatewayListener {
     this.app.addContentTypeParser('*', skipBody)
     const port = this.port
     const scheme = listener.tls ? 'https' : 'http'
+    const keepAliveMs = limits.keepAliveTimeoutMs
     this.app.all('*', (request: FastifyRequest, reply: FastifyReply) => {
       reply.hijack()
       const sock = request.raw.socket as TLSSocket
+      if (scheme === 'https' && request.raw.httpVersion !== '2.0') holdTlsHttp1(sock, reply.raw as ServerResponse, keepAliveMs)
       plane.handle(request.raw, reply.raw, port, scheme, scheme === 'https' ? (typeof sock.servername === 'string' ? sock.servername : '') : '')
     })
     this.app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const sock = req.socket as TLSSocket
+      clearHeadDeadline(sock)
       handleUpgrade(plane, req, socket, head, port, scheme, scheme === 'https' && typeof sock.servername === 'string' ? sock.servername : '')
     })
     this.app.server.on('connection', (s: Socket) => {
@@ -145,6 +148,9 @@ export class GatewayListener {
       this.app.server.on('secureConnection', (s: TLSSocket) => {
         this.#sockets.add(s)
         s.once('close', () => this.#sockets.delete(s))
+        // HTTP/1.1 inside Node's HTTP/2 server gets no headersTimeout of its own:
+        // the head must arrive within it, as on plain listeners (see holdTlsHttp1).
+        if (s.alpnProtocol !== 'h2') armHeadDeadline(s, limits.headersTimeoutMs)
         const l = plane.current.listeners.get(port)
         const chain = l === undefined ? null : findTlsServer(l, typeof s.servername === 'string' ? s.servername : '')
         if (chain !== null && !isClientAccepted(chain, s)) s.destroy()
@@ -257,6 +263,34 @@ function isClientAccepted (chain: TlsServer, s: TLSSocket): boolean {
   if (chain.subjectAltNames.length === 0) return true
   const sans = (cert.subjectaltname ?? '').split(/,\s*/).map(x => x.replace(/^(URI|DNS|IP Address|email):/, ''))
   return chain.subjectAltNames.some(w => sans.includes(w))
+}
+
+/**
+ * HTTP/1.1 over TLS: while a request is being served the connection has no
+ * deadline; once its answer is sent, the next request must start within
+ * keepAliveMs, or the connection is closed (the keep-alive idle time).
+ */
+function holdTlsHttp1 (sock: TLSSocket, res: ServerResponse, keepAliveMs: number): void {
+  clearHeadDeadline(sock)
+  res.once('finish', () => { if (!sock.destroyed) armHeadDeadline(sock, keepAliveMs) })
+}
+
+const kHeadDeadline = Symbol('meshgate.headDeadline')
+
+function clearHeadDeadline (sock: TLSSocket): void {
+  const t = (sock as unknown as Record<symbol, NodeJS.Timeout | undefined>)[kHeadDeadline]
+  if (t !== undefined) clearTimeout(t)
+}
+
+/** An absolute deadline (a trickle of bytes does not extend it, unlike a socket idle timeout). */
+function armHeadDeadline (sock: TLSSocket, ms: number): void {
+  const holder = sock as unknown as Record<symbol, NodeJS.Timeout | undefined>
+  const prev = holder[kHeadDeadline]
+  if (prev !== undefined) clearTimeout(prev)
+  const t = setTimeout(() => { sock.destroy() }, ms)
+  t.unref()
+  holder[kHeadDeadline] = t
+  if (prev === undefined) sock.once('close', () => { const x = holder[kHeadDeadline]; if (x !== undefined) clearTimeout(x) })
 }
 
 function destroySilently (this: Socket): void {
