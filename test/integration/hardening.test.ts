@@ -140,7 +140,7 @@ spec:
     hosts: ["*"]
     tls: {mode: SIMPLE, serverCertificate: ${pair.certPath}, privateKey: ${pair.keyPath}}
 ---
-${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { port, v1: ups.get('v1').port }, limits: { ...DEFAULT_LIMITS, headersTimeoutMs: HEADERS_TIMEOUT_MS } })
+${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { port, v1: ups.get('v1').port }, limits: { ...DEFAULT_LIMITS, headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: 800 } })
     try {
       const started = Date.now()
       const closedAfter = await new Promise<number>((resolve) => {
@@ -154,6 +154,21 @@ ${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { port, v1: ups.get('v
         setTimeout(() => s.destroy(), 8_000)
       })
       assert.ok(closedAfter < HEADERS_TIMEOUT_MS + 2_000, `closed after ${closedAfter} ms`)
+      // A complete head, then a body that trickles: the request timeout (800 ms) ends it with 408.
+      const slowBody = await new Promise<{ ms: number, text: string }>((resolve) => {
+        const t0 = Date.now()
+        let text = ''
+        const s = tlsConnect({ port: tlsPort, host: '127.0.0.1', servername: 's.example', ca: ca.cert, ALPNProtocols: ['http/1.1'] }, () => {
+          s.write('POST /upload HTTP/1.1\r\nhost: s.example\r\ncontent-length: 100\r\n\r\n')
+          const t = setInterval(() => { if (s.destroyed) { clearInterval(t); return } s.write('x') }, 100)
+        })
+        s.on('data', (d: Buffer) => { text += d.toString() })
+        s.on('error', () => {})
+        s.on('close', () => resolve({ ms: Date.now() - t0, text }))
+        setTimeout(() => s.destroy(), 8_000)
+      })
+      assert.ok(slowBody.ms < 800 + 2_000, `slow body closed after ${slowBody.ms} ms`)
+      assert.ok(slowBody.text === '' || /^HTTP\/1\.1 408/.test(slowBody.text), slowBody.text.slice(0, 60))
       const ok = await request(`https://127.0.0.1:${tlsPort}/x`, { headers: { host: 's.example' }, tls: { ca: ca.cert, servername: 's.example' } })
       assert.equal(ok.status, 200)
     } finally {

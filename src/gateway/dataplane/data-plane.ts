@@ -102,6 +102,8 @@ export class DataPlane {
     const limits = this.limits
     if (req.rawHeaders.length > limits.maxHeadersCount * 2) { finishLocal(ex, 431, null, '', null); return }
     if ((req.url?.length ?? 0) > limits.maxUrlBytes) { finishLocal(ex, 414, null, '', null); return }
+    // Node enforces requestTimeout for plain HTTP/1.1 only; HTTP/2 and HTTP/1.1 over TLS get it here.
+    if (limits.requestTimeoutMs > 0 && !req.complete && (req.httpVersion === '2.0' || scheme === 'https')) watchRequestTime(ex, limits.requestTimeoutMs)
     // Envoy's filter order: jwt_authn (CORS preflights skip it) → RBAC → router.
     if (snapshot.authn.rules.length > 0 && !isPreflight(facts)) {
       const outcome = this.jwt.authenticate(facts, snapshot.authn, req.httpVersion === '2.0' ? null : req.socket)
@@ -238,6 +240,24 @@ function spanOf (ex: Exchange): SpanEnd {
 function authzLog (d: AuthzDecision | null): string | null {
   if (d === null || d.reason === 'no-policy') return null
   return describeDecision(d)
+}
+
+/** The whole request must have arrived within `ms`: else 408 (or a reset once answering). */
+function watchRequestTime (ex: Exchange, ms: number): void {
+  const req = ex.req
+  const timer = setTimeout(() => {
+    if (req.complete) return
+    if (!ex.done && !ex.res.headersSent) {
+      const control = ex.control
+      ex.gen++
+      finishLocal(ex, 408, 'request timeout', '', null)
+      control?.abort(new Error('request timeout'))
+    }
+    req.destroy()
+  }, ms)
+  timer.unref()
+  req.once('end', () => clearTimeout(timer))
+  req.once('close', () => clearTimeout(timer))
 }
 
 /** A CORS preflight: Envoy's JWT filter lets these through (RBAC still applies). */
