@@ -14,6 +14,7 @@ import { formatIssue } from '../gateway/validate/issues.js'
 import { geoipPaths } from './config-flags.js'
 import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listener.js'
 import type { TracingOptions } from '../plugins/tracing.js'
+import { parseRedisUrls } from '../plugins/redis.js'
 
 const SPEC = {
   config: 'multi',
@@ -64,6 +65,7 @@ interface ServeConfig {
   geoip: string[]
   limits: ListenerLimits
   tracing: TracingOptions | undefined
+  redis: string[]
 }
 
 function readConfig (argv: readonly string[]): ServeConfig {
@@ -102,8 +104,21 @@ function readConfig (argv: readonly string[]): ServeConfig {
       headersTimeoutMs: intFlag(p, 'headers-timeout', DEFAULT_LIMITS.headersTimeoutMs / 1000, 1, 3600) * 1000,
       requestTimeoutMs: intFlag(p, 'request-timeout', 0, 0, 86_400) * 1000
     },
-    tracing: tracingFrom(p)
+    tracing: tracingFrom(p),
+    redis: redisUrlsFrom(flag(p, 'redis'))
   }
+}
+
+function redisUrlsFrom (value: string | undefined): string[] {
+  if (value === undefined) return []
+  const urls = parseRedisUrls(value)
+  for (const u of urls) {
+    let x: URL
+    try { x = new URL(u) } catch { throw new ArgError(`--redis must be redis://HOST:PORT (comma-separated for a cluster), got ${JSON.stringify(u)}`) }
+    if (x.protocol !== 'redis:' && x.protocol !== 'rediss:') throw new ArgError(`--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(u)}`)
+  }
+  if (urls.length === 0) throw new ArgError('--redis needs a URL')
+  return urls
 }
 
 function tracingFrom (p: ParsedArgs): TracingOptions | undefined {
@@ -157,7 +172,8 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     rootNamespace: cfg.rootNamespace,
     geoip: cfg.geoip,
     limits: cfg.limits,
-    tracing: cfg.tracing
+    tracing: cfg.tracing,
+    redis: cfg.redis
   })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {

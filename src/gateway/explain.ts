@@ -7,6 +7,7 @@ import { cookieValue, newSelection, pickDestination, selectRoute, stickyPoint, s
 import { JwtAuthenticator } from '../plugins/authn-jwt/index.js'
 import { explainAuthz, type AuthzDecision } from '../plugins/authz.js'
 import { checkApiKeys } from '../plugins/api-keys.js'
+import { covers } from '../plugins/targets.js'
 import { EdgeFactsEngine } from '../plugins/edge-facts/index.js'
 import { describeMatcher } from './compile/string-matcher.js'
 import { isWorkingRedirect, redirectLocation } from './dataplane/redirect.js'
@@ -73,6 +74,11 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
     authn = { ...(authn ?? {}), apiKey: authnFailure ?? (facts.consumer === '' ? 'no ApiKeyPolicy covers the request' : `consumer ${facts.consumer}`), requestPrincipal: facts.requestPrincipal === '' ? null : facts.requestPrincipal }
   }
   const az = authnFailure === null ? explainAuthz(snapshot.authz, facts) : null
+  const rateLimits = snapshot.rateLimits.policies.filter(p => covers(p.targets, facts, sel)).map(p => ({
+    policy: p.id,
+    failOpen: p.failOpen,
+    limits: p.limits.map(l => `${l.name}: ${l.requests} per ${l.periodMs / 1000}s by ${l.key.kind}${l.key.name === '' ? '' : `:${l.key.name}`}`)
+  }))
   const out: Record<string, unknown> = {
     configVersion: snapshot.version,
     request: { method: facts.method, scheme, authority, path: facts.path, query: facts.query, port, peerIp: facts.peerIp, headers: r.headers },
@@ -83,6 +89,7 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
       : { gateway: `${sel.tlsServer.gateway.namespace}/${sel.tlsServer.gateway.name}`, server: sel.tlsServer.serverIndex, portName: sel.tlsServer.portName, mode: sel.tlsServer.mode, routeTable: sel.table?.name ?? null },
     virtualHost: sel.vhost === null ? null : { name: sel.vhost.name, domains: sel.vhost.domains },
     authn,
+    rateLimits,
     authz: az === null ? null : { decision: az.decision.allowed ? 'ALLOW' : 'DENY', policy: decidingPolicy(snapshot, az.decision), reason: az.summary, policies: az.policies },
     virtualService: null,
     route: null,

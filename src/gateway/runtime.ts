@@ -11,6 +11,7 @@ import type { GatewayMetrics } from '../plugins/metrics.js'
 import { EdgeFactsEngine, GeoDatabase } from '../plugins/edge-facts/index.js'
 import type { JwksStoreOptions } from '../plugins/authn-jwt/jwks-store.js'
 import { Tracer, type TracingOptions } from '../plugins/tracing.js'
+import { connectRedis, redisReady, type RedisClient } from '../plugins/redis.js'
 
 export interface GatewayOptions extends LoadOptions {
   readonly configPaths: readonly string[]
@@ -30,6 +31,10 @@ export interface GatewayOptions extends LoadOptions {
   readonly jwks?: JwksStoreOptions
   /** OpenTelemetry export (`--otlp-endpoint`); absent = no spans, trace headers pass through. */
   readonly tracing?: TracingOptions
+  /** `--redis` URLs (several = Redis Cluster): shared rate-limit counters. */
+  readonly redis?: readonly string[]
+  /** Per-command Redis timeout, ms (default 100). */
+  readonly redisCommandTimeoutMs?: number
 }
 
 export interface RefusedVersion {
@@ -51,6 +56,7 @@ export class Gateway {
   #pending: boolean
   /** The last version loaded (applied or refused), so unchanged files are not parsed again. */
   #previous: PreviousVersion | null
+  #redis: RedisClient | null = null
 
   constructor (opts: GatewayOptions) {
     this.opts = opts
@@ -75,13 +81,17 @@ export class Gateway {
     this.#logIssues(result)
     if (result.snapshot === null) throw new ConfigError(result.issues)
     this.#previous = { version: result.version, refs: result.refs }
+    const redisUrls = this.opts.redis ?? []
+    this.#redis = redisUrls.length === 0 ? null : connectRedis(redisUrls, this.opts.log, { commandTimeoutMs: this.opts.redisCommandTimeoutMs })
+    // Counting starts with Redis: wait for it briefly, then serve anyway (policies fail open or closed until it comes).
+    if (this.#redis !== null && !(await redisReady(this.#redis, 3_000))) this.opts.log.warn({ redis: redisUrls.length }, 'redis not reachable at start; serving, and connecting in the background')
     const geoip = this.opts.geoip ?? []
     const geo = geoip.length === 0 ? null : await GeoDatabase.open(geoip)
     if (geo !== null) {
       if (this.opts.watch !== false) geo.watch(this.opts.log, this.opts.geoipPollMs ?? 5_000)
       this.opts.log.info({ geoip: geo.files }, 'geoip database loaded')
     }
-    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks, limits: this.opts.limits, tracer: this.opts.tracing === undefined ? null : new Tracer(this.opts.tracing, this.opts.log) })
+    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks, limits: this.opts.limits, tracer: this.opts.tracing === undefined ? null : new Tracer(this.opts.tracing, this.opts.log), redis: this.#redis })
     this.appliedAt = new Date().toISOString()
     this.opts.metrics?.setVersion(result.version)
     this.opts.metrics?.reloads.inc({ result: 'applied' })
@@ -179,6 +189,7 @@ export class Gateway {
     this.listeners.clear()
     this.plane?.edge.geo?.close()
     await this.plane?.close()
+    this.#redis?.disconnect()
   }
 }
 

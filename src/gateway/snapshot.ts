@@ -338,6 +338,8 @@ export interface Snapshot {
   readonly authz: AuthzConfig
   /** ApiKeyPolicy resources, compiled. */
   readonly apiKeys: ApiKeyConfig
+  /** RateLimitPolicy resources, compiled. */
+  readonly rateLimits: RateLimitConfig
   /** Analyzer findings (served anyway) and warnings. */
   readonly issues: readonly Issue[]
 }
@@ -397,17 +399,10 @@ export interface AuthnConfig {
   readonly rules: readonly JwtRule[]
 }
 
-// ---- ApiKeyPolicy ----
+// ---- meshgate.io policies ----
 
-export interface ApiKeyPolicyRule {
-  readonly ref: ResourceRef
-  /** `namespace/name`. */
-  readonly id: string
-  /** Where the key is read: a request header (lowercase) or a query parameter. */
-  readonly location: { readonly kind: 'header' | 'query', readonly name: string }
-  /** SHA-256 of each key, and its consumer at the same index. */
-  readonly digests: readonly Buffer[]
-  readonly consumers: readonly string[]
+/** Which requests a meshgate.io policy covers. */
+export interface PolicyTargets {
   /** `namespace/name` of targeted Gateways / VirtualServices; both null = every route. */
   readonly gateways: ReadonlySet<string> | null
   readonly virtualServices: ReadonlySet<string> | null
@@ -415,8 +410,48 @@ export interface ApiKeyPolicyRule {
   readonly match: CompiledMatch | null
 }
 
+// ---- ApiKeyPolicy ----
+
+export interface ApiKeyPolicyRule {
+  readonly ref: ResourceRef
+  /** `namespace/name`. */
+  readonly id: string
+  readonly targets: PolicyTargets
+  /** Where the key is read: a request header (lowercase) or a query parameter. */
+  readonly location: { readonly kind: 'header' | 'query', readonly name: string }
+  /** SHA-256 of each key, and its consumer at the same index. */
+  readonly digests: readonly Buffer[]
+  readonly consumers: readonly string[]
+}
+
 export interface ApiKeyConfig {
   readonly policies: readonly ApiKeyPolicyRule[]
+}
+
+// ---- RateLimitPolicy ----
+
+export type RateLimitKeyKind = 'ip' | 'header' | 'claim' | 'apiKey' | 'global'
+
+export interface RateLimit {
+  /** `namespace/name/limit`: the counter's identity (with the key's value). */
+  readonly id: string
+  readonly name: string
+  readonly requests: number
+  readonly periodMs: number
+  readonly key: { readonly kind: RateLimitKeyKind, readonly name: string }
+}
+
+export interface RateLimitPolicyRule {
+  readonly ref: ResourceRef
+  readonly id: string
+  readonly targets: PolicyTargets
+  readonly limits: readonly RateLimit[]
+  /** When the shared store (Redis) fails: let requests through (default) or refuse them. */
+  readonly failOpen: boolean
+}
+
+export interface RateLimitConfig {
+  readonly policies: readonly RateLimitPolicyRule[]
 }
 
 // ---- AuthorizationPolicy ----

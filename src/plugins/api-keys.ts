@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { ApiKeyConfig, ApiKeyPolicyRule } from '../gateway/snapshot.js'
 import type { RequestFacts } from '../gateway/dataplane/request-facts.js'
 import type { RouteSelection } from '../gateway/dataplane/route-request.js'
-import { matchRequest } from '../gateway/compile/route-matcher.js'
+import { covers } from './targets.js'
 
 export const API_KEY_MISSING = 'API key is missing'
 export const API_KEY_INVALID = 'API key is not valid'
@@ -17,7 +17,7 @@ export function checkApiKeys (cfg: ApiKeyConfig, f: RequestFacts, sel: RouteSele
   const policies = cfg.policies
   for (let i = 0; i < policies.length; i++) {
     const p = policies[i]!
-    if (!covers(p, f, sel)) continue
+    if (!covers(p.targets, f, sel)) continue
     const key = keyOf(p, f)
     if (key === undefined || key === '') return API_KEY_MISSING
     const consumer = consumerFor(p, key)
@@ -27,22 +27,6 @@ export function checkApiKeys (cfg: ApiKeyConfig, f: RequestFacts, sel: RouteSele
     if (p.location.kind === 'header') f.headers[p.location.name] = undefined
   }
   return null
-}
-
-function covers (p: ApiKeyPolicyRule, f: RequestFacts, sel: RouteSelection): boolean {
-  if (p.gateways !== null || p.virtualServices !== null) {
-    let hit = false
-    if (p.virtualServices !== null && sel.route !== null) {
-      const vs = sel.route.rule.virtualService
-      hit = p.virtualServices.has(`${vs.namespace}/${vs.name}`)
-    }
-    if (!hit && p.gateways !== null && p.gateways.size > 0) {
-      const names = sel.tlsServer !== null ? [`${sel.tlsServer.gateway.namespace}/${sel.tlsServer.gateway.name}`] : sel.listener?.gatewayNames ?? []
-      for (const n of names) if (p.gateways.has(n)) { hit = true; break }
-    }
-    if (!hit) return false
-  }
-  return p.match === null || matchRequest(p.match, f)
 }
 
 function keyOf (p: ApiKeyPolicyRule, f: RequestFacts): string | undefined {

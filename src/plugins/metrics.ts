@@ -17,6 +17,8 @@ export class GatewayMetrics {
   readonly stickyFallbacks: FastCounter
   readonly consumerRequests: FastCounter
   readonly authzDecisions: FastCounter
+  readonly rateLimitDecisions: FastCounter
+  readonly rateLimitStoreErrors: FastCounter
   /** Consumers with a series of their own; later ones are counted as `other`. */
   readonly #consumers = new Set<string>()
   readonly #maxConsumers: number
@@ -34,8 +36,10 @@ export class GatewayMetrics {
     this.stickyFallbacks = new FastCounter('meshgate_sticky_split_fallback_total', 'Requests to a sticky split that lacked the key, so the side was chosen at random, by VirtualService')
     this.consumerRequests = new FastCounter('meshgate_consumer_requests_total', 'Requests by API consumer (ApiKeyPolicy) and status class; the first consumers seen get a series each, later ones count as other')
     this.authzDecisions = new FastCounter('meshgate_authz_decisions_total', 'AuthorizationPolicy decisions by deciding policy and decision')
+    this.rateLimitDecisions = new FastCounter('meshgate_ratelimit_decisions_total', 'Rate-limit checks by limit (namespace/policy/limit) and decision')
+    this.rateLimitStoreErrors = new FastCounter('meshgate_ratelimit_store_errors_total', 'Rate-limit checks the shared store (Redis) could not answer, by policy')
     // The Registry calls get(); ours is named collect() so that get(key) can look up a series.
-    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions]) {
+    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions, this.rateLimitDecisions, this.rateLimitStoreErrors]) {
       this.registry.registerMetric({ name: m.name, get: () => m.collect() } as unknown as Metric)
     }
     this.configVersion = new Gauge({ name: 'meshgate_config_version_info', help: 'The active config version (value 1)', labelNames: ['version'], registers: [this.registry] })
@@ -58,6 +62,17 @@ export class GatewayMetrics {
   /** A request to a `meshgate.io/sticky-split` route without the key. */
   stickyFallback (virtualService: string): void {
     const s = this.stickyFallbacks.get(virtualService) ?? this.stickyFallbacks.add(virtualService, { virtual_service: virtualService })
+    s.inc()
+  }
+
+  rateLimitDecision (limit: string, allowed: boolean): void {
+    const key = allowed ? `${limit}|1` : `${limit}|0`
+    const s = this.rateLimitDecisions.get(key) ?? this.rateLimitDecisions.add(key, { limit, decision: allowed ? 'allow' : 'deny' })
+    s.inc()
+  }
+
+  rateLimitStoreError (policy: string): void {
+    const s = this.rateLimitStoreErrors.get(policy) ?? this.rateLimitStoreErrors.add(policy, { policy })
     s.inc()
   }
 

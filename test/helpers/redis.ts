@@ -27,6 +27,8 @@ export interface RedisServer {
 export interface StartRedisOptions {
   /** Extra `--flag value` pairs, e.g. ['--cluster-enabled', 'yes']. */
   args?: string[]
+  /** A fixed port (to restart a server where clients expect it); default: a free one. */
+  port?: number
   startTimeoutMs?: number
 }
 
@@ -37,7 +39,7 @@ export async function startRedis (opts: StartRedisOptions = {}): Promise<RedisSe
   // A free port can be taken between the probe and redis' bind; try a few.
   let lastError: unknown = null
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await getFreePort()
+    const port = opts.port ?? await getFreePort()
     const proc = await spawnProcess(bin, [
       '--port', String(port),
       '--bind', '127.0.0.1',

@@ -3,10 +3,9 @@
 // themselves never reach the snapshot, /config_dump or a log.
 import { createHash } from 'node:crypto'
 import type { SourceResource } from '../sources/yaml-documents.js'
-import type { HTTPMatchRequest } from '../config-types.js'
 import type { ApiKeyConfig, ApiKeyPolicyRule } from '../snapshot.js'
 import type { FileLookup } from './clusters.js'
-import { buildMatch } from './route-matcher.js'
+import { compileTargets } from './targets.js'
 
 export const NO_API_KEYS: ApiKeyConfig = Object.freeze({ policies: Object.freeze([]) })
 
@@ -35,25 +34,13 @@ export function compileApiKeys (ordered: readonly SourceResource[], files: FileL
       digests.push(digest)
       consumers.push(k.name)
     }
-    const gateways = new Set<string>()
-    const virtualServices = new Set<string>()
-    for (const t of Array.isArray(spec.targetRefs) ? spec.targetRefs : []) {
-      const ref = t as { kind?: unknown, name?: unknown, namespace?: unknown }
-      if (typeof ref?.name !== 'string') continue
-      const key = `${typeof ref.namespace === 'string' ? ref.namespace : r.namespace}/${ref.name}`
-      if (ref.kind === 'Gateway') gateways.add(key)
-      else if (ref.kind === 'VirtualService') virtualServices.add(key)
-    }
-    const targeted = gateways.size > 0 || virtualServices.size > 0
     policies.push(Object.freeze({
       ref: Object.freeze({ kind: r.kind, namespace: r.namespace, name: r.name, file: r.file, line: r.line }),
       id: `${r.namespace}/${r.name}`,
+      targets: compileTargets(r),
       location: Object.freeze(location),
       digests: Object.freeze(digests),
-      consumers: Object.freeze(consumers),
-      gateways: targeted ? gateways : null,
-      virtualServices: targeted ? virtualServices : null,
-      match: typeof spec.match === 'object' && spec.match !== null ? buildMatch(spec.match as HTTPMatchRequest) : null
+      consumers: Object.freeze(consumers)
     }))
   }
   return policies.length === 0 ? NO_API_KEYS : Object.freeze({ policies: Object.freeze(policies) })

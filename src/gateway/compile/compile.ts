@@ -14,6 +14,7 @@ import { compileEdgeFacts } from './edge-facts.js'
 import { compileAuthn } from './authn.js'
 import { compileAuthz } from './authz.js'
 import { compileApiKeys, valueFromPath } from './api-keys.js'
+import { compileRateLimits } from './rate-limits.js'
 import { policyApplies, type PolicyScope } from './policy-scope.js'
 import { ServiceRegistry, ruleInfoOf, serviceInfoOf, type FileLookup, type RuleInfo, type ServiceInfo } from './clusters.js'
 import { intersectHosts, resolveGatewayName, resolveHost, splitServerHost } from './names.js'
@@ -35,7 +36,7 @@ export interface CompileInput {
 export const STICKY_ANNOTATION = 'meshgate.io/sticky-split'
 
 /** Kinds the validator accepts whose request-time behaviour is not built yet: said loudly, never silently ignored. */
-const NOT_ENFORCED_YET = new Set(['RateLimitPolicy', 'CachePolicy'])
+const NOT_ENFORCED_YET = new Set(['CachePolicy'])
 
 interface GatewayInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: GatewaySpec }
 interface VsInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: VirtualServiceSpec, readonly hosts: readonly string[], readonly gateways: readonly string[], readonly sticky: StickyKey | null }
@@ -150,6 +151,7 @@ export function compile (input: CompileInput): Snapshot {
     authn: compileAuthn(ordered.filter(r => r.kind === 'RequestAuthentication' && policyApplies(r, scope)), issues),
     authz: compileAuthz(ordered.filter(r => r.kind === 'AuthorizationPolicy' && policyApplies(r, scope)), issues),
     apiKeys: compileApiKeys(ordered, input.files),
+    rateLimits: compileRateLimits(ordered),
     issues: Object.freeze(issues)
   })
 }

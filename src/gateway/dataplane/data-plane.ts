@@ -22,6 +22,8 @@ import { DEFAULT_LIMITS, type ListenerLimits } from './listener.js'
 import { authorize, describeDecision, RBAC_DENIED, type AuthzDecision } from '../../plugins/authz.js'
 import { checkApiKeys } from '../../plugins/api-keys.js'
 import { Tracer, type SpanEnd } from '../../plugins/tracing.js'
+import { RateLimiter, RATE_LIMITED, STORE_FAILED, type RateOutcome } from '../../plugins/rate-limit/index.js'
+import type { RedisClient } from '../../plugins/redis.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 import { EdgeFactsEngine } from '../../plugins/edge-facts/index.js'
@@ -43,6 +45,8 @@ export interface DataPlaneOptions {
   readonly limits?: ListenerLimits
   /** Spans and traceparent (`--otlp-endpoint`); null = pass trace headers through. */
   readonly tracer?: Tracer | null
+  /** Shared store for rate limits (`--redis`); null = in-process. */
+  readonly redis?: RedisClient | null
 }
 
 export class DataPlane {
@@ -55,6 +59,7 @@ export class DataPlane {
   readonly jwt: JwtAuthenticator
   readonly limits: ListenerLimits
   readonly tracer: Tracer | null
+  readonly rateLimiter: RateLimiter
   /** Reused per call: selection happens synchronously. */
   readonly #sel: RouteSelection
 
@@ -69,6 +74,7 @@ export class DataPlane {
     this.jwt = new JwtAuthenticator(opts.log, opts.jwks)
     this.limits = opts.limits ?? DEFAULT_LIMITS
     this.tracer = opts.tracer ?? null
+    this.rateLimiter = new RateLimiter(opts.redis ?? null, opts.metrics, opts.log)
     this.jwt.sync(snapshot.authn)
     this.#sel = newSelection()
   }
@@ -142,26 +148,23 @@ export class DataPlane {
       finishLocal(ex, 403, RBAC_DENIED, '', null)
       return
     }
-    const route = sel.route
-    if (sel.vhost !== null && sel.vhost.requireTls && facts.scheme === 'http') {
-      const loc = `https://${facts.authority}${facts.rawPath}`
-      finishLocal(ex, 301, null, '', ['location', loc])
-      return
+    // The shared selection object is reused by the next request: keep what is needed.
+    ex.route = sel.route
+    ex.requireTls = sel.vhost !== null && sel.vhost.requireTls && facts.scheme === 'http'
+    if (snapshot.rateLimits.policies.length > 0) {
+      const limited = this.rateLimiter.check(snapshot.rateLimits, facts, sel)
+      if (limited !== null) {
+        if ('then' in limited) {
+          limited.then(o => { if (!ex.done && admitRate(ex, o)) routeRequest(ex) }, (err: unknown) => {
+            this.log.error({ err }, 'rate limit check failed unexpectedly')
+            routeRequest(ex)
+          })
+          return
+        }
+        if (!admitRate(ex, limited)) return
+      }
     }
-    if (route === null) {
-      finishLocal(ex, 404, null, Flags.NoRoute, null)
-      return
-    }
-    ex.route = route
-    const rule = route.rule
-    ex.rule = rule
-    const fault = rule.fault
-    if (fault !== null && fault.delayMs > 0 && fault.delayPercent > 0 && roll(fault.delayPercent)) {
-      ex.flags = Flags.DelayInjected
-      setTimeout(afterDelay, fault.delayMs, ex)
-      return
-    }
-    afterDelay(ex)
+    routeRequest(ex)
   }
 
   addCorsHeaders (ex: Exchange, out: ResponseHeaders): void {
@@ -258,6 +261,40 @@ function watchRequestTime (ex: Exchange, ms: number): void {
   timer.unref()
   req.once('end', () => clearTimeout(timer))
   req.once('close', () => clearTimeout(timer))
+}
+
+/** Applies a rate-limit outcome: true to go on (its headers then go on the answer). */
+function admitRate (ex: Exchange, o: RateOutcome): boolean {
+  if (o.status === 0) {
+    if (o.headers.length > 0) ex.extraHeaders = o.headers
+    return true
+  }
+  if (o.status === 429) finishLocal(ex, 429, RATE_LIMITED, Flags.RateLimited, o.headers)
+  else finishLocal(ex, 500, STORE_FAILED, Flags.RateLimitServiceError, null)
+  return false
+}
+
+/** After the gates (authn, authz, rate limits): the vhost's TLS redirect, no route, or the route's actions. */
+function routeRequest (ex: Exchange): void {
+  const facts = ex.facts
+  if (ex.requireTls) {
+    finishLocal(ex, 301, null, '', ['location', `https://${facts.authority}${facts.rawPath}`])
+    return
+  }
+  const route = ex.route
+  if (route === null) {
+    finishLocal(ex, 404, null, Flags.NoRoute, null)
+    return
+  }
+  const rule = route.rule
+  ex.rule = rule
+  const fault = rule.fault
+  if (fault !== null && fault.delayMs > 0 && fault.delayPercent > 0 && roll(fault.delayPercent)) {
+    ex.flags = Flags.DelayInjected
+    setTimeout(afterDelay, fault.delayMs, ex)
+    return
+  }
+  afterDelay(ex)
 }
 
 /** A CORS preflight: Envoy's JWT filter lets these through (RBAC still applies). */

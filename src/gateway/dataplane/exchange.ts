@@ -57,6 +57,10 @@ export class Exchange {
   mintedCookie: string
   /** A streamed body passed through a size limit (chunked uploads), else null: the request itself streams. */
   bodyStream: Readable | null
+  /** The virtual host demands TLS and the request came in plain text (answered 301 after the gates). */
+  requireTls: boolean
+  /** Response headers the gates add to every answer (rate-limit headers), flat [name, value, ...], or null. */
+  extraHeaders: string[] | null
   /** The gateway's span when tracing is on, else null. */
   trace: TraceContext | null
   /** The AuthorizationPolicy decision, once made. */
@@ -100,5 +104,7 @@ export class Exchange {
     this.authz = null
     this.bodyStream = null
     this.trace = null
+    this.requireTls = false
+    this.extraHeaders = null
   }
 }

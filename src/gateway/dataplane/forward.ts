@@ -136,6 +136,8 @@ class AttemptHandler {
     }
     if (ex.corsOrigin !== '') ex.plane.addCorsHeaders(ex, out)
     if (ex.setCookie !== '') appendHeader(out, 'set-cookie', ex.setCookie)
+    const extra = ex.extraHeaders
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1]!
     out.server = SERVER_HEADER
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.upstreamStart))
     const res = ex.res
@@ -339,7 +341,8 @@ export function finishLocal (ex: Exchange, status: number, body: string | Buffer
   if (ex.done) return
   ex.status = status
   ex.flags = flag
-  ex.bytesSent = sendLocalReply(ex.res, status, body, extra)
+  const gates = ex.extraHeaders
+  ex.bytesSent = sendLocalReply(ex.res, status, body, gates === null ? extra : extra === null ? gates : [...gates, ...extra])
   complete(ex)
 }
 

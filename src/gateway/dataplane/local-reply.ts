@@ -18,7 +18,9 @@ export const Flags = {
   FaultInjected: 'FI',
   DelayInjected: 'DI',
   DownstreamConnectionTermination: 'DC',
-  UpstreamRetryLimitExceeded: 'URX'
+  UpstreamRetryLimitExceeded: 'URX',
+  RateLimited: 'RL',
+  RateLimitServiceError: 'RLSE'
 } as const
 
 const TEXT_PLAIN = 'text/plain'

@@ -14,7 +14,7 @@ export interface MeshgateRef { index: number, kind: 'VirtualService' | 'Gateway'
 
 const COMMON_FIELDS = ['targetRefs', 'match'] as const
 const KIND_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  RateLimitPolicy: ['limits'],
+  RateLimitPolicy: ['limits', 'failOpen'],
   CachePolicy: ['ttl', 'methods', 'vary', 'maxEntries', 'maxBodyBytes', 'staleWhileRevalidate'],
   ApiKeyPolicy: ['keys', 'in'],
   EdgeFacts: ['headers', 'trustedProxies', 'geoHeaders', 'forwardHeaders']
@@ -85,6 +85,7 @@ export function rateLimitKeyProblem (key: string): string | null {
 }
 
 function validateRateLimit (c: Checker, spec: Obj): void {
+  if (get(spec, 'failOpen') !== undefined) c.bool(['failOpen'], get(spec, 'failOpen'))
   const raw = get(spec, 'limits')
   const limits = c.list(['limits'], raw)
   if ((limits === undefined && raw === undefined) || limits?.length === 0) c.error(['limits'], 'a RateLimitPolicy needs at least one limit', CODES.REQUIRED)

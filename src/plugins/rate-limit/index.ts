@@ -1,0 +1,123 @@
+// RateLimitPolicy at the edge: every limit of every policy that covers the
+// request must pass (GCRA per key: client address, a header, a JWT claim, the
+// API consumer, or one global bucket). In-process by default; with --redis one
+// atomic script per limit makes the count exact across workers and replicas.
+// Answers carry `ratelimit-limit/-remaining/-reset` for the tightest limit;
+// refusals are 429 with `retry-after`. When Redis fails, a policy lets the
+// request through (failOpen, the default) or refuses it (500), never waits.
+import { createHash } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { RateLimit, RateLimitConfig, RateLimitPolicyRule } from '../../gateway/snapshot.js'
+import type { RequestFacts } from '../../gateway/dataplane/request-facts.js'
+import type { RouteSelection } from '../../gateway/dataplane/route-request.js'
+import type { GatewayMetrics } from '../metrics.js'
+import type { RedisClient } from '../redis.js'
+import { claimAt } from '../authn-jwt/index.js'
+import { covers } from '../targets.js'
+import type { GcraResult } from './gcra.js'
+import { MemoryStore } from './memory-store.js'
+import { RedisStore } from './redis-store.js'
+
+export { MemoryStore } from './memory-store.js'
+export { gcra } from './gcra.js'
+
+export interface RateOutcome {
+  /** 0 = let through; 429 = over a limit; 500 = the store failed and the policy fails closed. */
+  readonly status: number
+  /** Flat [name, value, ...] response headers. */
+  readonly headers: string[]
+}
+
+export const RATE_LIMITED = 'rate limited'
+export const STORE_FAILED = 'rate limit store unavailable'
+
+interface Checked { policy: RateLimitPolicyRule, limit: RateLimit, result: GcraResult | null }
+
+export class RateLimiter {
+  readonly memory = new MemoryStore()
+  readonly redis: RedisStore | null
+  readonly #metrics: GatewayMetrics | null
+  readonly #log: Logger | null
+  #lastErrorLog = 0
+
+  constructor (redis: RedisClient | null, metrics: GatewayMetrics | null, log: Logger | null) {
+    this.redis = redis === null ? null : new RedisStore(redis)
+    this.#metrics = metrics
+    this.#log = log
+  }
+
+  check (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection): RateOutcome | Promise<RateOutcome> | null {
+    let applicable: Array<[RateLimitPolicyRule, RateLimit, string]> | null = null
+    for (const p of cfg.policies) {
+      if (!covers(p.targets, f, sel)) continue
+      for (const l of p.limits) (applicable ??= []).push([p, l, storeKey(l, f)])
+    }
+    if (applicable === null) return null
+    if (this.redis === null) {
+      const checked: Checked[] = applicable.map(([policy, limit, key]) => ({ policy, limit, result: this.memory.take(key, limit.requests, limit.periodMs) }))
+      return this.#decide(checked)
+    }
+    const redis = this.redis
+    return Promise.all(applicable.map(async ([policy, limit, key]): Promise<Checked> => {
+      try {
+        return { policy, limit, result: await redis.take(key, limit.requests, limit.periodMs) }
+      } catch (err) {
+        this.#storeFailed(policy, err as Error)
+        return { policy, limit, result: null }
+      }
+    })).then(checked => this.#decide(checked))
+  }
+
+  #decide (checked: Checked[]): RateOutcome {
+    let tightest: Checked | null = null
+    let denied: Checked | null = null
+    let failedClosed = false
+    for (const c of checked) {
+      const r = c.result
+      if (r === null) { if (!c.policy.failOpen) failedClosed = true; continue }
+      this.#metrics?.rateLimitDecision(c.limit.id, r.allowed)
+      if (!r.allowed) {
+        if (denied === null || r.retryAfterMs > denied.result!.retryAfterMs) denied = c
+      } else if (tightest === null || r.remaining < tightest.result!.remaining) {
+        tightest = c
+      }
+    }
+    if (failedClosed) return { status: 500, headers: [] }
+    const shown = denied ?? tightest
+    if (shown === null) return { status: 0, headers: [] }
+    const r = shown.result!
+    const headers = ['ratelimit-limit', String(shown.limit.requests), 'ratelimit-remaining', String(r.remaining), 'ratelimit-reset', String(Math.ceil(r.resetMs / 1000))]
+    if (denied !== null) {
+      headers.push('retry-after', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))))
+      return { status: 429, headers }
+    }
+    return { status: 0, headers }
+  }
+
+  #storeFailed (policy: RateLimitPolicyRule, err: Error): void {
+    this.#metrics?.rateLimitStoreError(policy.id)
+    const now = Date.now()
+    if (now - this.#lastErrorLog > 10_000) {
+      this.#lastErrorLog = now
+      this.#log?.warn({ policy: policy.id, err: err.message, failOpen: policy.failOpen }, policy.failOpen ? 'rate limit store failed: letting requests through' : 'rate limit store failed: refusing requests')
+    }
+  }
+}
+
+/** The counter's key: the limit and the request's value for its key (long values hashed). */
+function storeKey (l: RateLimit, f: RequestFacts): string {
+  let v: string
+  switch (l.key.kind) {
+    case 'ip': v = f.clientIp; break
+    case 'header': v = f.header(l.key.name) ?? ''; break
+    case 'apiKey': v = f.consumer; break
+    case 'claim': {
+      const c = f.claims === null ? undefined : claimAt(f.claims, l.key.name)
+      v = typeof c === 'string' || typeof c === 'number' || typeof c === 'boolean' ? String(c) : ''
+      break
+    }
+    default: v = ''
+  }
+  if (v.length > 128) v = createHash('sha256').update(v).digest('base64url')
+  return `mg:rl:${l.id}:${v}`
+}

@@ -1,0 +1,65 @@
+// The Redis connection behind shared rate-limit counters and the shared cache
+// (`--redis URL`, or several comma-separated URLs for Redis Cluster). Commands
+// fail fast instead of queueing while Redis is away (no offline queue, a short
+// per-command timeout), and the client reconnects in the background, so a
+// missing Redis never holds a request and its return needs no restart.
+import { Cluster, Redis } from 'ioredis'
+import type { Logger } from 'pino'
+
+export type RedisClient = Redis | Cluster
+
+export interface RedisOptions {
+  /** Per-command timeout, ms (default 100). */
+  readonly commandTimeoutMs?: number
+}
+
+export function parseRedisUrls (value: string): string[] {
+  return value.split(',').map(s => s.trim()).filter(s => s !== '')
+}
+
+export function connectRedis (urls: readonly string[], log: Logger | null, opts: RedisOptions = {}): RedisClient {
+  if (urls.length === 0) throw new Error('--redis needs a URL')
+  const common = {
+    commandTimeout: opts.commandTimeoutMs ?? 100,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    // Reconnect for ever, at most every 2 s.
+    retryStrategy: (times: number): number => Math.min(2_000, 100 * times)
+  }
+  let client: RedisClient
+  if (urls.length === 1) {
+    client = new Redis(urls[0]!, { ...common, lazyConnect: false })
+  } else {
+    const nodes = urls.map(u => { const x = new URL(u); return { host: x.hostname, port: Number(x.port || 6379) } })
+    const first = new URL(urls[0]!)
+    client = new Cluster(nodes, {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: common.retryStrategy,
+      redisOptions: { ...common, password: first.password === '' ? undefined : decodeURIComponent(first.password), username: first.username === '' ? undefined : decodeURIComponent(first.username) }
+    })
+  }
+  let lastLog = 0
+  client.on('error', (err: Error) => {
+    // Reconnect attempts fail repeatedly while Redis is down: log at most every 10 s.
+    const now = Date.now()
+    if (now - lastLog > 10_000) { lastLog = now; log?.warn({ err: err.message }, 'redis unavailable') }
+  })
+  client.on('ready', () => { log?.info({ redis: urls.map(redact) }, 'redis connected') })
+  return client
+}
+
+function redact (u: string): string {
+  try { const x = new URL(u); if (x.password !== '') x.password = '***'; return x.toString() } catch { return u }
+}
+
+/** Resolves true once the client is ready, false after `timeoutMs`. */
+export function redisReady (client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true)
+  return new Promise(resolve => {
+    const done = (ok: boolean): void => { clearTimeout(timer); client.off('ready', onReady); resolve(ok) }
+    const onReady = (): void => { done(true) }
+    const timer = setTimeout(() => { done(false) }, timeoutMs)
+    client.on('ready', onReady)
+  })
+}

@@ -1,0 +1,212 @@
+// RateLimitPolicy through live gateways: in-process counters, a real
+// redis-server shared by two gateways and by a --workers 2 process, and Redis
+// going away and coming back.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Agent } from 'undici'
+import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
+import { getFreePort, getFreePorts } from '../helpers/ports.js'
+import { request, headerValue, type HttpResponse } from '../helpers/http.js'
+import { fill, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { appConfig } from '../helpers/fixtures.js'
+import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
+import { startMeshgate, type MeshgateProcess } from '../helpers/processes.js'
+
+const N = 12
+
+const CONFIG = `${appConfig(['v1'])}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: test}
+spec:
+  hosts: [api.example]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app, subset: v1}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: other, namespace: test}
+spec:
+  hosts: [other.example]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app, subset: v1}}]}]
+---
+apiVersion: meshgate.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: partners, namespace: test}
+spec:
+  targetRefs: [{kind: VirtualService, name: api}]
+  limits:
+  - {name: per-key, requests: 5, per: 10s, key: "header:x-api-key"}
+---
+apiVersion: meshgate.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: quick, namespace: test}
+spec:
+  targetRefs: [{kind: VirtualService, name: other}]
+  match: {uri: {prefix: /quick}}
+  limits:
+  - {name: burst, requests: 3, per: 1s, key: global}
+---
+apiVersion: meshgate.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: shared, namespace: test}
+spec:
+  targetRefs: [{kind: VirtualService, name: other}]
+  match: {uri: {prefix: /shared}}
+  limits:
+  - {name: per-run, requests: ${N}, per: 1h, key: "header:x-run"}
+`
+
+let ups: Upstreams
+let redis: RedisServer
+let local: TestGateway
+let localPort: number
+const cleanups: Array<() => Promise<void>> = []
+
+before(async () => {
+  ups = await startUpstreams(['v1'])
+  redis = await startRedis()
+  localPort = await getFreePort()
+  local = await startGateway(CONFIG, { vars: { port: localPort, v1: ups.get('v1').port } })
+})
+
+after(async () => {
+  for (const c of cleanups.reverse()) await c()
+  await local?.stop()
+  await ups?.close()
+  await redis?.stop()
+})
+
+/** One request on a connection of its own. */
+async function fresh (port: number, host: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+  const agent = new Agent({ pipelining: 0 })
+  try {
+    return await request(`http://127.0.0.1:${port}${path}`, { headers: { host, ...headers }, dispatcher: agent })
+  } finally {
+    await agent.close()
+  }
+}
+
+test('5 per 10 s per x-api-key: the 6th gets 429 with retry-after and ratelimit headers; other keys are unaffected', async () => {
+  const key = { 'x-api-key': `k-${randomUUID()}` }
+  for (let i = 0; i < 5; i++) {
+    const res = await request(`http://127.0.0.1:${localPort}/x`, { headers: { host: 'api.example', ...key } })
+    assert.equal(res.status, 200)
+    assert.equal(headerValue(res, 'ratelimit-limit'), '5')
+    assert.equal(headerValue(res, 'ratelimit-remaining'), String(4 - i))
+  }
+  const sixth = await request(`http://127.0.0.1:${localPort}/x`, { headers: { host: 'api.example', ...key } })
+  assert.equal(sixth.status, 429)
+  assert.equal(sixth.body, 'rate limited')
+  assert.equal(headerValue(sixth, 'retry-after'), '2')
+  assert.equal(headerValue(sixth, 'ratelimit-remaining'), '0')
+  assert.equal(headerValue(sixth, 'ratelimit-reset'), '10')
+  assert.equal((await request(`http://127.0.0.1:${localPort}/x`, { headers: { host: 'api.example', 'x-api-key': 'someone-else' } })).status, 200)
+  // Not targeted: no limit, no headers.
+  const other = await request(`http://127.0.0.1:${localPort}/x`, { headers: { host: 'other.example', ...key } })
+  assert.equal(other.status, 200)
+  assert.equal(headerValue(other, 'ratelimit-limit'), undefined)
+})
+
+test('after the window the quota is back (3 per 1 s, global)', async () => {
+  const send = (): Promise<HttpResponse> => request(`http://127.0.0.1:${localPort}/quick`, { headers: { host: 'other.example' } })
+  const first = await Promise.all([send(), send(), send(), send()])
+  assert.deepEqual(first.map(r => r.status).sort(), [200, 200, 200, 429])
+  await new Promise(resolve => setTimeout(resolve, 1_100))
+  const again = await Promise.all([send(), send(), send()])
+  assert.deepEqual(again.map(r => r.status), [200, 200, 200])
+})
+
+async function countPassed (ports: readonly number[], run: string, total: number): Promise<number> {
+  let passed = 0
+  const codes = new Set<number>()
+  await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+    for (let i = w; i < total; i += 8) {
+      const res = await fresh(ports[i % ports.length]!, 'other.example', '/shared', { 'x-run': run })
+      codes.add(res.status)
+      if (res.status === 200) passed++
+    }
+  }))
+  assert.deepEqual([...codes].sort(), [200, 429])
+  return passed
+}
+
+test('two gateways sharing one Redis: exactly N of 4N requests pass', async () => {
+  const [p1, p2] = await getFreePorts(2) as [number, number]
+  const a = await startGateway(CONFIG, { vars: { port: p1, v1: ups.get('v1').port }, redis: [redis.url] })
+  cleanups.push(() => a.stop())
+  const b = await startGateway(CONFIG, { vars: { port: p2, v1: ups.get('v1').port }, redis: [redis.url] })
+  cleanups.push(() => b.stop())
+  assert.equal(await countPassed([p1, p2], `two-${randomUUID()}`, 4 * N), N)
+})
+
+test('meshgate serve --workers 2 --redis: exactly N of 4N requests over fresh connections pass', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshgate-rl-'))
+  const [port, admin] = await getFreePorts(2) as [number, number]
+  await writeFile(join(dir, 'config.yaml'), fill(CONFIG, { port, v1: ups.get('v1').port }))
+  let proc: MeshgateProcess | null = null
+  try {
+    proc = await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--admin-port', String(admin), '--workers', '2', '--redis', redis.url, '--access-log', 'off'], { readyTimeoutMs: 30_000 })
+    assert.equal(await countPassed([port], `workers-${randomUUID()}`, 4 * N), N)
+  } finally {
+    await proc?.stop({ graceMs: 5_000 })
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('Redis going away: requests are answered at once (fail-open) and counted; back: limits apply again', async () => {
+  const own = await startRedis()
+  const port = await getFreePort()
+  const g = await startGateway(CONFIG, { vars: { port, v1: ups.get('v1').port }, redis: [own.url] })
+  const redisPort = own.port
+  let restarted: RedisServer | null = null
+  try {
+    const run = { 'x-run': `down-${randomUUID()}` }
+    assert.equal((await fresh(port, 'other.example', '/shared', run)).status, 200)
+    await own.stop()
+    const started = Date.now()
+    for (let i = 0; i < 2 * N; i++) {
+      const res = await fresh(port, 'other.example', '/shared', run)
+      assert.equal(res.status, 200, 'fail-open: let through')
+    }
+    assert.ok(Date.now() - started < 5_000, `2N requests with Redis down took ${Date.now() - started} ms`)
+    const errors = g.metrics.rateLimitStoreErrors.get('test/shared')?.value ?? 0
+    assert.ok(errors >= 2 * N, `store errors counted: ${errors}`)
+    restarted = await startRedis({ port: redisPort })
+    // The client reconnects in the background; within a few seconds the limit holds again.
+    const deadline = Date.now() + 10_000
+    const fresh429 = { 'x-run': `back-${randomUUID()}` }
+    let limited = false
+    while (!limited && Date.now() < deadline) {
+      let passed = 0
+      for (let i = 0; i < N + 1; i++) if ((await fresh(port, 'other.example', '/shared', fresh429)).status === 200) passed++
+      limited = passed <= N
+      if (!limited) { fresh429['x-run'] = `back-${randomUUID()}`; await new Promise(resolve => setTimeout(resolve, 200)) }
+    }
+    assert.ok(limited, 'the limit applies again once Redis is back')
+  } finally {
+    await g.stop()
+    await restarted?.stop()
+  }
+})
+
+test('Redis Cluster (--redis with three node URLs): exactly N of 4N requests pass', async () => {
+  const cluster = await startRedisCluster(3)
+  const [p1, p2] = await getFreePorts(2) as [number, number]
+  let a: TestGateway | null = null
+  let b: TestGateway | null = null
+  try {
+    a = await startGateway(CONFIG, { vars: { port: p1, v1: ups.get('v1').port }, redis: cluster.url.split(',') })
+    b = await startGateway(CONFIG, { vars: { port: p2, v1: ups.get('v1').port }, redis: cluster.url.split(',') })
+    assert.equal(await countPassed([p1, p2], `cluster-${randomUUID()}`, 4 * N), N)
+  } finally {
+    await a?.stop()
+    await b?.stop()
+    await cluster.stop()
+  }
+})
