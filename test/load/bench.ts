@@ -30,6 +30,7 @@ import { BENCH_HOST, DEFAULT_RESPONSE_BYTES, type BenchRequest, type ContestantI
 import { SCENARIOS } from './scenarios/index.js'
 import { plainConfig } from './scenarios/plain.js'
 import { renderChart } from './svg-chart.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
 
 const USAGE = `usage: npm run bench -- [NAME...] [--rounds N] [--seconds S] [--connections C] [--warmup S]
                         [--tool wrk|autocannon|both] [--autocannon-workers N] [--wrk-threads N] [--no-pin] [--no-nginx]
@@ -243,13 +244,16 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
   if (ctx.tools.taskset !== null) await pinSelf(ctx.tools.taskset, placement.loadCpus ?? `0-${ctx.machine.cores - 1}`)
   process.stdout.write(`\n## ${scenario.name}: ${scenario.description}\n\n`)
   const running: Running[] = []
+  let redis: RedisServer | null = null
   try {
+    if (scenario.redis === true) redis = await startRedis()
+    const meshgateArgs = [...(scenario.meshgateArgs ?? []), ...(redis === null ? [] : ['--redis', redis.url])]
     const upstream: Upstream = await startUpstream(ctx.tools.nginx, bytes, placement.loadCpus)
     running.push(upstream)
     if (ctx.tools.nginx !== null) running.push(await startNginxProxy(scenario, ctx.tools.nginx.version, upstream.port, workers, placement.proxyCpus))
     running.push(await startFloor(upstream.port, workers, placement.proxyCpus))
     const meshgateLabel = workers > 1 ? `meshgate --workers ${workers}` : 'meshgate'
-    const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus, scenario.meshgateArgs)
+    const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus, meshgateArgs)
     running.push(meshgate)
     if (scenario.comparePlain === true) {
       running.push(await startMeshgateContestant('meshgate-plain', `${meshgateLabel}, plain config (one route)`, plainConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus))
@@ -281,6 +285,7 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
     return { errors: 0, failed: message }
   } finally {
     for (const c of running.reverse()) await c.stop().catch(() => {})
+    await redis?.stop().catch(() => {})
   }
 }
 

@@ -48,6 +48,8 @@ export interface Scenario {
   readonly workers?: number
   /** The route `meshgate explain` must pick for `request` before any load is sent. */
   readonly expectRoute?: { readonly virtualService: string, readonly route: string }
+  /** Start a redis-server for the run and give meshgate `--redis` (serve only). */
+  readonly redis?: boolean
   /** Extra flags for `meshgate serve` and `meshgate explain` (e.g. `--geoip FILE`). */
   readonly meshgateArgs?: readonly string[]
   /** Also runs meshgate with the `plain` config in the same rounds, for goals relative to it. */

@@ -7,5 +7,6 @@ import { bigHeaders } from './big-headers.js'
 import { workers } from './workers.js'
 import { edgeFacts } from './edge-facts.js'
 import { auth } from './auth.js'
+import { rateLimit, rateLimitRedis } from './rate-limit.js'
 
-export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth]
+export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth, rateLimit, rateLimitRedis]

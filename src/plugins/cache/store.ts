@@ -1,0 +1,236 @@
+// CachePolicy's store in two levels: L1 in this process, an LRU bounded by
+// bytes (lru-cache's own accounting), and L2 in Redis, shared by every
+// replica. A lookup tries L1, then L2, and copies an L2 hit into L1. Writes go
+// to L1 at once and to Redis in the background. Redis failing costs a miss or
+// a dropped write, never a wait or an error for the request (the client from
+// `connectRedis` fails fast: no offline queue, a short command timeout).
+//
+// Layout, in both levels: a primary key (`cacheKey`) holds the entry itself
+// when the response varies on nothing, else a VaryRecord naming the request
+// headers to key on; each variant then lives under `variantKey(...)`. Both
+// kinds expire with the entry's last usable moment (fresh + the longer stale
+// window), so neither level keeps dead responses.
+import { Cluster, type Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import type { RedisClient } from '../redis.js'
+import { decodeStored, encodeEntry, encodeVaryRecord, entrySize, varyRecordSize, VaryRecord, type CacheEntry } from './entry.js'
+import { matchesPurge, purgePattern, remainingLifeMs, variantKey, type HeaderMap, type PurgeScope } from './semantics.js'
+
+export interface CacheStoreOptions {
+  /** L1 bound: the total `entrySize` (and small vary records) held in this process, bytes. */
+  readonly maxBytes: number
+  /** L1 bound on items: responses, plus one vary record per primary key whose responses vary. */
+  readonly maxEntries?: number
+  readonly redis: RedisClient | null
+  readonly log?: Logger | null
+  /** The clock for entry lifetimes (default `Date.now`). */
+  readonly now?: () => number
+}
+
+export interface CacheStats {
+  /** L1 bytes, as lru-cache counts them (`calculatedSize`). */
+  readonly bytes: number
+  /** L1 items (responses and vary records). */
+  readonly entries: number
+  /** L1 items dropped to make room. */
+  readonly evictions: number
+  readonly l1Hits: number
+  readonly l2Hits: number
+  readonly misses: number
+  readonly redisErrors: number
+}
+
+export interface PurgeResult {
+  /** L1 keys removed (responses and vary records). */
+  readonly local: number
+  /** Redis keys removed (responses and vary records). */
+  readonly shared: number
+  /** Why the Redis part stopped early, or null. */
+  readonly sharedError: string | null
+}
+
+type Item = CacheEntry | VaryRecord
+
+// A vary record serves every variant of its primary key: keep the longer of
+// its current and new lifetimes, so a short-lived variant does not hide the others.
+const SET_VARY_RECORD_LUA = `
+local px = tonumber(ARGV[2])
+local left = redis.call('PTTL', KEYS[1])
+if left > px then px = left end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', px)
+return px
+`
+type SetVaryRecord = (key: string, value: Buffer, px: number) => Promise<number>
+
+const SCAN_COUNT = 1_000
+const ERROR_LOG_INTERVAL_MS = 10_000
+
+export class CacheStore {
+  readonly #l1: LRUCache<string, Item>
+  readonly #redis: RedisClient | null
+  readonly #log: Logger | null
+  readonly #now: () => number
+  #evictions = 0
+  #l1Hits = 0
+  #l2Hits = 0
+  #misses = 0
+  #redisErrors = 0
+  #lastErrorLog = 0
+
+  constructor (opts: CacheStoreOptions) {
+    if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 1) throw new RangeError(`cache maxBytes must be a positive integer, got ${opts.maxBytes}`)
+    if (opts.maxEntries !== undefined && (!Number.isSafeInteger(opts.maxEntries) || opts.maxEntries < 1)) throw new RangeError(`cache maxEntries must be a positive integer, got ${opts.maxEntries}`)
+    this.#l1 = new LRUCache<string, Item>({
+      maxSize: opts.maxBytes, // and maxEntrySize: an item larger than the whole cache is not stored
+      ...(opts.maxEntries === undefined ? {} : { max: opts.maxEntries }),
+      sizeCalculation: itemSize,
+      dispose: (_value, _key, reason) => { if (reason === 'evict') this.#evictions++ }
+    })
+    this.#redis = opts.redis
+    this.#log = opts.log ?? null
+    this.#now = opts.now ?? Date.now
+    if (this.#redis !== null) this.#redis.defineCommand('meshgateCacheVaryRecord', { numberOfKeys: 1, lua: SET_VARY_RECORD_LUA })
+  }
+
+  get stats (): CacheStats {
+    return {
+      bytes: this.#l1.calculatedSize,
+      entries: this.#l1.size,
+      evictions: this.#evictions,
+      l1Hits: this.#l1Hits,
+      l2Hits: this.#l2Hits,
+      misses: this.#misses,
+      redisErrors: this.#redisErrors
+    }
+  }
+
+  /**
+   * The fast path: the entry from L1, `null` for a miss L1 can be sure of (no
+   * Redis configured), `undefined` when only L2 can tell (call `get`). The
+   * entry may be stale: the caller asks `freshness()`.
+   */
+  getLocal (primaryKey: string, reqHeaders: HeaderMap): CacheEntry | null | undefined {
+    const item = this.#l1.get(primaryKey)
+    const found = item instanceof VaryRecord ? this.#l1.get(variantKey(primaryKey, item.vary, reqHeaders)) : item
+    if (found !== undefined && !(found instanceof VaryRecord)) { this.#l1Hits++; return found }
+    if (this.#redis === null) { this.#misses++; return null }
+    return undefined
+  }
+
+  /** L1, then L2; an L2 hit is copied into L1. Resolves null on a miss and when Redis fails; never rejects. */
+  get (primaryKey: string, reqHeaders: HeaderMap): Promise<CacheEntry | null> {
+    const local = this.getLocal(primaryKey, reqHeaders)
+    if (local !== undefined) return Promise.resolve(local)
+    return this.#getShared(this.#redis as RedisClient, primaryKey, reqHeaders)
+  }
+
+  /** Stores in L1 now and in Redis in the background. Never throws, never waits for Redis. */
+  set (primaryKey: string, reqHeaders: HeaderMap, entry: CacheEntry): void {
+    try {
+      const lifeMs = Math.ceil(remainingLifeMs(entry, this.#now()))
+      if (lifeMs <= 0) return
+      const vary = [...new Set(entry.vary)].sort()
+      const record = vary.length === 0 ? null : new VaryRecord(vary)
+      const key = record === null ? primaryKey : variantKey(primaryKey, vary, reqHeaders)
+      if (record !== null) this.#setLocal(primaryKey, record, lifeMs)
+      this.#setLocal(key, entry, lifeMs)
+      const redis = this.#redis
+      if (redis === null) return
+      redis.set(key, encodeEntry(entry), 'PX', lifeMs).catch(this.#onRedisError)
+      if (record !== null) {
+        const setRecord = (redis as unknown as { meshgateCacheVaryRecord: SetVaryRecord }).meshgateCacheVaryRecord
+        setRecord.call(redis, primaryKey, encodeVaryRecord(record), lifeMs).catch(this.#onRedisError)
+      }
+    } catch (err) {
+      // Nothing above should throw (encoding a hostile entry at worst); a cache write is never worth a failed request.
+      this.#onRedisError(err)
+    }
+  }
+
+  /**
+   * Removes every key whose path (with query) starts with `pathPrefix`, in L1
+   * and in Redis (SCAN MATCH on every master, then UNLINK one key at a time so
+   * Cluster never sees a cross-slot command). Other replicas' L1 copies are not
+   * reached: they live until their own lifetime ends or their own purge.
+   */
+  async purge (pathPrefix: string, scope: PurgeScope = {}): Promise<PurgeResult> {
+    const doomed: string[] = []
+    for (const key of this.#l1.keys()) if (matchesPurge(key, pathPrefix, scope)) doomed.push(key)
+    let local = 0
+    for (const key of doomed) if (this.#l1.delete(key)) local++
+    const redis = this.#redis
+    if (redis === null) return { local, shared: 0, sharedError: null }
+    const removed = { count: 0 }
+    try {
+      const pattern = purgePattern(pathPrefix, scope)
+      const masters = redis instanceof Cluster ? redis.nodes('master') : [redis]
+      await Promise.all(masters.map(async (node) => { await purgeNode(node, pattern, removed) }))
+      return { local, shared: removed.count, sharedError: null }
+    } catch (err) {
+      this.#onRedisError(err)
+      return { local, shared: removed.count, sharedError: err instanceof Error ? err.message : String(err) }
+    }
+  }
+
+  async #getShared (redis: RedisClient, primaryKey: string, reqHeaders: HeaderMap): Promise<CacheEntry | null> {
+    try {
+      const raw = await redis.getBuffer(primaryKey)
+      let found = raw === null ? null : decodeStored(raw)
+      let record: VaryRecord | null = null
+      let key = primaryKey
+      if (found instanceof VaryRecord) {
+        record = found
+        key = variantKey(primaryKey, record.vary, reqHeaders)
+        const variant = await redis.getBuffer(key)
+        found = variant === null ? null : decodeStored(variant)
+      }
+      if (found === null || found instanceof VaryRecord) { this.#misses++; return null }
+      const lifeMs = Math.ceil(remainingLifeMs(found, this.#now()))
+      if (lifeMs <= 0) { this.#misses++; return null }
+      if (record !== null) this.#setLocal(primaryKey, record, lifeMs)
+      this.#setLocal(key, found, lifeMs)
+      this.#l2Hits++
+      return found
+    } catch (err) {
+      this.#onRedisError(err)
+      this.#misses++
+      return null
+    }
+  }
+
+  #setLocal (key: string, item: Item, lifeMs: number): void {
+    let ttl = lifeMs
+    if (item instanceof VaryRecord) {
+      const left = this.#l1.getRemainingTTL(key)
+      if (Number.isFinite(left) && left > ttl) ttl = Math.ceil(left)
+    }
+    this.#l1.set(key, item, { ttl })
+  }
+
+  readonly #onRedisError = (err: unknown): void => {
+    this.#redisErrors++
+    // While Redis is down every lookup fails the same way: log at most every 10 s.
+    const now = Date.now()
+    if (now - this.#lastErrorLog < ERROR_LOG_INTERVAL_MS) return
+    this.#lastErrorLog = now
+    this.#log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'cache: redis failed, serving from this process only')
+  }
+}
+
+function itemSize (item: Item): number {
+  return item instanceof VaryRecord ? varyRecordSize(item) : entrySize(item)
+}
+
+async function purgeNode (node: Redis, pattern: string, removed: { count: number }): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
+    cursor = next
+    if (keys.length === 0) continue
+    const batch = node.pipeline()
+    for (const key of keys) batch.unlink(key)
+    const results = await batch.exec()
+    for (const [err, n] of results ?? []) if (err === null && n === 1) removed.count++
+  } while (cursor !== '0')
+}

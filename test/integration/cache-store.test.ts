@@ -1,0 +1,180 @@
+// The cache store's shared level: two stores (two replicas) on one real
+// redis-server, each with its own client. A write in one is a hit in the
+// other; a purge reaches Redis; Redis going away costs misses, not waits.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { connectRedis, redisReady, type RedisClient } from '../../src/plugins/redis.js'
+import type { CacheEntry } from '../../src/plugins/cache/entry.js'
+import { cacheKey, variantKey } from '../../src/plugins/cache/semantics.js'
+import { CacheStore } from '../../src/plugins/cache/store.js'
+import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
+
+const T = { timeout: 20_000 }
+
+let redis: RedisServer
+const clients: RedisClient[] = []
+let a: CacheStore
+let b: CacheStore
+
+function client (): RedisClient {
+  const c = connectRedis([redis.url], null, { commandTimeoutMs: 200 })
+  clients.push(c)
+  return c
+}
+
+function store (): CacheStore {
+  return new CacheStore({ maxBytes: 1 << 20, redis: client() })
+}
+
+function entry (body: string, over: Partial<CacheEntry> = {}): CacheEntry {
+  return { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from(body), storedAt: Date.now(), initialAgeMs: 0, freshMs: 60_000, staleWhileRevalidateMs: 10_000, staleIfErrorMs: 30_000, vary: [], ...over }
+}
+
+/** Writes to Redis run in the background: wait until `key` is there. */
+async function untilInRedis (key: string): Promise<void> {
+  const deadline = Date.now() + 3_000
+  while (await redis.command('EXISTS', key) !== 1) {
+    if (Date.now() > deadline) throw new Error(`${key} never reached redis`)
+    await sleep(10)
+  }
+}
+
+async function redisKeys (): Promise<string[]> {
+  const keys = await redis.command('KEYS', 'mg:c:*')
+  assert.ok(Array.isArray(keys))
+  return (keys as string[]).sort()
+}
+
+before(async () => {
+  redis = await startRedis()
+  a = store()
+  b = store()
+  for (const c of clients) assert.equal(await redisReady(c, 5_000), true)
+})
+
+after(async () => {
+  for (const c of clients) c.disconnect()
+  await redis?.stop()
+})
+
+test('a response stored by one replica is an L2 hit in the other, then an L1 hit there', T, async () => {
+  const key = cacheKey('p', 'h', '/shared')
+  a.set(key, {}, entry('one'))
+  await untilInRedis(key)
+  assert.equal(b.getLocal(key, {}), undefined, 'B\'s L1 knows nothing: ask L2')
+  const got = await b.get(key, {})
+  assert.equal(got?.body.toString(), 'one')
+  assert.deepEqual(got?.headers, [['content-type', 'text/plain']])
+  assert.equal(b.stats.l2Hits, 1)
+  assert.equal(b.getLocal(key, {})?.body.toString(), 'one', 'copied into B\'s L1')
+  assert.equal(b.stats.l1Hits, 1)
+  const pttl = await redis.command('PTTL', key)
+  assert.ok(typeof pttl === 'number' && pttl > 85_000 && pttl <= 90_000, `PX is fresh + the longer stale window: ${String(pttl)}`)
+})
+
+test('variants travel through Redis with their vary record', T, async () => {
+  const key = cacheKey('p', 'h', '/greeting')
+  a.set(key, { 'accept-language': 'en' }, entry('hello', { vary: ['accept-language'] }))
+  a.set(key, { 'accept-language': 'de' }, entry('hallo', { vary: ['accept-language'] }))
+  await untilInRedis(variantKey(key, ['accept-language'], { 'accept-language': 'de' }))
+  await untilInRedis(key)
+  assert.equal((await b.get(key, { 'accept-language': 'de' }))?.body.toString(), 'hallo')
+  assert.equal((await b.get(key, { 'accept-language': 'en' }))?.body.toString(), 'hello')
+  assert.equal(await b.get(key, { 'accept-language': 'fr' }), null)
+  assert.equal(b.getLocal(key, { 'accept-language': 'en' })?.body.toString(), 'hello')
+})
+
+test('a vary record keeps the longest lifetime of its variants', T, async () => {
+  const key = cacheKey('p', 'h', '/lifetimes')
+  a.set(key, { 'x-v': '1' }, entry('long', { vary: ['x-v'], freshMs: 600_000 }))
+  await untilInRedis(key)
+  a.set(key, { 'x-v': '2' }, entry('short', { vary: ['x-v'], freshMs: 1_000, staleWhileRevalidateMs: 0, staleIfErrorMs: 0 }))
+  await untilInRedis(variantKey(key, ['x-v'], { 'x-v': '2' }))
+  await sleep(50)
+  const pttl = await redis.command('PTTL', key)
+  assert.ok(typeof pttl === 'number' && pttl > 500_000, `record PTTL ${String(pttl)}`)
+})
+
+test('garbage under a cache key is a miss', T, async () => {
+  const key = cacheKey('p', 'h', '/garbage')
+  await redis.command('SET', key, 'not an entry')
+  assert.equal(await b.get(key, {}), null)
+})
+
+test('purge removes matching keys from L1 and Redis, reading glob specials literally', T, async () => {
+  const paths = ['/api/a', '/api/b?x=1', '/a*b', '/ab', '/x|/api', '/static/s']
+  for (const p of paths) a.set(cacheKey('p', 'h', p), {}, entry(p))
+  a.set(cacheKey('p', 'h', '/api/v'), { 'x-t': '1' }, entry('v', { vary: ['x-t'] }))
+  for (const p of paths) await untilInRedis(cacheKey('p', 'h', p))
+  await untilInRedis(variantKey(cacheKey('p', 'h', '/api/v'), ['x-t'], { 'x-t': '1' }))
+
+  assert.deepEqual(await a.purge('/a*'), { local: 1, shared: 1, sharedError: null }, 'only /a*b, not /ab')
+  const r = await a.purge('/api')
+  assert.deepEqual(r, { local: 4, shared: 4, sharedError: null }, '/api/a, /api/b?x=1, /api/v and its variant')
+  const left = await redisKeys()
+  for (const p of ['/ab', '/x|/api', '/static/s']) assert.ok(left.includes(cacheKey('p', 'h', p)), p)
+  for (const p of ['/api/a', '/api/b?x=1', '/a*b', '/api/v']) {
+    assert.ok(!left.includes(cacheKey('p', 'h', p)), p)
+    assert.equal(a.getLocal(cacheKey('p', 'h', p), { 'x-t': '1' }), undefined, `${p}: gone from A's L1 too`)
+  }
+  const fresh = store()
+  assert.equal(await redisReady(clients.at(-1) as RedisClient, 5_000), true)
+  assert.equal(await fresh.get(cacheKey('p', 'h', '/api/a'), {}), null, 'a replica with an empty L1 misses')
+  assert.equal((await fresh.get(cacheKey('p', 'h', '/static/s'), {}))?.body.toString(), '/static/s')
+})
+
+test('on Redis Cluster, variants are shared and purge scans every master', { timeout: 60_000 }, async (t) => {
+  const cluster = await startRedisCluster(3)
+  const c1 = connectRedis(cluster.url.split(','), null, { commandTimeoutMs: 500 })
+  const c2 = connectRedis(cluster.url.split(','), null, { commandTimeoutMs: 500 })
+  t.after(async () => { c1.disconnect(); c2.disconnect(); await cluster.stop() })
+  assert.equal(await redisReady(c1, 10_000), true)
+  assert.equal(await redisReady(c2, 10_000), true)
+  const x = new CacheStore({ maxBytes: 1 << 20, redis: c1 })
+  const y = new CacheStore({ maxBytes: 1 << 20, redis: c2 })
+  // Enough keys to land on every master.
+  const keys = Array.from({ length: 30 }, (_, i) => cacheKey('p', 'h', `/c/${i}`))
+  for (const k of keys) x.set(k, { 'accept-language': 'en' }, entry(k, { vary: ['accept-language'] }))
+  x.set(cacheKey('p', 'h', '/keep'), {}, entry('keep'))
+  const deadline = Date.now() + 5_000
+  let got: CacheEntry | null = null
+  while ((got = await y.get(keys[29] as string, { 'accept-language': 'en' })) === null && Date.now() < deadline) await sleep(20)
+  assert.equal(got?.body.toString(), keys[29])
+  // Wait for the other background writes: 30 records, 30 variants, /keep.
+  const sizes = async (): Promise<number[]> => await Promise.all(cluster.nodes.map(async n => Number(await n.command('DBSIZE'))))
+  while ((await sizes()).reduce((s, n) => s + n, 0) < 61 && Date.now() < deadline) await sleep(20)
+  assert.ok((await sizes()).every(n => n > 0), 'keys on every master')
+  const r = await x.purge('/c/')
+  assert.equal(r.sharedError, null)
+  assert.equal(r.shared, 60, 'each primary key and its variant')
+  assert.equal(r.local, 60)
+  const z = new CacheStore({ maxBytes: 1 << 20, redis: c2 })
+  assert.equal(await z.get(keys[3] as string, { 'accept-language': 'en' }), null)
+  assert.equal((await z.get(cacheKey('p', 'h', '/keep'), {}))?.body.toString(), 'keep')
+})
+
+// Last: it stops the server.
+test('with Redis stopped, get misses quickly, set and purge do not throw, L1 still serves', T, async () => {
+  const cached = cacheKey('p', 'h', '/before-stop')
+  a.set(cached, {}, entry('still here'))
+  await untilInRedis(cached)
+  await redis.stop()
+  await sleep(50)
+
+  const started = performance.now()
+  assert.equal(await b.get(cacheKey('p', 'h', '/before-stop'), {}), null)
+  assert.equal(await a.get(cacheKey('p', 'h', '/never'), {}), null)
+  const elapsed = performance.now() - started
+  assert.ok(elapsed < 500, `two misses took ${elapsed.toFixed(0)} ms`)
+
+  assert.doesNotThrow(() => { a.set(cacheKey('p', 'h', '/during'), {}, entry('local only')) })
+  assert.equal(a.getLocal(cacheKey('p', 'h', '/during'), {})?.body.toString(), 'local only')
+  assert.equal((await a.get(cached, {}))?.body.toString(), 'still here')
+  const purged = await a.purge('/during')
+  assert.equal(purged.local, 1)
+  assert.equal(purged.shared, 0)
+  assert.ok(purged.sharedError !== null)
+  assert.ok(a.stats.redisErrors > 0)
+  await sleep(50) // let the background writes fail before the clients go
+})
