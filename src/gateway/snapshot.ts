@@ -437,8 +437,12 @@ export interface RateLimit {
   readonly id: string
   readonly name: string
   readonly requests: number
+  /** `requests` as header text (ratelimit-limit). */
+  readonly requestsText: string
   readonly periodMs: number
   readonly key: { readonly kind: RateLimitKeyKind, readonly name: string }
+  /** The store key without the request's value: `mg:rl:<id>:`. */
+  readonly keyPrefix: string
 }
 
 export interface RateLimitPolicyRule {

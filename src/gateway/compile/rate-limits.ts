@@ -18,7 +18,8 @@ export function compileRateLimits (ordered: readonly SourceResource[]): RateLimi
       const l = raw as { name?: unknown, requests?: unknown, per?: unknown, key?: unknown }
       const periodMs = parseDurationMs(l?.per)
       if (typeof l?.name !== 'string' || typeof l.requests !== 'number' || l.requests < 1 || !(periodMs > 0)) continue
-      limits.push(Object.freeze({ id: `${id}/${l.name}`, name: l.name, requests: Math.floor(l.requests), periodMs: Math.round(periodMs), key: keyOf(l.key) }))
+      const requests = Math.floor(l.requests)
+      limits.push(Object.freeze({ id: `${id}/${l.name}`, name: l.name, requests, requestsText: String(requests), periodMs: Math.round(periodMs), key: keyOf(l.key), keyPrefix: `mg:rl:${id}/${l.name}:` }))
     }
     if (limits.length === 0) continue
     policies.push(Object.freeze({

@@ -47,16 +47,13 @@ export class RateLimiter {
   }
 
   check (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection): RateOutcome | Promise<RateOutcome> | null {
+    if (this.redis === null) return this.#checkMemory(cfg, f, sel)
     let applicable: Array<[RateLimitPolicyRule, RateLimit, string]> | null = null
     for (const p of cfg.policies) {
       if (!covers(p.targets, f, sel)) continue
       for (const l of p.limits) (applicable ??= []).push([p, l, storeKey(l, f)])
     }
     if (applicable === null) return null
-    if (this.redis === null) {
-      const checked: Checked[] = applicable.map(([policy, limit, key]) => ({ policy, limit, result: this.memory.take(key, limit.requests, limit.periodMs) }))
-      return this.#decide(checked)
-    }
     const redis = this.redis
     return Promise.all(applicable.map(async ([policy, limit, key]): Promise<Checked> => {
       try {
@@ -66,6 +63,31 @@ export class RateLimiter {
         return { policy, limit, result: null }
       }
     })).then(checked => this.#decide(checked))
+  }
+
+  /** The in-process path, allocation-light: no intermediate lists. */
+  #checkMemory (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection): RateOutcome | null {
+    let shown: RateLimit | null = null
+    let shownResult: GcraResult | null = null
+    let denied = false
+    const policies = cfg.policies
+    for (let i = 0; i < policies.length; i++) {
+      const p = policies[i]!
+      if (!covers(p.targets, f, sel)) continue
+      for (let j = 0; j < p.limits.length; j++) {
+        const l = p.limits[j]!
+        const r = this.memory.take(storeKey(l, f), l.requests, l.periodMs)
+        this.#metrics?.rateLimitDecision(l.id, r.allowed)
+        if (!r.allowed) {
+          if (!denied || r.retryAfterMs > shownResult!.retryAfterMs) { shown = l; shownResult = r; denied = true }
+        } else if (!denied && (shownResult === null || r.remaining < shownResult.remaining)) {
+          shown = l
+          shownResult = r
+        }
+      }
+    }
+    if (shown === null) return null
+    return outcomeOf(shown, shownResult!, denied)
   }
 
   #decide (checked: Checked[]): RateOutcome {
@@ -85,13 +107,7 @@ export class RateLimiter {
     if (failedClosed) return { status: 500, headers: [] }
     const shown = denied ?? tightest
     if (shown === null) return { status: 0, headers: [] }
-    const r = shown.result!
-    const headers = ['ratelimit-limit', String(shown.limit.requests), 'ratelimit-remaining', String(r.remaining), 'ratelimit-reset', String(Math.ceil(r.resetMs / 1000))]
-    if (denied !== null) {
-      headers.push('retry-after', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))))
-      return { status: 429, headers }
-    }
-    return { status: 0, headers }
+    return outcomeOf(shown.limit, shown.result!, denied !== null)
   }
 
   #storeFailed (policy: RateLimitPolicyRule, err: Error): void {
@@ -102,6 +118,13 @@ export class RateLimiter {
       this.#log?.warn({ policy: policy.id, err: err.message, failOpen: policy.failOpen }, policy.failOpen ? 'rate limit store failed: letting requests through' : 'rate limit store failed: refusing requests')
     }
   }
+}
+
+function outcomeOf (limit: RateLimit, r: GcraResult, denied: boolean): RateOutcome {
+  const headers = ['ratelimit-limit', limit.requestsText, 'ratelimit-remaining', String(r.remaining), 'ratelimit-reset', String(Math.ceil(r.resetMs / 1000))]
+  if (!denied) return { status: 0, headers }
+  headers.push('retry-after', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))))
+  return { status: 429, headers }
 }
 
 /** The counter's key: the limit and the request's value for its key (long values hashed). */
@@ -119,5 +142,5 @@ function storeKey (l: RateLimit, f: RequestFacts): string {
     default: v = ''
   }
   if (v.length > 128) v = createHash('sha256').update(v).digest('base64url')
-  return `mg:rl:${l.id}:${v}`
+  return l.keyPrefix + v
 }

@@ -11,8 +11,6 @@ export class MemoryStore {
   take (key: string, requests: number, periodMs: number, now = Date.now()): GcraResult {
     const step = gcra(this.#tat.get(key) ?? null, now, requests, periodMs)
     if (step.tat !== null) {
-      // Re-insert so that Map order is least recently used first (for the bound below).
-      this.#tat.delete(key)
       this.#tat.set(key, step.tat)
       if (this.#tat.size > MAX_KEYS) this.#sweep(now)
     }
@@ -22,7 +20,7 @@ export class MemoryStore {
 
   get size (): number { return this.#tat.size }
 
-  /** Drops keys whose TAT has passed (their quota is whole again), then the oldest if still too many. */
+  /** Drops keys whose TAT has passed (their quota is whole again), then the first inserted if still too many. */
   #sweep (now: number): void {
     this.#lastSweep = now
     for (const [k, tat] of this.#tat) if (tat <= now) this.#tat.delete(k)
