@@ -15,6 +15,7 @@ import { geoipPaths } from './config-flags.js'
 import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listener.js'
 import type { TracingOptions } from '../plugins/tracing.js'
 import { parseRedisUrls } from '../plugins/redis.js'
+import { DEFAULT_CACHE_MAX_BYTES } from '../plugins/cache/index.js'
 
 const SPEC = {
   config: 'multi',
@@ -37,6 +38,7 @@ const SPEC = {
   'headers-timeout': 'string',
   'request-timeout': 'string',
   'otlp-endpoint': 'string',
+  'cache-max-bytes': 'string',
   'trace-sampling': 'string',
   'access-log': 'string'
 } as const
@@ -47,7 +49,7 @@ export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR]
                      [--drain-timeout SECONDS] [--access-log on|off]
                      [--max-header-bytes N] [--max-headers N] [--max-url-bytes N] [--max-body-bytes N]
                      [--headers-timeout SECONDS] [--request-timeout SECONDS]
-                     [--otlp-endpoint URL] [--trace-sampling PERCENT]`
+                     [--otlp-endpoint URL] [--trace-sampling PERCENT] [--cache-max-bytes N]`
 
 interface ServeConfig {
   configPaths: string[]
@@ -66,6 +68,7 @@ interface ServeConfig {
   limits: ListenerLimits
   tracing: TracingOptions | undefined
   redis: string[]
+  cacheMaxBytes: number
 }
 
 function readConfig (argv: readonly string[]): ServeConfig {
@@ -105,7 +108,8 @@ function readConfig (argv: readonly string[]): ServeConfig {
       requestTimeoutMs: intFlag(p, 'request-timeout', 0, 0, 86_400) * 1000
     },
     tracing: tracingFrom(p),
-    redis: redisUrlsFrom(flag(p, 'redis'))
+    redis: redisUrlsFrom(flag(p, 'redis')),
+    cacheMaxBytes: intFlag(p, 'cache-max-bytes', DEFAULT_CACHE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER)
   }
 }
 
@@ -173,7 +177,8 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     geoip: cfg.geoip,
     limits: cfg.limits,
     tracing: cfg.tracing,
-    redis: cfg.redis
+    redis: cfg.redis,
+    cacheMaxBytes: cfg.cacheMaxBytes
   })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {
@@ -195,6 +200,11 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     process.send?.({ type: 'ready' })
     process.on('message', (m: { type?: string, id?: number }) => {
       if (m?.type === 'config_dump') process.send?.({ type: 'config_dump', id: m.id, dump: configDump(gateway) })
+      if (m?.type === 'cache_purge') {
+        const prefix = (m as { prefix?: string }).prefix ?? '/'
+        void (gateway.plane?.cache.purge(prefix) ?? Promise.resolve({ local: 0, shared: 0, sharedError: null }))
+          .then(r => process.send?.({ type: 'cache_purge', id: m.id, result: r }))
+      }
     })
   }
   return await new Promise<number>(resolve => {
@@ -227,9 +237,10 @@ async function runPrimary (cfg: ServeConfig): Promise<number> {
   const fork = (): Worker => {
     const w = cluster.fork()
     workers.add(w)
-    w.on('message', (m: { type?: string, id?: number, dump?: unknown }) => {
+    w.on('message', (m: { type?: string, id?: number, dump?: unknown, result?: unknown }) => {
       if (m?.type === 'ready') ready.add(w.id)
       if (m?.type === 'config_dump' && m.id !== undefined) pendingDumps.get(m.id)?.(m.dump)
+      if (m?.type === 'cache_purge' && m.id !== undefined) pendingDumps.get(m.id)?.(m.result)
     })
     w.on('exit', (code) => {
       workers.delete(w)
@@ -248,6 +259,19 @@ async function runPrimary (cfg: ServeConfig): Promise<number> {
     metrics,
     isReady: () => !stopping && ready.size === cfg.workers,
     collect: async () => (await aggregator.clusterMetrics()) + (await metrics.registry.metrics()),
+    purge: async (prefix: string) => {
+      // Every worker holds its own first level; Redis is purged by each, counted once.
+      const answers = await Promise.all([...workers].filter(x => ready.has(x.id)).map(w => {
+        const id = ++dumpId
+        return new Promise<{ local?: number, shared?: number, sharedError?: string | null } | null>(resolve => {
+          const t = setTimeout(() => { pendingDumps.delete(id); resolve(null) }, 5000)
+          pendingDumps.set(id, d => { clearTimeout(t); pendingDumps.delete(id); resolve(d as { local: number, shared: number }) })
+          w.send({ type: 'cache_purge', id, prefix })
+        })
+      }))
+      const ok = answers.filter(a => a !== null)
+      return { prefix, workers: ok.length, local: ok.reduce((n, a) => n + (a!.local ?? 0), 0), shared: Math.max(0, ...ok.map(a => a!.shared ?? 0)), sharedError: ok.find(a => a!.sharedError)?.sharedError ?? null }
+    },
     configDump: async () => {
       const w = [...workers].find(x => ready.has(x.id))
       if (w === undefined) return { active: null, lastRefused: null }

@@ -13,6 +13,8 @@ export interface AdminOptions {
   readonly isReady?: () => boolean
   readonly collect?: () => Promise<string>
   readonly configDump?: () => Promise<unknown>
+  /** Overrides the cache purge (the cluster primary asks every worker). */
+  readonly purge?: (prefix: string) => Promise<unknown>
 }
 
 export async function startAdmin (host: string, port: number, opts: AdminOptions): Promise<FastifyInstance> {
@@ -26,6 +28,18 @@ export async function startAdmin (host: string, port: number, opts: AdminOptions
   app.get('/config_dump', async () => {
     if (opts.configDump !== undefined) return await opts.configDump()
     return configDump(opts.gateway())
+  })
+  // DELETE /cache?prefix=/path: drops cached answers whose path starts with prefix, in memory and in Redis.
+  app.delete('/cache', async (req, reply) => {
+    const prefix = (req.query as { prefix?: unknown }).prefix
+    if (typeof prefix !== 'string' || !prefix.startsWith('/')) {
+      reply.code(400)
+      return { error: 'give the path prefix to purge: DELETE /cache?prefix=/path' }
+    }
+    if (opts.purge !== undefined) return await opts.purge(prefix)
+    const gw = opts.gateway()
+    if (gw?.plane === null || gw === null) { reply.code(503); return { error: 'not running' } }
+    return { prefix, ...(await gw.plane.cache.purge(prefix)) }
   })
   await app.listen({ host, port })
   return app

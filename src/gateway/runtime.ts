@@ -35,6 +35,8 @@ export interface GatewayOptions extends LoadOptions {
   readonly redis?: readonly string[]
   /** Per-command Redis timeout, ms (default 100). */
   readonly redisCommandTimeoutMs?: number
+  /** L1 cache bytes per CachePolicy (default 64 MiB). */
+  readonly cacheMaxBytes?: number
 }
 
 export interface RefusedVersion {
@@ -91,7 +93,9 @@ export class Gateway {
       if (this.opts.watch !== false) geo.watch(this.opts.log, this.opts.geoipPollMs ?? 5_000)
       this.opts.log.info({ geoip: geo.files }, 'geoip database loaded')
     }
-    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks, limits: this.opts.limits, tracer: this.opts.tracing === undefined ? null : new Tracer(this.opts.tracing, this.opts.log), redis: this.#redis })
+    this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks, limits: this.opts.limits, tracer: this.opts.tracing === undefined ? null : new Tracer(this.opts.tracing, this.opts.log), redis: this.#redis, cacheMaxBytes: this.opts.cacheMaxBytes })
+    const plane = this.plane
+    this.opts.metrics?.watchCache(() => plane.cache.stats())
     this.appliedAt = new Date().toISOString()
     this.opts.metrics?.setVersion(result.version)
     this.opts.metrics?.reloads.inc({ result: 'applied' })

@@ -2,6 +2,7 @@
 // plugins, `explain` and `/config_dump` read. Produced by compile(), frozen,
 // swapped whole on reload.
 import type { CidrSet } from '../plugins/edge-facts/client-address.js'
+import type { CacheRules } from '../plugins/cache/semantics.js'
 import type RE2 from 're2'
 import type { Issue } from './validate/issues.js'
 import type { RouteIndex } from './compile/route-index.js'
@@ -340,6 +341,8 @@ export interface Snapshot {
   readonly apiKeys: ApiKeyConfig
   /** RateLimitPolicy resources, compiled. */
   readonly rateLimits: RateLimitConfig
+  /** CachePolicy resources, compiled. */
+  readonly cache: CacheConfig
   /** Analyzer findings (served anyway) and warnings. */
   readonly issues: readonly Issue[]
 }
@@ -456,6 +459,21 @@ export interface RateLimitPolicyRule {
 
 export interface RateLimitConfig {
   readonly policies: readonly RateLimitPolicyRule[]
+}
+
+// ---- CachePolicy ----
+
+export interface CachePolicyRule {
+  readonly ref: ResourceRef
+  readonly id: string
+  readonly targets: PolicyTargets
+  readonly rules: CacheRules
+  /** L1 entries of this policy (its store's item bound). */
+  readonly maxEntries: number
+}
+
+export interface CacheConfig {
+  readonly policies: readonly CachePolicyRule[]
 }
 
 // ---- AuthorizationPolicy ----

@@ -19,6 +19,11 @@ export class GatewayMetrics {
   readonly authzDecisions: FastCounter
   readonly rateLimitDecisions: FastCounter
   readonly rateLimitStoreErrors: FastCounter
+  readonly cacheResults: FastCounter
+  readonly cacheBytes: Gauge
+  readonly cacheEntries: Gauge
+  readonly cacheEvictions: Gauge
+  #cacheStats: (() => { bytes: number, entries: number, evictions: number }) | null = null
   /** Consumers with a series of their own; later ones are counted as `other`. */
   readonly #consumers = new Set<string>()
   readonly #maxConsumers: number
@@ -38,8 +43,18 @@ export class GatewayMetrics {
     this.authzDecisions = new FastCounter('meshgate_authz_decisions_total', 'AuthorizationPolicy decisions by deciding policy and decision')
     this.rateLimitDecisions = new FastCounter('meshgate_ratelimit_decisions_total', 'Rate-limit checks by limit (namespace/policy/limit) and decision')
     this.rateLimitStoreErrors = new FastCounter('meshgate_ratelimit_store_errors_total', 'Rate-limit checks the shared store (Redis) could not answer, by policy')
+    this.cacheResults = new FastCounter('meshgate_cache_requests_total', 'Requests a CachePolicy covers, by policy and x-cache result (HIT, MISS, STALE, BYPASS)')
+    // Gauges read at scrape time from the cache's own accounting.
+    const read = (): { bytes: number, entries: number, evictions: number } | undefined => this.#cacheStats?.()
+    const stat = (pick: (s: { bytes: number, entries: number, evictions: number }) => number) => function (this: Gauge): void {
+      const s = read()
+      if (s !== undefined) this.set(pick(s))
+    }
+    this.cacheBytes = new Gauge({ name: 'meshgate_cache_bytes', help: 'Bytes held by the in-process cache (its own accounting)', registers: [this.registry], collect: stat(s => s.bytes) })
+    this.cacheEntries = new Gauge({ name: 'meshgate_cache_entries', help: 'Entries held by the in-process cache', registers: [this.registry], collect: stat(s => s.entries) })
+    this.cacheEvictions = new Gauge({ name: 'meshgate_cache_evictions', help: 'Entries the in-process cache evicted to stay within its bounds (since start)', registers: [this.registry], collect: stat(s => s.evictions) })
     // The Registry calls get(); ours is named collect() so that get(key) can look up a series.
-    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions, this.rateLimitDecisions, this.rateLimitStoreErrors]) {
+    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions, this.rateLimitDecisions, this.rateLimitStoreErrors, this.cacheResults]) {
       this.registry.registerMetric({ name: m.name, get: () => m.collect() } as unknown as Metric)
     }
     this.configVersion = new Gauge({ name: 'meshgate_config_version_info', help: 'The active config version (value 1)', labelNames: ['version'], registers: [this.registry] })
@@ -63,6 +78,11 @@ export class GatewayMetrics {
   stickyFallback (virtualService: string): void {
     const s = this.stickyFallbacks.get(virtualService) ?? this.stickyFallbacks.add(virtualService, { virtual_service: virtualService })
     s.inc()
+  }
+
+  /** Where the cache gauges read from (the data plane's cache). */
+  watchCache (stats: () => { bytes: number, entries: number, evictions: number }): void {
+    this.#cacheStats = stats
   }
 
   rateLimitDecision (limit: string, allowed: boolean): void {
@@ -99,6 +119,12 @@ export class GatewayMetrics {
     const key = `${port}|${vs}|${rl}|${dest?.statName ?? ''}|${status}|${flags}`
     const r = this.requests.get(key) ?? this.requests.add(key, { listener: String(port), virtual_service: vs, route: rl, destination: dest?.host ?? '', subset: dest?.subset ?? '', code: String(status), flags })
     r.inc()
+    if (ex.cacheStatus !== '') {
+      const policy = ex.cachePolicy?.id ?? ''
+      const ckey = `${policy}|${ex.cacheStatus}`
+      const c = this.cacheResults.get(ckey) ?? this.cacheResults.add(ckey, { policy, result: ex.cacheStatus })
+      c.inc()
+    }
     const consumer = ex.facts.consumer
     if (consumer !== '') this.#countConsumer(consumer, status)
     const az = ex.authz

@@ -16,6 +16,7 @@ import { NO_AUTHN } from '../../src/gateway/compile/authn.js'
 import { compileAuthz } from '../../src/gateway/compile/authz.js'
 import { NO_API_KEYS } from '../../src/gateway/compile/api-keys.js'
 import { NO_RATE_LIMITS } from '../../src/gateway/compile/rate-limits.js'
+import { NO_CACHE } from '../../src/gateway/compile/cache.js'
 
 const segment = fc.constantFrom('a', 'b', 'A', 'api', 'API', 'v1', 'x', '')
 const path = fc.array(segment, { minLength: 0, maxLength: 4 }).map(s => `/${s.join('/')}`)
@@ -49,7 +50,7 @@ function linear (routes: readonly Route[], f: RequestFacts): Route | null {
 function snapshotWith (routes: readonly Route[]): Snapshot {
   const vhost: VirtualHost = { name: 'h:80', domains: ['h'], routes, requireTls: false, index: buildRouteIndex(routes) }
   const listener = { port: 80, bind: '', tls: false, plain: buildRouteTable('http.80', [vhost]), sniExact: new Map(), sniSuffixes: [], sniStar: null, tlsServers: [], requestCert: false, rejectUnauthorized: false, fingerprint: '', gatewayNames: [], h2c: false } satisfies Listener
-  return { version: 'test', listeners: new Map([[80, listener]]), clusters: new Map(), resources: [], edgeFacts: DEFAULT_EDGE_FACTS, authn: NO_AUTHN, authz: compileAuthz([], []), apiKeys: NO_API_KEYS, rateLimits: NO_RATE_LIMITS, issues: [] }
+  return { version: 'test', listeners: new Map([[80, listener]]), clusters: new Map(), resources: [], edgeFacts: DEFAULT_EDGE_FACTS, authn: NO_AUTHN, authz: compileAuthz([], []), apiKeys: NO_API_KEYS, rateLimits: NO_RATE_LIMITS, cache: NO_CACHE, issues: [] }
 }
 
 test('indexed route selection equals the linear first-match scan', () => {

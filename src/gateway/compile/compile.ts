@@ -15,6 +15,7 @@ import { compileAuthn } from './authn.js'
 import { compileAuthz } from './authz.js'
 import { compileApiKeys, valueFromPath } from './api-keys.js'
 import { compileRateLimits } from './rate-limits.js'
+import { compileCache } from './cache.js'
 import { policyApplies, type PolicyScope } from './policy-scope.js'
 import { ServiceRegistry, ruleInfoOf, serviceInfoOf, type FileLookup, type RuleInfo, type ServiceInfo } from './clusters.js'
 import { intersectHosts, resolveGatewayName, resolveHost, splitServerHost } from './names.js'
@@ -36,7 +37,7 @@ export interface CompileInput {
 export const STICKY_ANNOTATION = 'meshgate.io/sticky-split'
 
 /** Kinds the validator accepts whose request-time behaviour is not built yet: said loudly, never silently ignored. */
-const NOT_ENFORCED_YET = new Set(['CachePolicy'])
+const NOT_ENFORCED_YET = new Set<string>()
 
 interface GatewayInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: GatewaySpec }
 interface VsInfo { readonly ref: ResourceRef, readonly key: string, readonly spec: VirtualServiceSpec, readonly hosts: readonly string[], readonly gateways: readonly string[], readonly sticky: StickyKey | null }
@@ -152,6 +153,7 @@ export function compile (input: CompileInput): Snapshot {
     authz: compileAuthz(ordered.filter(r => r.kind === 'AuthorizationPolicy' && policyApplies(r, scope)), issues),
     apiKeys: compileApiKeys(ordered, input.files),
     rateLimits: compileRateLimits(ordered),
+    cache: compileCache(ordered),
     issues: Object.freeze(issues)
   })
 }

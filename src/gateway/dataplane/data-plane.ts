@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Logger } from 'pino'
-import type { RouteDestination, Snapshot } from '../snapshot.js'
+import type { CachePolicyRule, RouteDestination, Snapshot } from '../snapshot.js'
 import { UpstreamManager } from '../../mesh-bridge/upstreams.js'
 import { RequestFacts } from './request-facts.js'
 import { Exchange, type DownstreamRequest } from './exchange.js'
@@ -24,6 +24,9 @@ import { checkApiKeys } from '../../plugins/api-keys.js'
 import { Tracer, type SpanEnd } from '../../plugins/tracing.js'
 import { RateLimiter, RATE_LIMITED, STORE_FAILED, type RateOutcome } from '../../plugins/rate-limit/index.js'
 import type { RedisClient } from '../../plugins/redis.js'
+import { HttpCache } from '../../plugins/cache/index.js'
+import { cacheLookup } from './cache-flow.js'
+import { covers } from '../../plugins/targets.js'
 import { isWorkingRedirect, redirectLocation } from './redirect.js'
 import type { GatewayMetrics } from '../../plugins/metrics.js'
 import { EdgeFactsEngine } from '../../plugins/edge-facts/index.js'
@@ -45,8 +48,10 @@ export interface DataPlaneOptions {
   readonly limits?: ListenerLimits
   /** Spans and traceparent (`--otlp-endpoint`); null = pass trace headers through. */
   readonly tracer?: Tracer | null
-  /** Shared store for rate limits (`--redis`); null = in-process. */
+  /** Shared store for rate limits and the cache's second level (`--redis`); null = in-process. */
   readonly redis?: RedisClient | null
+  /** L1 cache bytes per CachePolicy (`--cache-max-bytes`). */
+  readonly cacheMaxBytes?: number
 }
 
 export class DataPlane {
@@ -60,6 +65,7 @@ export class DataPlane {
   readonly limits: ListenerLimits
   readonly tracer: Tracer | null
   readonly rateLimiter: RateLimiter
+  readonly cache: HttpCache
   /** Reused per call: selection happens synchronously. */
   readonly #sel: RouteSelection
 
@@ -75,6 +81,7 @@ export class DataPlane {
     this.limits = opts.limits ?? DEFAULT_LIMITS
     this.tracer = opts.tracer ?? null
     this.rateLimiter = new RateLimiter(opts.redis ?? null, opts.metrics, opts.log)
+    this.cache = new HttpCache({ maxBytes: opts.cacheMaxBytes, redis: opts.redis ?? null, log: opts.log })
     this.jwt.sync(snapshot.authn)
     this.#sel = newSelection()
   }
@@ -150,6 +157,7 @@ export class DataPlane {
     }
     // The shared selection object is reused by the next request: keep what is needed.
     ex.route = sel.route
+    if (snapshot.cache.policies.length > 0) ex.cachePolicy = coveringCachePolicy(snapshot, facts, sel)
     ex.requireTls = sel.vhost !== null && sel.vhost.requireTls && facts.scheme === 'http'
     if (snapshot.rateLimits.policies.length > 0) {
       const limited = this.rateLimiter.check(snapshot.rateLimits, facts, sel)
@@ -261,6 +269,12 @@ function watchRequestTime (ex: Exchange, ms: number): void {
   timer.unref()
   req.once('end', () => clearTimeout(timer))
   req.once('close', () => clearTimeout(timer))
+}
+
+/** The first CachePolicy covering the request (policies are in creation order). */
+function coveringCachePolicy (snapshot: Snapshot, f: RequestFacts, sel: RouteSelection): CachePolicyRule | null {
+  for (const p of snapshot.cache.policies) if (covers(p.targets, f, sel)) return p
+  return null
 }
 
 /** Applies a rate-limit outcome: true to go on (its headers then go on the answer). */
@@ -441,6 +455,7 @@ function route (ex: Exchange): void {
   // Header operations may have moved it: look the attempt counter up once they are done.
   ex.attemptCountIndex = list.indexOf('x-envoy-attempt-count') + 1
   ex.upstreamHeaders = list
+  if (ex.cachePolicy !== null && cacheLookup(ex, readBodyThenForward)) return
   readBodyThenForward(ex)
 }
 

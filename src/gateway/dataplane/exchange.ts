@@ -2,7 +2,8 @@
 // functions take it as their argument instead of allocating closures.
 import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
-import type { CompiledRule, Route, RouteDestination, Snapshot } from '../snapshot.js'
+import type { CachePolicyRule, CompiledRule, Route, RouteDestination, Snapshot } from '../snapshot.js'
+import type { CacheEntry } from '../../plugins/cache/entry.js'
 import type { ClusterRuntime } from '../../mesh-bridge/upstreams.js'
 import type { EndpointState } from '../../mesh-bridge/endpoint-state.js'
 import type { RequestFacts } from './request-facts.js'
@@ -61,6 +62,17 @@ export class Exchange {
   requireTls: boolean
   /** Response headers the gates add to every answer (rate-limit headers), flat [name, value, ...], or null. */
   extraHeaders: string[] | null
+  /** The CachePolicy covering this request, or null. */
+  cachePolicy: CachePolicyRule | null
+  cacheKey: string
+  /** `x-cache` for the answer: HIT, MISS, STALE, BYPASS, or '' when no policy covers the request. */
+  cacheStatus: string
+  /** Capture the upstream's answer for the cache. */
+  cacheCapture: boolean
+  /** This request fetches a miss others wait for. */
+  cacheLeader: boolean
+  /** A stale entry usable if the upstream fails (stale-if-error). */
+  staleEntry: CacheEntry | null
   /** The gateway's span when tracing is on, else null. */
   trace: TraceContext | null
   /** The AuthorizationPolicy decision, once made. */
@@ -106,5 +118,11 @@ export class Exchange {
     this.trace = null
     this.requireTls = false
     this.extraHeaders = null
+    this.cachePolicy = null
+    this.cacheKey = ''
+    this.cacheStatus = ''
+    this.cacheCapture = false
+    this.cacheLeader = false
+    this.staleEntry = null
   }
 }

@@ -9,6 +9,8 @@ import type { Exchange, AttemptControl } from './exchange.js'
 import type { RetryPolicy } from '../snapshot.js'
 import { cookieValue } from './route-request.js'
 import { UPSTREAM_CODES } from '../errors.js'
+import type { IncomingHttpHeaders } from 'node:http'
+import { onUpstreamData, onUpstreamEnd, onUpstreamResponse, releaseWaiters, staleOnFailure } from './cache-flow.js'
 
 const OVERLOADED = ['x-envoy-overloaded', 'true'] as const
 
@@ -136,6 +138,12 @@ class AttemptHandler {
     }
     if (ex.corsOrigin !== '') ex.plane.addCorsHeaders(ex, out)
     if (ex.setCookie !== '') appendHeader(out, 'set-cookie', ex.setCookie)
+    if (ex.cachePolicy !== null && onUpstreamResponse(ex, statusCode, headers as IncomingHttpHeaders, out)) {
+      // A stale entry answered instead (stale-if-error): drop this attempt.
+      ex.gen++
+      controller.abort(new Error('served stale'))
+      return
+    }
     const extra = ex.extraHeaders
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1]!
     out.server = SERVER_HEADER
@@ -154,6 +162,7 @@ class AttemptHandler {
     const ex = this.ex
     if (ex.done) return
     ex.bytesSent += chunk.length
+    if (ex.cacheCapture) onUpstreamData(ex, chunk)
     if (!(ex.res as { write(c: Buffer): boolean }).write(chunk)) {
       controller.pause()
       ex.res.once('drain', resumeAttempt.bind(null, controller))
@@ -177,6 +186,7 @@ class AttemptHandler {
     if (trailers !== null && trailers !== undefined) {
       for (const k in trailers) { (ex.res as { addTrailers (h: Record<string, string | string[]>): void }).addTrailers(trailers); break }
     }
+    if (ex.cacheCapture) onUpstreamEnd(ex)
     ex.res.end()
     complete(ex)
   }
@@ -339,6 +349,7 @@ function clearTryTimer (ex: Exchange): void {
 
 export function finishLocal (ex: Exchange, status: number, body: string | Buffer | null, flag: string, extra: readonly string[] | null): void {
   if (ex.done) return
+  if (ex.staleEntry !== null && staleOnFailure(ex, status)) return
   ex.status = status
   ex.flags = flag
   const gates = ex.extraHeaders
@@ -350,6 +361,7 @@ export function finishLocal (ex: Exchange, status: number, body: string | Buffer
 export function complete (ex: Exchange): void {
   if (ex.done) return
   ex.done = true
+  if (ex.cacheLeader) releaseWaiters(ex)
   if (ex.routeTimer !== null) { clearTimeout(ex.routeTimer); ex.routeTimer = null }
   clearTryTimer(ex)
   ex.plane.onComplete(ex)

@@ -1,0 +1,219 @@
+// The response cache on the request path (CachePolicy): lookup before the
+// upstream, capture of a storable answer, concurrent misses collapsed into one
+// upstream request, stale-while-revalidate with one background refresh, and
+// stale-if-error when the upstream fails. Answers say `x-cache: HIT | MISS |
+// STALE | BYPASS`.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Exchange } from './exchange.js'
+import { complete } from './forward.js'
+import { SERVER_HEADER } from './local-reply.js'
+import { cacheKey, currentAgeMs, freshness, requestDecision, responseDecision, type HeaderMap } from '../../plugins/cache/semantics.js'
+import { replayHeaders, type CacheEntry } from '../../plugins/cache/entry.js'
+
+type Proceed = (ex: Exchange) => void
+
+interface Capture {
+  status: number
+  headers: Array<readonly [string, string]>
+  chunks: Buffer[]
+  bytes: number
+  decision: Extract<ReturnType<typeof responseDecision>, { store: true }>
+  storedAt: number
+}
+
+const captures = new WeakMap<Exchange, Capture>()
+
+/**
+ * Before forwarding: true when the cache took the request (answered it, or it
+ * waits for a miss in flight, or for the shared store); false to forward now.
+ */
+export function cacheLookup (ex: Exchange, proceed: Proceed): boolean {
+  const p = ex.cachePolicy!
+  const f = ex.facts
+  const d = requestDecision(f.method, f.headers as HeaderMap, p.rules, f.requestPrincipal !== '')
+  if (d.kind === 'bypass') { ex.cacheStatus = 'BYPASS'; return false }
+  ex.cacheKey = cacheKey(p.id, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`)
+  ex.cacheStatus = 'MISS'
+  // HEAD is answered from a GET entry but never stored (it has no body).
+  const storable = f.method !== 'HEAD'
+  if (d.kind === 'refresh') { ex.cacheCapture = storable; return false }
+  const store = ex.plane.cache.storeFor(p)
+  const local = store.getLocal(ex.cacheKey, f.headers as HeaderMap)
+  if (local !== undefined) return afterLookup(ex, local, storable, proceed)
+  void store.get(ex.cacheKey, f.headers as HeaderMap).then(e => {
+    if (ex.done) return
+    if (!afterLookup(ex, e, storable, proceed)) proceed(ex)
+  })
+  return true
+}
+
+function afterLookup (ex: Exchange, e: CacheEntry | null, storable: boolean, proceed: Proceed): boolean {
+  const now = Date.now()
+  if (e !== null) {
+    const state = freshness(e, now)
+    if (state === 'fresh') { serveEntry(ex, e, 'HIT', now); return true }
+    if (state === 'stale-revalidate') {
+      serveEntry(ex, e, 'STALE', now)
+      refreshInBackground(ex)
+      return true
+    }
+    // Kept for the upstream failing (stale-if-error).
+    if (state === 'stale-if-error-only') ex.staleEntry = e
+  }
+  if (!storable) return false
+  const cache = ex.plane.cache
+  const waiting = cache.inflight.get(ex.cacheKey)
+  if (waiting !== undefined) {
+    // Another request fetches this key: answer from what it stores, or forward after it.
+    waiting.push(() => {
+      if (ex.done) return
+      const got = ex.plane.cache.storeFor(ex.cachePolicy!).getLocal(ex.cacheKey, ex.facts.headers as HeaderMap)
+      if (got !== null && got !== undefined && freshness(got, Date.now()) === 'fresh') serveEntry(ex, got, 'MISS', Date.now())
+      else proceed(ex)
+    })
+    return true
+  }
+  cache.inflight.set(ex.cacheKey, [])
+  ex.cacheLeader = true
+  ex.cacheCapture = true
+  return false
+}
+
+/** Writes a cached answer: its status and headers, `age`, `x-cache`, and the body unless HEAD. */
+export function serveEntry (ex: Exchange, e: CacheEntry, label: string, now: number): void {
+  if (ex.done) return
+  const res = ex.res
+  if (res.headersSent) { res.destroy(); complete(ex); return }
+  const out: Record<string, string | string[]> = {}
+  for (const [k, v] of e.headers) {
+    const prev = out[k]
+    if (prev === undefined) out[k] = v
+    else if (Array.isArray(prev)) prev.push(v)
+    else out[k] = [prev, v]
+  }
+  out.age = String(Math.floor(currentAgeMs(e, now) / 1000))
+  out['x-cache'] = label
+  out.server = SERVER_HEADER
+  const extra = ex.extraHeaders
+  if (extra !== null) for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1]!
+  ex.cacheStatus = label
+  ex.status = e.status
+  try {
+    res.writeHead(e.status, out)
+  } catch {
+    res.destroy()
+    complete(ex)
+    return
+  }
+  if (ex.facts.method === 'HEAD') res.end()
+  else { res.end(e.body); ex.bytesSent = e.body.length }
+  complete(ex)
+}
+
+/**
+ * The upstream's answer starts. Returns true when a stale entry was served
+ * instead (an upstream 5xx within stale-if-error): the caller drops the answer.
+ */
+export function onUpstreamResponse (ex: Exchange, status: number, headers: IncomingHttpHeaders, out: Record<string, unknown>): boolean {
+  if (status >= 500 && ex.staleEntry !== null && freshness(ex.staleEntry, Date.now()) !== 'expired') {
+    serveEntry(ex, ex.staleEntry, 'STALE', Date.now())
+    return true
+  }
+  if (ex.cacheStatus !== '') out['x-cache'] = ex.cacheStatus
+  if (!ex.cacheCapture) return false
+  const now = Date.now()
+  const d = responseDecision(status, headers as HeaderMap, ex.facts.headers as HeaderMap, ex.cachePolicy!.rules, now)
+  if (d.store) captures.set(ex, { status, headers: replayHeaders(headers), chunks: [], bytes: 0, decision: d, storedAt: now })
+  return false
+}
+
+export function onUpstreamData (ex: Exchange, chunk: Buffer): void {
+  const c = captures.get(ex)
+  if (c === undefined) return
+  c.bytes += chunk.length
+  // Larger than the policy allows: stream it through, do not store.
+  if (c.bytes > ex.cachePolicy!.rules.maxBodyBytes) { captures.delete(ex); return }
+  c.chunks.push(chunk)
+}
+
+export function onUpstreamEnd (ex: Exchange): void {
+  const c = captures.get(ex)
+  if (c === undefined) return
+  captures.delete(ex)
+  const d = c.decision
+  const entry: CacheEntry = {
+    status: c.status,
+    headers: c.headers,
+    body: c.chunks.length === 1 ? c.chunks[0]! : Buffer.concat(c.chunks),
+    storedAt: c.storedAt,
+    initialAgeMs: d.initialAgeMs,
+    freshMs: d.freshMs,
+    staleWhileRevalidateMs: d.staleWhileRevalidateMs,
+    staleIfErrorMs: d.staleIfErrorMs,
+    vary: d.vary
+  }
+  ex.plane.cache.storeFor(ex.cachePolicy!).set(ex.cacheKey, ex.facts.headers as HeaderMap, entry)
+}
+
+/** Local failure answers (503/504 from the upstream path): a stale entry within stale-if-error instead. */
+export function staleOnFailure (ex: Exchange, status: number): boolean {
+  if (status < 500 || ex.staleEntry === null || ex.res.headersSent) return false
+  if (freshness(ex.staleEntry, Date.now()) === 'expired') return false
+  serveEntry(ex, ex.staleEntry, 'STALE', Date.now())
+  return true
+}
+
+/** The exchange is over: a miss leader lets its waiters go (they read the store, or forward). */
+export function releaseWaiters (ex: Exchange): void {
+  if (!ex.cacheLeader) return
+  ex.cacheLeader = false
+  captures.delete(ex)
+  const cache = ex.plane.cache
+  const waiting = cache.inflight.get(ex.cacheKey)
+  cache.inflight.delete(ex.cacheKey)
+  if (waiting !== undefined) for (const w of waiting) w()
+}
+
+/** stale-while-revalidate: one GET to the upstream per key, its answer stored when storable. */
+function refreshInBackground (ex: Exchange): void {
+  const cache = ex.plane.cache
+  const key = ex.cacheKey
+  const rt = ex.cluster
+  if (cache.refreshing.has(key) || rt === null) return
+  const ep = rt.balancer.pick(null, null)
+  if (ep === null) return
+  cache.refreshing.add(key)
+  const policy = ex.cachePolicy!
+  const reqHeaders = ex.facts.headers as HeaderMap
+  const maxBody = policy.rules.maxBodyBytes
+  void (async () => {
+    try {
+      const res = await rt.poolOf(ep).request({ path: ex.upstreamPath, method: 'GET', headers: ex.upstreamHeaders, headersTimeout: 30_000, bodyTimeout: 30_000 })
+      const chunks: Buffer[] = []
+      let bytes = 0
+      for await (const chunk of res.body) {
+        bytes += (chunk as Buffer).length
+        if (bytes > maxBody) { res.body.destroy(); return }
+        chunks.push(chunk as Buffer)
+      }
+      const now = Date.now()
+      const d = responseDecision(res.statusCode, res.headers as HeaderMap, reqHeaders, policy.rules, now)
+      if (!d.store) return
+      cache.storeFor(policy).set(key, reqHeaders, {
+        status: res.statusCode,
+        headers: replayHeaders(res.headers),
+        body: Buffer.concat(chunks),
+        storedAt: now,
+        initialAgeMs: d.initialAgeMs,
+        freshMs: d.freshMs,
+        staleWhileRevalidateMs: d.staleWhileRevalidateMs,
+        staleIfErrorMs: d.staleIfErrorMs,
+        vary: d.vary
+      })
+    } catch (err) {
+      ex.plane.log.debug({ err: (err as Error).message, key }, 'cache refresh failed; the stale entry stays')
+    } finally {
+      cache.refreshing.delete(key)
+    }
+  })()
+}

@@ -1,0 +1,252 @@
+// CachePolicy through live gateways and real upstreams: HIT after MISS,
+// no-store, Vary, collapsed misses, stale-while-revalidate, stale-if-error,
+// purge through the admin endpoint, and two gateways sharing entries in Redis.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { getFreePorts } from '../helpers/ports.js'
+import { request, headerValue, type HttpResponse } from '../helpers/http.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { startAdmin } from '../../src/gateway/admin.js'
+
+/** An origin whose answers each test shapes by path; it counts requests per path. */
+class Origin {
+  readonly server: http.Server
+  readonly hits = new Map<string, number>()
+  delayMs = 0
+  failing = false
+  port = 0
+
+  constructor () {
+    this.server = http.createServer((req, res) => {
+      const url = req.url ?? '/'
+      this.hits.set(url, (this.hits.get(url) ?? 0) + 1)
+      const n = this.hits.get(url)!
+      const answer = (): void => {
+        if (this.failing) { res.statusCode = 503; res.end('down'); return }
+        const path = url.split('?')[0]!
+        if (path.startsWith('/nostore')) res.setHeader('cache-control', 'no-store')
+        else if (path.startsWith('/lang')) { res.setHeader('cache-control', 'max-age=60'); res.setHeader('vary', 'accept-language') }
+        else if (path.startsWith('/swr')) res.setHeader('cache-control', 'max-age=1, stale-while-revalidate=30')
+        else if (path.startsWith('/sie')) res.setHeader('cache-control', 'max-age=1, stale-if-error=60')
+        else if (path.startsWith('/private')) res.setHeader('cache-control', 'private, max-age=60')
+        else if (path.startsWith('/big')) { res.setHeader('cache-control', 'max-age=60'); res.end(Buffer.alloc(64 * 1024, 'b')); return }
+        else if (path.startsWith('/blob')) { res.setHeader('cache-control', 'max-age=60'); res.end(Buffer.alloc(8 * 1024, 'c')); return }
+        else res.setHeader('cache-control', 'max-age=60')
+        res.setHeader('content-type', 'text/plain')
+        res.end(`${path} #${n} lang=${String(req.headers['accept-language'] ?? '-')}`)
+      }
+      if (this.delayMs > 0) setTimeout(answer, this.delayMs)
+      else answer()
+    })
+  }
+
+  async start (): Promise<void> {
+    await new Promise<void>(resolve => this.server.listen(0, '127.0.0.1', resolve))
+    this.port = (this.server.address() as AddressInfo).port
+  }
+
+  count (path: string): number { return this.hits.get(path) ?? 0 }
+
+  async close (): Promise<void> {
+    this.server.closeAllConnections()
+    await new Promise<void>(resolve => this.server.close(() => resolve()))
+  }
+}
+
+const config = (origin: number, port: number): string => `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: test}
+spec:
+  servers:
+  - port: {number: ${port}, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: origin, namespace: test}
+spec:
+  hosts: [origin.test.svc.cluster.local]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: ${origin}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: site, namespace: test}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: origin}}]}]
+---
+apiVersion: meshgate.io/v1alpha1
+kind: CachePolicy
+metadata: {name: site, namespace: test}
+spec:
+  targetRefs: [{kind: VirtualService, name: site}]
+  ttl: 30s
+  maxBodyBytes: 32768
+`
+
+let origin: Origin
+let gw: TestGateway
+let port: number
+
+before(async () => {
+  origin = new Origin()
+  await origin.start()
+  ;[port] = await getFreePorts(1) as [number]
+  gw = await startGateway(config(origin.port, port))
+})
+
+after(async () => {
+  await gw?.stop()
+  await origin?.close()
+})
+
+function get (path: string, headers: Record<string, string> = {}, p = port): Promise<HttpResponse> {
+  return request(`http://127.0.0.1:${p}${path}`, { headers: { host: 'site.example', ...headers } })
+}
+
+test('the second GET is a HIT with an age; the upstream saw one request; HEAD is answered from the GET entry', async () => {
+  const first = await get('/page')
+  assert.equal(headerValue(first, 'x-cache'), 'MISS')
+  const second = await get('/page')
+  assert.equal(headerValue(second, 'x-cache'), 'HIT')
+  assert.equal(second.body, first.body)
+  assert.match(String(headerValue(second, 'age')), /^\d+$/)
+  assert.equal(headerValue(second, 'cache-control'), 'max-age=60')
+  assert.equal(origin.count('/page'), 1)
+  const head = await request(`http://127.0.0.1:${port}/page`, { method: 'HEAD', headers: { host: 'site.example' } })
+  assert.equal(head.status, 200)
+  assert.equal(headerValue(head, 'x-cache'), 'HIT')
+  assert.equal(origin.count('/page'), 1)
+})
+
+test('no-store, private and bodies over maxBodyBytes are never cached; authorization bypasses', async () => {
+  for (const path of ['/nostore', '/private', '/big']) {
+    await get(path)
+    await get(path)
+    assert.equal(origin.count(path), 2, path)
+  }
+  const bypass = await get('/page', { authorization: 'Bearer x' })
+  assert.equal(headerValue(bypass, 'x-cache'), 'BYPASS')
+  assert.equal(origin.count('/page'), 2)
+})
+
+test('Vary: accept-language keeps two entries', async () => {
+  const en = await get('/lang', { 'accept-language': 'en' })
+  const de = await get('/lang', { 'accept-language': 'de' })
+  assert.notEqual(en.body, de.body)
+  const en2 = await get('/lang', { 'accept-language': 'en' })
+  const de2 = await get('/lang', { 'accept-language': 'de' })
+  assert.equal(en2.body, en.body)
+  assert.equal(de2.body, de.body)
+  assert.equal(headerValue(en2, 'x-cache'), 'HIT')
+  assert.equal(headerValue(de2, 'x-cache'), 'HIT')
+  assert.equal(origin.count('/lang'), 2)
+})
+
+test('50 concurrent misses make one upstream request', async () => {
+  origin.delayMs = 200
+  try {
+    const answers = await Promise.all(Array.from({ length: 50 }, () => get('/collapsed')))
+    assert.deepEqual(new Set(answers.map(a => a.status)), new Set([200]))
+    assert.equal(new Set(answers.map(a => a.body)).size, 1)
+    assert.equal(origin.count('/collapsed'), 1)
+  } finally {
+    origin.delayMs = 0
+  }
+})
+
+test('stale-while-revalidate: stale served at once, one background refresh', async () => {
+  await get('/swr')
+  await new Promise(resolve => setTimeout(resolve, 1_100))
+  origin.delayMs = 300
+  try {
+    const started = performance.now()
+    const stale = await Promise.all([get('/swr'), get('/swr'), get('/swr')])
+    const elapsed = performance.now() - started
+    assert.deepEqual(stale.map(r => headerValue(r, 'x-cache')), ['STALE', 'STALE', 'STALE'])
+    assert.ok(elapsed < 250, `stale answers took ${Math.round(elapsed)} ms (the origin takes 300)`)
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(origin.count('/swr'), 2, 'one refresh for three stale answers')
+    const fresh = await get('/swr')
+    assert.equal(headerValue(fresh, 'x-cache'), 'HIT')
+    assert.match(fresh.body, /#2/)
+  } finally {
+    origin.delayMs = 0
+  }
+})
+
+test('stale-if-error: an upstream 5xx is answered with the stale entry', async () => {
+  const first = await get('/sie')
+  await new Promise(resolve => setTimeout(resolve, 1_100))
+  origin.failing = true
+  try {
+    const res = await get('/sie')
+    assert.equal(res.status, 200)
+    assert.equal(headerValue(res, 'x-cache'), 'STALE')
+    assert.equal(res.body, first.body)
+  } finally {
+    origin.failing = false
+  }
+})
+
+test('DELETE /cache?prefix= purges; the cache counts results and bytes in /metrics', async () => {
+  await get('/purge/a')
+  await get('/purge/b')
+  const [adminPort] = await getFreePorts(1) as [number]
+  const admin = await startAdmin('127.0.0.1', adminPort, { gateway: () => gw.gateway, metrics: gw.metrics })
+  try {
+    const res = await request(`http://127.0.0.1:${adminPort}/cache?prefix=/purge/`, { method: 'DELETE' })
+    assert.equal(res.status, 200)
+    assert.equal((JSON.parse(res.body) as { local: number }).local, 2)
+    assert.equal(headerValue(await get('/purge/a'), 'x-cache'), 'MISS')
+    assert.equal((await request(`http://127.0.0.1:${adminPort}/cache`, { method: 'DELETE' })).status, 400)
+    const metrics = (await request(`http://127.0.0.1:${adminPort}/metrics`)).body
+    assert.match(metrics, /meshgate_cache_requests_total\{policy="test\/site",result="HIT"\} [1-9]/)
+    assert.match(metrics, /meshgate_cache_bytes [1-9]/)
+  } finally {
+    await admin.close()
+  }
+})
+
+test('memory bound: 10x the cache size of bodies keeps its byte count within the bound', async () => {
+  const [p] = await getFreePorts(1) as [number]
+  const small = await startGateway(config(origin.port, p), { cacheMaxBytes: 64 * 1024 })
+  try {
+    // 80 answers of 8 KiB: ten times what the cache may hold.
+    for (let i = 0; i < 80; i++) await get(`/blob/${i}`, {}, p)
+    const stats = small.gateway.plane!.cache.stats()
+    assert.ok(stats.bytes <= 64 * 1024, `cache bytes ${stats.bytes}`)
+    assert.ok(stats.evictions > 0, 'entries were evicted to stay within the bound')
+  } finally {
+    await small.stop()
+  }
+})
+
+test('two gateways share a HIT through Redis', async () => {
+  let redis: RedisServer | null = null
+  let a: TestGateway | null = null
+  let b: TestGateway | null = null
+  try {
+    redis = await startRedis()
+    const [pa, pb] = await getFreePorts(2) as [number, number]
+    a = await startGateway(config(origin.port, pa), { redis: [redis.url] })
+    b = await startGateway(config(origin.port, pb), { redis: [redis.url] })
+    const first = await get('/shared', {}, pa)
+    assert.equal(headerValue(first, 'x-cache'), 'MISS')
+    await new Promise(resolve => setTimeout(resolve, 100))
+    const second = await get('/shared', {}, pb)
+    assert.equal(headerValue(second, 'x-cache'), 'HIT')
+    assert.equal(second.body, first.body)
+    assert.equal(origin.count('/shared'), 1)
+  } finally {
+    await a?.stop()
+    await b?.stop()
+    await redis?.stop()
+  }
+})
