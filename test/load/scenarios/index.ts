@@ -8,5 +8,6 @@ import { workers } from './workers.js'
 import { edgeFacts } from './edge-facts.js'
 import { auth } from './auth.js'
 import { rateLimit, rateLimitRedis } from './rate-limit.js'
+import { cacheHit } from './cache.js'
 
-export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth, rateLimit, rateLimitRedis]
+export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth, rateLimit, rateLimitRedis, cacheHit]
