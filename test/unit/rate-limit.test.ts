@@ -51,3 +51,37 @@ test('expired keys are swept', () => {
   s.take('trigger', 1, 1_000, 20_000)
   assert.equal(s.size, 1)
 })
+
+test('limits keyed by claim, API consumer and client address keep separate counts; the tightest sets the headers', async () => {
+  const { compileRateLimits } = await import('../../src/gateway/compile/rate-limits.js')
+  const { parseText } = await import('../../src/gateway/sources/yaml-documents.js')
+  const { RequestFacts } = await import('../../src/gateway/dataplane/request-facts.js')
+  const { RateLimiter } = await import('../../src/plugins/rate-limit/index.js')
+  const { newSelection } = await import('../../src/gateway/dataplane/route-request.js')
+  const resources: import('../../src/gateway/sources/yaml-documents.js').SourceResource[] = []
+  parseText('rl.yaml', `apiVersion: meshgate.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: p, namespace: default}
+spec:
+  limits:
+  - {name: by-user, requests: 2, per: 1m, key: "claim:sub"}
+  - {name: by-consumer, requests: 3, per: 1m, key: apiKey}
+  - {name: by-ip, requests: 100, per: 1m}
+`, resources, [])
+  const cfg = compileRateLimits(resources)
+  const limiter = new RateLimiter(null, null, null)
+  const facts = (sub: string, consumer: string, ip: string): InstanceType<typeof RequestFacts> => {
+    const f = new RequestFacts('GET', 'http', 'h', '/', {}, 80, ip, '')
+    f.claims = { sub }
+    f.consumer = consumer
+    return f
+  }
+  const status = (sub: string, consumer: string, ip = '10.0.0.1'): number => (limiter.check(cfg, facts(sub, consumer, ip), newSelection()) as { status: number }).status
+  assert.equal(status('alice', 'acme'), 0)
+  assert.equal(status('alice', 'acme'), 0)
+  assert.equal(status('alice', 'acme'), 429, 'alice used her 2')
+  assert.equal(status('bob', 'acme'), 429, 'acme used its 3 (the denied request above counted for the other limits)')
+  assert.equal(status('bob', 'globex'), 0)
+  const r = limiter.check(cfg, facts('carol', 'initech', '10.0.0.9'), newSelection()) as { status: number, headers: string[] }
+  assert.deepEqual(r.headers.slice(0, 4), ['ratelimit-limit', '2', 'ratelimit-remaining', '1'], 'the tightest limit (by-user) is shown')
+})
