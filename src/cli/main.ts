@@ -5,6 +5,7 @@ import { runValidate } from './validate.js'
 import { runExplain } from './explain.js'
 import { runRouteTests } from './test-routes.js'
 import { runEcho } from './echo.js'
+import { runCa } from './ca.js'
 import { UsageError } from '../gateway/explain.js'
 
 const USAGE = `usage: meshgate <command> [flags]
@@ -16,6 +17,7 @@ commands:
                                              show what the gateway would do with one request
   test      --config PATH... FILE...         run route test files offline
   echo      --port N [--name NAME] ...       example upstream that echoes requests (for the quickstart)
+  ca        init | issue --spiffe URI --out DIR   a development CA for local meshes (ISTIO_MUTUAL)
 
 ${SERVE_USAGE}
 `
@@ -28,6 +30,7 @@ async function main (argv: string[]): Promise<number> {
     case 'explain': return await runExplain(rest)
     case 'test': return await runRouteTests(rest)
     case 'echo': return await runEcho(rest)
+    case 'ca': return await runCa(rest)
     case undefined:
     case 'help':
     case '--help':

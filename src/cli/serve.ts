@@ -39,6 +39,7 @@ const SPEC = {
   'request-timeout': 'string',
   'otlp-endpoint': 'string',
   'cache-max-bytes': 'string',
+  'identity-dir': 'string',
   'trace-sampling': 'string',
   'access-log': 'string'
 } as const
@@ -49,7 +50,8 @@ export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR]
                      [--drain-timeout SECONDS] [--access-log on|off]
                      [--max-header-bytes N] [--max-headers N] [--max-url-bytes N] [--max-body-bytes N]
                      [--headers-timeout SECONDS] [--request-timeout SECONDS]
-                     [--otlp-endpoint URL] [--trace-sampling PERCENT] [--cache-max-bytes N]`
+                     [--otlp-endpoint URL] [--trace-sampling PERCENT] [--cache-max-bytes N]
+                     [--identity-dir DIR]`
 
 interface ServeConfig {
   configPaths: string[]
@@ -69,6 +71,7 @@ interface ServeConfig {
   tracing: TracingOptions | undefined
   redis: string[]
   cacheMaxBytes: number
+  identityDir: string | undefined
 }
 
 function readConfig (argv: readonly string[]): ServeConfig {
@@ -109,7 +112,8 @@ function readConfig (argv: readonly string[]): ServeConfig {
     },
     tracing: tracingFrom(p),
     redis: redisUrlsFrom(flag(p, 'redis')),
-    cacheMaxBytes: intFlag(p, 'cache-max-bytes', DEFAULT_CACHE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER)
+    cacheMaxBytes: intFlag(p, 'cache-max-bytes', DEFAULT_CACHE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    identityDir: flag(p, 'identity-dir')
   }
 }
 
@@ -178,7 +182,8 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     limits: cfg.limits,
     tracing: cfg.tracing,
     redis: cfg.redis,
-    cacheMaxBytes: cfg.cacheMaxBytes
+    cacheMaxBytes: cfg.cacheMaxBytes,
+    identityDir: cfg.identityDir
   })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {

@@ -12,6 +12,7 @@ import { EdgeFactsEngine, GeoDatabase } from '../plugins/edge-facts/index.js'
 import type { JwksStoreOptions } from '../plugins/authn-jwt/jwks-store.js'
 import { Tracer, type TracingOptions } from '../plugins/tracing.js'
 import { connectRedis, redisReady, type RedisClient } from '../plugins/redis.js'
+import { WorkloadIdentity } from '../mesh-bridge/identity.js'
 
 export interface GatewayOptions extends LoadOptions {
   readonly configPaths: readonly string[]
@@ -37,6 +38,10 @@ export interface GatewayOptions extends LoadOptions {
   readonly redisCommandTimeoutMs?: number
   /** L1 cache bytes per CachePolicy (default 64 MiB). */
   readonly cacheMaxBytes?: number
+  /** `--identity-dir`: the workload identity for ISTIO_MUTUAL (cert-chain.pem, key.pem, root-cert.pem). */
+  readonly identityDir?: string
+  /** How often the identity files are checked for rotation, ms (default 2000). */
+  readonly identityPollMs?: number
 }
 
 export interface RefusedVersion {
@@ -83,6 +88,8 @@ export class Gateway {
     this.#logIssues(result)
     if (result.snapshot === null) throw new ConfigError(result.issues)
     this.#previous = { version: result.version, refs: result.refs }
+    const identity = this.opts.identityDir === undefined ? null : await WorkloadIdentity.load(this.opts.identityDir)
+    if (identity !== null) this.opts.log.info({ identity: identity.current.spiffeId, serial: identity.current.serial, notAfter: identity.current.notAfter.toISOString() }, 'workload identity loaded')
     const redisUrls = this.opts.redis ?? []
     this.#redis = redisUrls.length === 0 ? null : connectRedis(redisUrls, this.opts.log, { commandTimeoutMs: this.opts.redisCommandTimeoutMs })
     // Counting starts with Redis: wait for it briefly, then serve anyway (policies fail open or closed until it comes).
@@ -96,6 +103,12 @@ export class Gateway {
     this.plane = new DataPlane(result.snapshot, { log: this.opts.log, accessLog: this.opts.accessLog, metrics: this.opts.metrics, edge: new EdgeFactsEngine(geo), jwks: this.opts.jwks, limits: this.opts.limits, tracer: this.opts.tracing === undefined ? null : new Tracer(this.opts.tracing, this.opts.log), redis: this.#redis, cacheMaxBytes: this.opts.cacheMaxBytes })
     const plane = this.plane
     this.opts.metrics?.watchCache(() => plane.cache.stats())
+    if (identity !== null) {
+      plane.upstreams.pools.identity = identity
+      // Rotation is how identities stay valid: always watched, whatever --config watching does.
+      identity.watch(this.opts.log, this.opts.identityPollMs ?? 2_000)
+      this.opts.metrics?.watchCertExpiry(() => identity.secondsLeft())
+    }
     this.appliedAt = new Date().toISOString()
     this.opts.metrics?.setVersion(result.version)
     this.opts.metrics?.reloads.inc({ result: 'applied' })
@@ -192,6 +205,7 @@ export class Gateway {
     await Promise.all([...this.listeners.values()].map(e => e.listener.close(graceMs)))
     this.listeners.clear()
     this.plane?.edge.geo?.close()
+    this.plane?.upstreams.pools.identity?.close()
     await this.plane?.close()
     this.#redis?.disconnect()
   }

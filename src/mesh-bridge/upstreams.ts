@@ -2,7 +2,8 @@
 // outlier detector, circuit-breaker counters and the undici pools. State is
 // kept across snapshots while a cluster's fingerprint is unchanged, so a reload
 // does not reset ejections or drop warm connections.
-import { Pool } from 'undici'
+import { Pool, buildConnector } from 'undici'
+import type { WorkloadIdentity } from './identity.js'
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import type { Cluster, Snapshot, UpstreamTls } from '../gateway/snapshot.js'
 import { EndpointState } from './endpoint-state.js'
@@ -53,6 +54,8 @@ export class ClusterRuntime {
 /** One undici Pool per (endpoint, TLS context, pool settings), shared by the clusters that reach it. */
 export class PoolRegistry {
   readonly #pools = new Map<string, { pool: Pool, used: boolean }>()
+  /** The gateway's workload identity for ISTIO_MUTUAL (`--identity-dir`), or null. */
+  identity: WorkloadIdentity | null = null
 
   get (address: string, port: number, cluster: Cluster): Pool {
     const tls = cluster.tls
@@ -70,7 +73,9 @@ export class PoolRegistry {
       headersTimeout: 0,
       bodyTimeout: 0,
       connectTimeout: p.connectTimeoutMs,
-      connect: tls === null ? { timeout: p.connectTimeoutMs, noDelay: true } : tlsConnectOptions(tls, p.connectTimeoutMs),
+      connect: tls === null
+        ? { timeout: p.connectTimeoutMs, noDelay: true }
+        : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : tlsConnectOptions(tls, p.connectTimeoutMs),
       allowH2: tls !== null && p.h2,
       strictContentLength: false
     })
@@ -78,6 +83,25 @@ export class PoolRegistry {
     pool.on('connectionError', noop)
     this.#pools.set(key, { pool, used: true })
     return pool
+  }
+
+  /**
+   * ISTIO_MUTUAL: every new connection presents the identity current at that
+   * moment (rotation needs no new pool; open connections keep theirs and drain).
+   */
+  #meshConnector (tls: UpstreamTls, timeout: number): buildConnector.connector {
+    let built: { generation: number, connect: buildConnector.connector } | null = null
+    return (opts, cb) => {
+      const id = this.identity?.current
+      if (id === undefined) {
+        cb(Object.assign(new Error('ISTIO_MUTUAL needs a workload identity: start meshgate with --identity-dir'), { code: 'MESHGATE_NO_IDENTITY' }), null)
+        return
+      }
+      if (built === null || built.generation !== id.generation) {
+        built = { generation: id.generation, connect: buildConnector({ ...tlsConnectOptions(tls, timeout), cert: id.certChain, key: id.key, ca: id.root } as buildConnector.BuildOptions) }
+      }
+      built.connect(opts, cb)
+    }
   }
 
   /** Closes pools no live cluster uses any more (after a snapshot swap). */
@@ -140,7 +164,9 @@ function tlsConnectOptions (t: UpstreamTls, timeout: number): Record<string, unk
       if (wanted.some(w => sans.includes(w))) return undefined
       return new Error(`upstream identity mismatch: expected one of ${wanted.join(', ')}, presented ${sans.join(', ') || 'none'}`)
     }
-  } else if (t.insecureSkipVerify) {
+  } else if (t.insecureSkipVerify || t.mode === 'ISTIO_MUTUAL') {
+    // ISTIO_MUTUAL without subjectAltNames: the mesh root vouches for the peer
+    // (the SNI is Istio's outbound_ name, not a host the certificate carries).
     opts.checkServerIdentity = (): undefined => undefined
   } else {
     opts.checkServerIdentity = checkServerIdentity

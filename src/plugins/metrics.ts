@@ -24,6 +24,8 @@ export class GatewayMetrics {
   readonly cacheEntries: Gauge
   readonly cacheEvictions: Gauge
   #cacheStats: (() => { bytes: number, entries: number, evictions: number }) | null = null
+  readonly certExpiry: Gauge<'cert'>
+  #certSecondsLeft: (() => number) | null = null
   /** Consumers with a series of their own; later ones are counted as `other`. */
   readonly #consumers = new Set<string>()
   readonly #maxConsumers: number
@@ -52,6 +54,17 @@ export class GatewayMetrics {
     }
     this.cacheBytes = new Gauge({ name: 'meshgate_cache_bytes', help: 'Bytes held by the in-process cache (its own accounting)', registers: [this.registry], collect: stat(s => s.bytes) })
     this.cacheEntries = new Gauge({ name: 'meshgate_cache_entries', help: 'Entries held by the in-process cache', registers: [this.registry], collect: stat(s => s.entries) })
+    const certLeft = (): number | undefined => this.#certSecondsLeft?.()
+    this.certExpiry = new Gauge({
+      name: 'meshgate_cert_expiry_seconds',
+      help: 'Seconds until a certificate meshgate presents expires (identity: the --identity-dir workload certificate)',
+      labelNames: ['cert'],
+      registers: [this.registry],
+      collect () {
+        const s = certLeft()
+        if (s !== undefined) this.set({ cert: 'identity' }, s)
+      }
+    })
     this.cacheEvictions = new Gauge({ name: 'meshgate_cache_evictions', help: 'Entries the in-process cache evicted to stay within its bounds (since start)', registers: [this.registry], collect: stat(s => s.evictions) })
     // The Registry calls get(); ours is named collect() so that get(key) can look up a series.
     for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions, this.rateLimitDecisions, this.rateLimitStoreErrors, this.cacheResults]) {
@@ -78,6 +91,10 @@ export class GatewayMetrics {
   stickyFallback (virtualService: string): void {
     const s = this.stickyFallbacks.get(virtualService) ?? this.stickyFallbacks.add(virtualService, { virtual_service: virtualService })
     s.inc()
+  }
+
+  watchCertExpiry (secondsLeft: () => number): void {
+    this.#certSecondsLeft = secondsLeft
   }
 
   /** Where the cache gauges read from (the data plane's cache). */

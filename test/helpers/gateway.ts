@@ -25,7 +25,7 @@ export function fill (yaml: string, vars: Readonly<Record<string, string | numbe
   return yaml.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] !== undefined ? String(vars[k]) : m)
 }
 
-export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits, tracing?: TracingOptions, redis?: string[], cacheMaxBytes?: number } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits, tracing?: TracingOptions, redis?: string[], cacheMaxBytes?: number, identityDir?: string, identityPollMs?: number } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-gw-'))
   const file = join(dir, 'config.yaml')
   const vars = opts.vars ?? {}
@@ -48,7 +48,9 @@ export async function startGateway (yaml: string, opts: { vars?: Record<string, 
     limits: opts.limits,
     tracing: opts.tracing,
     redis: opts.redis,
-    cacheMaxBytes: opts.cacheMaxBytes
+    cacheMaxBytes: opts.cacheMaxBytes,
+    identityDir: opts.identityDir,
+    identityPollMs: opts.identityPollMs
   })
   try {
     await gateway.start()

@@ -248,7 +248,8 @@ function buildTls (t: ClientTLSSettings | null, host: string, port: number, subs
       sni: `outbound_.${port}_.${subset}_.${host}`,
       subjectAltNames: Object.freeze(Array.isArray(t.subjectAltNames) ? t.subjectAltNames.map(String) : []),
       insecureSkipVerify: false,
-      alpn: Object.freeze(['istio-peer-exchange', 'istio'])
+      // Istio's protocols first; http/1.1 last so that a plain TLS server (nginx, strict about ALPN) can still answer.
+      alpn: Object.freeze(['istio-peer-exchange', 'istio', 'http/1.1'])
     })
   }
   return Object.freeze({

@@ -256,7 +256,7 @@ function validateClientTLS (c: Checker, p: Path, v: unknown, ctx: ValidateContex
     for (const [f, val] of Object.entries({ ...files, credentialName: credential })) {
       if (val !== '') c.error([...p, f], `ISTIO_MUTUAL cannot have ${f}`, CODES.CONFLICT)
     }
-    c.warn([...p, 'mode'], 'ISTIO_MUTUAL needs a mesh workload certificate, which meshgate does not have: upstreams that require mesh mTLS will refuse the connection (503)', CODES.RUNTIME_HINT)
+    c.warn([...p, 'mode'], 'ISTIO_MUTUAL presents the gateway\'s workload identity from --identity-dir; started without one, these connections fail (503)', CODES.RUNTIME_HINT)
     return
   }
   if (skip === true && (files.caCertificates !== '' || (sans !== undefined && sans.length > 0) || (mode === 'SIMPLE' && credential !== ''))) {

@@ -1,0 +1,186 @@
+// East-west mTLS: DestinationRule ISTIO_MUTUAL to a real nginx "sidecar" with
+// ssl_verify_client on, the gateway's identity from --identity-dir made by the
+// dev CA, rotation under keep-alive load, and refusals that answer 503.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rename, rm, writeFile, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { getFreePort } from '../helpers/ports.js'
+import { request } from '../helpers/http.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { startNginx, type NginxServer } from '../helpers/nginx.js'
+import { initCa, issueWorkload, type DevCa } from '../../src/mesh-bridge/dev-ca.js'
+
+const GATEWAY_ID = 'spiffe://cluster.local/ns/istio-system/sa/meshgate'
+const REVIEWS_ID = 'spiffe://cluster.local/ns/default/sa/reviews'
+
+let dir: string
+let ca: DevCa
+let sidecar: NginxServer
+let gw: TestGateway
+let port: number
+
+function config (sidecarPort: number, listenPort: number, sans: string[] | null): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: test}
+spec:
+  servers:
+  - port: {number: ${listenPort}, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: ${sidecarPort}}, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews.default.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: ISTIO_MUTUAL${sans === null ? '' : `\n      subjectAltNames: [${sans.map(s => JSON.stringify(s)).join(', ')}]`}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: test}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: reviews.default.svc.cluster.local, port: {number: 9080}}}]}]
+`
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meshgate-mesh-'))
+  ca = await initCa(join(dir, 'ca'))
+  await issueWorkload(ca, join(dir, 'gateway'), { spiffe: GATEWAY_ID })
+  await issueWorkload(ca, join(dir, 'reviews'), { spiffe: REVIEWS_ID })
+  const files = {
+    'sidecar/cert.pem': await readFile(join(dir, 'reviews', 'cert-chain.pem'), 'utf8'),
+    'sidecar/key.pem': await readFile(join(dir, 'reviews', 'key.pem'), 'utf8'),
+    'sidecar/root.pem': ca.certPem
+  }
+  sidecar = await startNginx({
+    files,
+    http: ctx => `server {
+      listen 127.0.0.1:${ctx.ports[0]} ssl;
+      ssl_certificate ${ctx.dir}/sidecar/cert.pem;
+      ssl_certificate_key ${ctx.dir}/sidecar/key.pem;
+      ssl_client_certificate ${ctx.dir}/sidecar/root.pem;
+      ssl_verify_client on;
+      keepalive_requests 5;
+      location / { default_type text/plain; return 200 "serial=$ssl_client_serial verify=$ssl_client_verify\\n"; }
+    }`
+  })
+  port = await getFreePort()
+  gw = await startGateway(config(sidecar.port, port, [REVIEWS_ID]), { identityDir: join(dir, 'gateway'), identityPollMs: 100 })
+})
+
+after(async () => {
+  await gw?.stop()
+  await sidecar?.stop()
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+})
+
+const get = (p = port): ReturnType<typeof request> => request(`http://127.0.0.1:${p}/reviews/1`, { headers: { host: 'bookinfo.example' } })
+
+/** Serials compared as numbers: nginx prints them without leading zeros. */
+function norm (serial: string): string {
+  return serial.toLowerCase().replace(/^0+/, '')
+}
+
+function serialOf (body: string): string {
+  return norm(/serial=([0-9A-Fa-f]+)/.exec(body)?.[1] ?? '')
+}
+
+test('ISTIO_MUTUAL: the sidecar verifies the gateway\'s SPIFFE certificate and answers', async () => {
+  const res = await get()
+  assert.equal(res.status, 200, res.body)
+  assert.match(res.body, /verify=SUCCESS/)
+  assert.equal(serialOf(res.body), norm(gw.gateway.plane!.upstreams.pools.identity!.current.serial))
+})
+
+test('refusals answer 503 and the gateway stays ready: SAN mismatch, no identity, a sidecar from another CA', async () => {
+  const cases: Array<[string, () => Promise<TestGateway>]> = [
+    ['the sidecar is not the identity the DestinationRule names', async () => await startGateway(config(sidecar.port, await getFreePort(), ['spiffe://cluster.local/ns/default/sa/ratings']), { identityDir: join(dir, 'gateway') })],
+    ['the gateway has no identity (--identity-dir not given)', async () => await startGateway(config(sidecar.port, await getFreePort(), [REVIEWS_ID]))]
+  ]
+  for (const [what, start] of cases) {
+    const g = await start()
+    try {
+      const p = Number(g.gateway.listeners.keys().next().value)
+      const res = await get(p)
+      assert.equal(res.status, 503, `${what}: ${res.body}`)
+      assert.equal(g.gateway.ready, true)
+    } finally {
+      await g.stop()
+    }
+  }
+  // The gateway's root does not vouch for a sidecar certified by another CA.
+  const otherCa = await initCa(join(dir, 'other-ca'))
+  await issueWorkload(otherCa, join(dir, 'gateway-other-root'), { spiffe: GATEWAY_ID })
+  const g = await startGateway(config(sidecar.port, await getFreePort(), [REVIEWS_ID]), { identityDir: join(dir, 'gateway-other-root') })
+  try {
+    const p = Number(g.gateway.listeners.keys().next().value)
+    const res = await get(p)
+    assert.equal(res.status, 503, res.body)
+    assert.match(res.body, /upstream connect error/)
+  } finally {
+    await g.stop()
+  }
+})
+
+test('rotation under keep-alive load: no failed request, new connections present the new certificate', async () => {
+  const before = norm(gw.gateway.plane!.upstreams.pools.identity!.current.serial)
+  let failures = 0
+  let sent = 0
+  const serials = new Set<string>()
+  let running = true
+  const load = (async () => {
+    while (running) {
+      const res = await get()
+      sent++
+      if (res.status !== 200) failures++
+      else serials.add(serialOf(res.body))
+    }
+  })()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  // Replace the files the way a cert agent does: write aside, rename over.
+  const next = join(dir, 'gateway-next')
+  const { serial } = await issueWorkload(ca, next, { spiffe: GATEWAY_ID })
+  for (const f of ['key.pem', 'cert-chain.pem']) {
+    await writeFile(join(dir, 'gateway', `.${f}.new`), await readFile(join(next, f)))
+    await rename(join(dir, 'gateway', `.${f}.new`), join(dir, 'gateway', f))
+  }
+  const deadline = Date.now() + 5_000
+  while (!serials.has(norm(serial)) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  running = false
+  await load
+  assert.equal(failures, 0, `${failures} of ${sent} requests failed during rotation`)
+  assert.ok(serials.has(before), 'the old certificate served before the rotation')
+  assert.ok(serials.has(norm(serial)), 'new connections present the new certificate')
+})
+
+test('an expired identity is refused: at start with a clear error, on rotation with the last good one kept', async () => {
+  const expired = join(dir, 'expired')
+  await issueWorkload(ca, expired, { spiffe: GATEWAY_ID, notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) })
+  await assert.rejects(startGateway(config(sidecar.port, await getFreePort(), [REVIEWS_ID]), { identityDir: expired }), /identity-dir .*expired at/)
+  const good = gw.gateway.plane!.upstreams.pools.identity!.current.serial
+  for (const f of ['key.pem', 'cert-chain.pem']) {
+    await writeFile(join(dir, 'gateway', `.${f}.new`), await readFile(join(expired, f)))
+    await rename(join(dir, 'gateway', `.${f}.new`), join(dir, 'gateway', f))
+  }
+  await new Promise(resolve => setTimeout(resolve, 400))
+  assert.equal(gw.gateway.plane!.upstreams.pools.identity!.current.serial, good, 'the last good identity stays')
+  assert.equal((await get()).status, 200)
+  const metrics = await gw.metrics.registry.metrics()
+  assert.match(metrics, /meshgate_cert_expiry_seconds\{cert="identity"\} \d+/)
+})
