@@ -70,7 +70,14 @@ before(async () => {
   }
   sidecar = await startNginx({
     files,
+    portCount: 2,
     http: ctx => `server {
+      listen 127.0.0.1:${ctx.ports[1]} ssl;
+      ssl_certificate ${ctx.dir}/sidecar/cert.pem;
+      ssl_certificate_key ${ctx.dir}/sidecar/key.pem;
+      location / { default_type text/plain; return 200 "simple\\n"; }
+    }
+    server {
       listen 127.0.0.1:${ctx.ports[0]} ssl;
       ssl_certificate ${ctx.dir}/sidecar/cert.pem;
       ssl_certificate_key ${ctx.dir}/sidecar/key.pem;
@@ -167,6 +174,39 @@ test('rotation under keep-alive load: no failed request, new connections present
   assert.equal(failures, 0, `${failures} of ${sent} requests failed during rotation`)
   assert.ok(serials.has(before), 'the old certificate served before the rotation')
   assert.ok(serials.has(norm(serial)), 'new connections present the new certificate')
+})
+
+function filesConfig (listenPort: number, tls: string, sidecarPort = sidecar.port): string {
+  return config(sidecarPort, listenPort, null).replace(/    tls:\n      mode: ISTIO_MUTUAL\n/, `    tls:\n${tls}\n`)
+}
+
+test('MUTUAL with file paths and SIMPLE with caCertificates and sni, as the DestinationRule says', async () => {
+  const id = join(dir, 'gateway-files')
+  await issueWorkload(ca, id, { spiffe: GATEWAY_ID })
+  const mutual = `      mode: MUTUAL
+      clientCertificate: ${join(id, 'cert-chain.pem')}
+      privateKey: ${join(id, 'key.pem')}
+      caCertificates: ${join(id, 'root-cert.pem')}
+      subjectAltNames: ["${REVIEWS_ID}"]`
+  const simple = `      mode: SIMPLE
+      caCertificates: ${join(id, 'root-cert.pem')}
+      subjectAltNames: ["${REVIEWS_ID}"]`
+  const cases: Array<[string, string, number, number, RegExp]> = [
+    ['MUTUAL: the sidecar verifies the certificate from the files', mutual, sidecar.port, 200, /verify=SUCCESS/],
+    ['SIMPLE to a TLS server that asks for no client certificate', simple, sidecar.ports[1]!, 200, /simple/],
+    ['SIMPLE to the sidecar: it wants a client certificate (nginx answers 400)', simple, sidecar.port, 400, /certificate/i]
+  ]
+  for (const [what, tls, upstreamPort, status, body] of cases) {
+    const p = await getFreePort()
+    const g = await startGateway(filesConfig(p, tls, upstreamPort))
+    try {
+      const res = await get(p)
+      assert.equal(res.status, status, `${what}: ${res.body}`)
+      assert.match(res.body, body, what)
+    } finally {
+      await g.stop()
+    }
+  }
 })
 
 test('an expired identity is refused: at start with a clear error, on rotation with the last good one kept', async () => {

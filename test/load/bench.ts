@@ -9,7 +9,7 @@
 // route-selection micro-benchmark. Goals never fail the process: it exits 1
 // only when a contestant does not start, answers wrongly, or errors under load.
 import { rmSync } from 'node:fs'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { repoRoot, runMeshgate, spawnProcess } from '../helpers/processes.js'
 import {
-  startFloor, startMeshgateContestant, startNginxProxy, startUpstream, type Running, type Upstream
+  startFloor, startMeshgateContestant, startNginxProxy, startUpstream, type Running, type Upstream, type UpstreamTlsFiles
 } from './contestants/start.js'
 import { autocannonTool, wrkTool, type LoadResult, type LoadSpec, type LoadTool } from './load-tools.js'
 import { describeMachine, findTools, machineInfo, pinSelf, type MachineInfo, type Tools } from './machine.js'
@@ -31,6 +31,7 @@ import { SCENARIOS } from './scenarios/index.js'
 import { plainConfig } from './scenarios/plain.js'
 import { renderChart } from './svg-chart.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { initCa, issueWorkload } from '../../src/mesh-bridge/dev-ca.js'
 
 const USAGE = `usage: npm run bench -- [NAME...] [--rounds N] [--seconds S] [--connections C] [--warmup S]
                         [--tool wrk|autocannon|both] [--autocannon-workers N] [--wrk-threads N] [--no-pin] [--no-nginx]
@@ -248,12 +249,21 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
   try {
     if (scenario.redis === true) redis = await startRedis()
     const meshgateArgs = [...(scenario.meshgateArgs ?? []), ...(redis === null ? [] : ['--redis', redis.url])]
-    const upstream: Upstream = await startUpstream(ctx.tools.nginx, bytes, placement.loadCpus)
+    let tls: UpstreamTlsFiles | null = null
+    if (scenario.upstreamMtls === true) {
+      const pki = path.join(ctx.scratchDir, `pki-${scenario.name}`)
+      const ca = await initCa(path.join(pki, 'ca'))
+      await issueWorkload(ca, path.join(pki, 'upstream'), { spiffe: 'spiffe://cluster.local/ns/bench/sa/upstream' })
+      await issueWorkload(ca, path.join(pki, 'gateway'), { spiffe: 'spiffe://cluster.local/ns/istio-system/sa/meshgate' })
+      tls = { cert: await readFile(path.join(pki, 'upstream', 'cert-chain.pem'), 'utf8'), key: await readFile(path.join(pki, 'upstream', 'key.pem'), 'utf8'), ca: ca.certPem }
+      meshgateArgs.push('--identity-dir', path.join(pki, 'gateway'))
+    }
+    const upstream: Upstream = await startUpstream(ctx.tools.nginx, bytes, placement.loadCpus, tls)
     running.push(upstream)
     if (ctx.tools.nginx !== null) running.push(await startNginxProxy(scenario, ctx.tools.nginx.version, upstream.port, workers, placement.proxyCpus))
     running.push(await startFloor(upstream.port, workers, placement.proxyCpus))
     const meshgateLabel = workers > 1 ? `meshgate --workers ${workers}` : 'meshgate'
-    const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus, meshgateArgs)
+    const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.mtlsPort ?? upstream.port, workers, ctx.scratchDir, placement.proxyCpus, meshgateArgs)
     running.push(meshgate)
     if (scenario.comparePlain === true) {
       running.push(await startMeshgateContestant('meshgate-plain', `${meshgateLabel}, plain config (one route)`, plainConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus))

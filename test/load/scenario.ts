@@ -48,6 +48,13 @@ export interface Scenario {
   readonly workers?: number
   /** The route `meshgate explain` must pick for `request` before any load is sent. */
   readonly expectRoute?: { readonly virtualService: string, readonly route: string }
+  /**
+   * meshgate reaches the upstream over mTLS (ISTIO_MUTUAL): the harness makes a
+   * dev CA, serves the same file on a TLS port that verifies client
+   * certificates, gives meshgate `--identity-dir`, and passes that port to
+   * meshgateConfig. The other contestants use the plain port.
+   */
+  readonly upstreamMtls?: boolean
   /** Start a redis-server for the run and give meshgate `--redis` (serve only). */
   readonly redis?: boolean
   /** Extra flags for `meshgate serve` and `meshgate explain` (e.g. `--geoip FILE`). */

@@ -21,6 +21,33 @@ export interface Running {
 export interface Upstream extends Running {
   /** What serves the answers, for the output: `nginx 1.22.1, static 100-byte file`. */
   readonly kind: string
+  /** The same answers over TLS with client-certificate verification (a mesh sidecar's stance), when asked for. */
+  readonly mtlsPort: number | null
+}
+
+/** PEM texts for the upstream's mTLS port. */
+export interface UpstreamTlsFiles { readonly cert: string, readonly key: string, readonly ca: string }
+
+function mtlsServer (port: number, root: string, dir: string): string {
+  return `server {
+    listen 127.0.0.1:${port} ssl backlog=4096;
+    ssl_certificate ${dir}/tls/cert.pem;
+    ssl_certificate_key ${dir}/tls/key.pem;
+    ssl_client_certificate ${dir}/tls/ca.pem;
+    ssl_verify_client on;
+    ssl_session_cache shared:mg:1m;
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    open_file_cache max=16;
+    etag off;
+    root ${root};
+    location / {
+      default_type application/json;
+      try_files /body =404;
+      error_page 405 =200 $uri;
+    }
+  }`
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -58,17 +85,19 @@ function upstreamServer (port: number, root: string): string {
   }`
 }
 
-export async function startUpstream (nginx: { bin: string, version: string } | null, bytes: number, cpuList: string | undefined): Promise<Upstream> {
+export async function startUpstream (nginx: { bin: string, version: string } | null, bytes: number, cpuList: string | undefined, tls: UpstreamTlsFiles | null = null): Promise<Upstream> {
   if (nginx !== null) {
     const server = await startNginx({
-      http: ctx => upstreamServer(ctx.ports[0] as number, path.join(ctx.dir, 'www')),
-      files: { 'www/body': answerBody(bytes) },
+      http: ctx => upstreamServer(ctx.ports[0] as number, path.join(ctx.dir, 'www')) + (tls === null ? '' : `\n${mtlsServer(ctx.ports[1] as number, path.join(ctx.dir, 'www'), ctx.dir)}`),
+      files: { 'www/body': answerBody(bytes), ...(tls === null ? {} : { 'tls/cert.pem': tls.cert, 'tls/key.pem': tls.key, 'tls/ca.pem': tls.ca }) },
+      portCount: tls === null ? 1 : 2,
       workerProcesses: 1,
       workerConnections: NGINX_WORKER_CONNECTIONS,
       cpuList
     })
-    return { id: 'direct', label: 'upstream directly', kind: `nginx ${nginx.version}, 1 worker, static ${bytes}-byte file`, port: server.port, pid: null, stop: server.stop }
+    return { id: 'direct', label: 'upstream directly', kind: `nginx ${nginx.version}, 1 worker, static ${bytes}-byte file${tls === null ? '' : ' (and over mTLS on a second port)'}`, port: server.port, mtlsPort: tls === null ? null : server.ports[1] ?? null, pid: null, stop: server.stop }
   }
+  if (tls !== null) throw new Error('the mTLS upstream needs nginx (apt-get install nginx)')
   const proc = await spawnProcess(process.execPath, [NODE_UPSTREAM_SCRIPT, String(bytes)], { name: 'node-upstream', cpuList })
   const m = await proc.waitForOutput(/ready (\d+)/)
   return {
@@ -76,6 +105,7 @@ export async function startUpstream (nginx: { bin: string, version: string } | n
     label: 'upstream directly',
     kind: `node:http (nginx is not installed), ${bytes}-byte answer`,
     port: Number(m[1]),
+    mtlsPort: null,
     pid: null,
     stop: async () => { await proc.stop({ graceMs: 2_000 }) }
   }

@@ -9,5 +9,6 @@ import { edgeFacts } from './edge-facts.js'
 import { auth } from './auth.js'
 import { rateLimit, rateLimitRedis } from './rate-limit.js'
 import { cacheHit } from './cache.js'
+import { mtls } from './mtls.js'
 
-export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth, rateLimit, rateLimitRedis, cacheHit]
+export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth, rateLimit, rateLimitRedis, cacheHit, mtls]
