@@ -209,6 +209,52 @@ test('MUTUAL with file paths and SIMPLE with caCertificates and sni, as the Dest
   }
 })
 
+test('MUTUAL from files: replacing the certificate files under keep-alive load fails no request', async () => {
+  const id = join(dir, 'gateway-rotating')
+  await issueWorkload(ca, id, { spiffe: GATEWAY_ID })
+  const tls = `      mode: MUTUAL
+      clientCertificate: ${join(id, 'cert-chain.pem')}
+      privateKey: ${join(id, 'key.pem')}
+      caCertificates: ${join(id, 'root-cert.pem')}
+      subjectAltNames: ["${REVIEWS_ID}"]`
+  const p = await getFreePort()
+  const g = await startGateway(filesConfig(p, tls), { watch: true })
+  try {
+    const warm = await get(p)
+    assert.equal(warm.status, 200, warm.body)
+    const first = serialOf(warm.body)
+    let failures = 0
+    let sent = 0
+    const serials = new Set<string>()
+    let running = true
+    const load = (async () => {
+      while (running) {
+        const res = await get(p)
+        sent++
+        if (res.status !== 200) failures++
+        else serials.add(serialOf(res.body))
+      }
+    })()
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const next = join(dir, 'gateway-rotating-next')
+    const { serial } = await issueWorkload(ca, next, { spiffe: GATEWAY_ID })
+    // The key first, then the certificate: the half-replaced pair is refused whole, the complete one applies.
+    for (const f of ['key.pem', 'cert-chain.pem']) {
+      await writeFile(join(id, `.${f}.new`), await readFile(join(next, f)))
+      await rename(join(id, `.${f}.new`), join(id, f))
+    }
+    const deadline = Date.now() + 8_000
+    while (!serials.has(norm(serial)) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    running = false
+    await load
+    assert.equal(failures, 0, `${failures} of ${sent} requests failed while the files changed`)
+    assert.ok(serials.has(first))
+    assert.ok(serials.has(norm(serial)), 'the new certificate is presented')
+  } finally {
+    await g.stop()
+  }
+})
+
 test('an expired identity is refused: at start with a clear error, on rotation with the last good one kept', async () => {
   const expired = join(dir, 'expired')
   await issueWorkload(ca, expired, { spiffe: GATEWAY_ID, notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) })

@@ -4,6 +4,7 @@
 // analyzer errors (admission: false): `serve` skips the server, other teams'
 // changes still apply.
 import { join } from 'node:path'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import type { Checker, Path } from './checker.js'
 import type { ValidateContext } from './context.js'
 import { CODES } from './codes.js'
@@ -13,6 +14,42 @@ export function checkCertFile (c: Checker, ctx: ValidateContext, path: Path, fil
   if (ctx.readFile(file) === null) {
     c.finding(path, `${what} file ${JSON.stringify(file)} cannot be read`, CODES.FILE_MISSING)
   }
+}
+
+/**
+ * A certificate file and its key file that both read: they must parse, belong
+ * together and be valid now. A version that fails this is refused whole, so a
+ * rotation caught halfway (the key replaced, the certificate not yet) keeps
+ * the last good pair serving instead of breaking every new connection.
+ */
+export function checkKeyPair (c: Checker, ctx: ValidateContext, certPath: Path, keyPath: Path, certFile: string, keyFile: string): void {
+  if (certFile === '' || keyFile === '') return
+  const certText = ctx.readFile(certFile)
+  const keyText = ctx.readFile(keyFile)
+  if (certText === null || keyText === null) return
+  let cert: X509Certificate
+  try {
+    cert = new X509Certificate(certText)
+  } catch (err) {
+    // Content that does not parse is a warning (the connection will fail and say why);
+    // only a pair that parses and does not fit is refused.
+    c.warn(certPath, `${JSON.stringify(certFile)} is not a PEM certificate (${(err as Error).message})`, CODES.INVALID)
+    return
+  }
+  let key
+  try {
+    key = createPrivateKey(keyText)
+  } catch (err) {
+    c.warn(keyPath, `${JSON.stringify(keyFile)} is not a PEM private key (${(err as Error).message})`, CODES.INVALID)
+    return
+  }
+  if (!cert.checkPrivateKey(key)) {
+    c.error(keyPath, `${JSON.stringify(keyFile)} is not the key of the certificate in ${JSON.stringify(certFile)}`, CODES.INVALID)
+    return
+  }
+  const now = Date.now()
+  if (now < Date.parse(cert.validFrom)) c.error(certPath, `the certificate in ${JSON.stringify(certFile)} is not valid before ${new Date(cert.validFrom).toISOString()}`, CODES.INVALID)
+  else if (now > Date.parse(cert.validTo)) c.error(certPath, `the certificate in ${JSON.stringify(certFile)} expired at ${new Date(cert.validTo).toISOString()}`, CODES.INVALID)
 }
 
 /** The Secret's keys as files, in the two layouts Istio reads (`tls.crt`/`tls.key`/`ca.crt` or `cert`/`key`/`cacert`). */

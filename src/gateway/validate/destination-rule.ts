@@ -1,6 +1,6 @@
 // DestinationRule: host, traffic policies, subsets (ISTIO-SEMANTICS §3, §8).
 import { get, type Checker, type Obj, type Path } from './checker.js'
-import { checkCertFile, checkCredentialName } from './credentials.js'
+import { checkCertFile, checkCredentialName, checkKeyPair } from './credentials.js'
 import { checkDuration, checkExportTo, checkLabels, checkNonNegativeInt, checkPort, isDnsLabel, isHeaderToken, wildcardHostProblem } from './common.js'
 import type { ValidateContext } from './context.js'
 import { CODES } from './codes.js'
@@ -275,4 +275,5 @@ function validateClientTLS (c: Checker, p: Path, v: unknown, ctx: ValidateContex
     if (files.privateKey === '') c.error([...p, 'privateKey'], 'MUTUAL TLS requires privateKey', CODES.REQUIRED)
   }
   for (const [f, val] of Object.entries(files)) checkCertFile(c, ctx, [...p, f], val, f)
+  if (mode === 'MUTUAL') checkKeyPair(c, ctx, [...p, 'clientCertificate'], [...p, 'privateKey'], files.clientCertificate, files.privateKey)
 }

@@ -1,7 +1,7 @@
 // Gateway: Istio's admission rules for servers, ports, hosts and TLS
 // (ISTIO-SEMANTICS §1, §8), plus what meshgate cannot serve.
 import { get, type Checker, type Obj, type Path } from './checker.js'
-import { checkCertFile, checkCredentialName } from './credentials.js'
+import { checkCertFile, checkCredentialName, checkKeyPair } from './credentials.js'
 import { checkLabels, checkPort, formatLabels, isDnsLabel, isIpAddress, selectorMatches, wildcardHostProblem } from './common.js'
 import type { ValidateContext } from './context.js'
 import { CODES } from './codes.js'
@@ -203,6 +203,7 @@ function validateServerTLS (c: Checker, p: Path, tls: Obj, protocol: string | un
   } else {
     checkCertFile(c, ctx, [...p, 'serverCertificate'], cert, 'serverCertificate')
     checkCertFile(c, ctx, [...p, 'privateKey'], key, 'privateKey')
+    checkKeyPair(c, ctx, [...p, 'serverCertificate'], [...p, 'privateKey'], cert, key)
   }
   if (mutual) checkCertFile(c, ctx, [...p, 'caCertificates'], ca, 'caCertificates')
   if (crl !== '') checkCertFile(c, ctx, [...p, 'caCrl'], crl, 'caCrl')
