@@ -97,7 +97,7 @@ after(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
 
-const get = (p = port): ReturnType<typeof request> => request(`http://127.0.0.1:${p}/reviews/1`, { headers: { host: 'bookinfo.example' } })
+const get = (p: number = port): ReturnType<typeof request> => request(`http://127.0.0.1:${p}/reviews/1`, { headers: { host: 'bookinfo.example' } })
 
 /** Serials compared as numbers: nginx prints them without leading zeros. */
 function norm (serial: string): string {
@@ -106,6 +106,38 @@ function norm (serial: string): string {
 
 function serialOf (body: string): string {
   return norm(/serial=([0-9A-Fa-f]+)/.exec(body)?.[1] ?? '')
+}
+
+/**
+ * Sends requests one after another through the gateway on `p`, replaces the
+ * identity files in `idDir` with a new certificate from the CA (key first, as
+ * a careless agent might), and stops once the sidecar reports the new serial.
+ */
+async function rotateUnderLoad (p: number, idDir: string, nextDir: string, waitMs: number): Promise<{ failures: number, sent: number, serials: Set<string>, next: string }> {
+  let failures = 0
+  let sent = 0
+  const serials = new Set<string>()
+  let running = true
+  const load = (async () => {
+    while (running) {
+      const res = await get(p)
+      sent++
+      if (res.status !== 200) failures++
+      else serials.add(serialOf(res.body))
+    }
+  })()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const { serial } = await issueWorkload(ca, nextDir, { spiffe: GATEWAY_ID })
+  // Write aside, rename over: each file changes at once, the pair does not.
+  for (const f of ['key.pem', 'cert-chain.pem']) {
+    await writeFile(join(idDir, `.${f}.new`), await readFile(join(nextDir, f)))
+    await rename(join(idDir, `.${f}.new`), join(idDir, f))
+  }
+  const deadline = Date.now() + waitMs
+  while (!serials.has(norm(serial)) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  running = false
+  await load
+  return { failures, sent, serials, next: norm(serial) }
 }
 
 test('ISTIO_MUTUAL: the sidecar verifies the gateway\'s SPIFFE certificate and answers', async () => {
@@ -147,33 +179,10 @@ test('refusals answer 503 and the gateway stays ready: SAN mismatch, no identity
 
 test('rotation under keep-alive load: no failed request, new connections present the new certificate', async () => {
   const before = norm(gw.gateway.plane!.upstreams.pools.identity!.current.serial)
-  let failures = 0
-  let sent = 0
-  const serials = new Set<string>()
-  let running = true
-  const load = (async () => {
-    while (running) {
-      const res = await get()
-      sent++
-      if (res.status !== 200) failures++
-      else serials.add(serialOf(res.body))
-    }
-  })()
-  await new Promise(resolve => setTimeout(resolve, 200))
-  // Replace the files the way a cert agent does: write aside, rename over.
-  const next = join(dir, 'gateway-next')
-  const { serial } = await issueWorkload(ca, next, { spiffe: GATEWAY_ID })
-  for (const f of ['key.pem', 'cert-chain.pem']) {
-    await writeFile(join(dir, 'gateway', `.${f}.new`), await readFile(join(next, f)))
-    await rename(join(dir, 'gateway', `.${f}.new`), join(dir, 'gateway', f))
-  }
-  const deadline = Date.now() + 5_000
-  while (!serials.has(norm(serial)) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
-  running = false
-  await load
-  assert.equal(failures, 0, `${failures} of ${sent} requests failed during rotation`)
-  assert.ok(serials.has(before), 'the old certificate served before the rotation')
-  assert.ok(serials.has(norm(serial)), 'new connections present the new certificate')
+  const r = await rotateUnderLoad(port, join(dir, 'gateway'), join(dir, 'gateway-next'), 5_000)
+  assert.equal(r.failures, 0, `${r.failures} of ${r.sent} requests failed during rotation`)
+  assert.ok(r.serials.has(before), 'the old certificate served before the rotation')
+  assert.ok(r.serials.has(r.next), 'new connections present the new certificate')
 })
 
 function filesConfig (listenPort: number, tls: string, sidecarPort = sidecar.port): string {
@@ -223,33 +232,11 @@ test('MUTUAL from files: replacing the certificate files under keep-alive load f
     const warm = await get(p)
     assert.equal(warm.status, 200, warm.body)
     const first = serialOf(warm.body)
-    let failures = 0
-    let sent = 0
-    const serials = new Set<string>()
-    let running = true
-    const load = (async () => {
-      while (running) {
-        const res = await get(p)
-        sent++
-        if (res.status !== 200) failures++
-        else serials.add(serialOf(res.body))
-      }
-    })()
-    await new Promise(resolve => setTimeout(resolve, 200))
-    const next = join(dir, 'gateway-rotating-next')
-    const { serial } = await issueWorkload(ca, next, { spiffe: GATEWAY_ID })
     // The key first, then the certificate: the half-replaced pair is refused whole, the complete one applies.
-    for (const f of ['key.pem', 'cert-chain.pem']) {
-      await writeFile(join(id, `.${f}.new`), await readFile(join(next, f)))
-      await rename(join(id, `.${f}.new`), join(id, f))
-    }
-    const deadline = Date.now() + 8_000
-    while (!serials.has(norm(serial)) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
-    running = false
-    await load
-    assert.equal(failures, 0, `${failures} of ${sent} requests failed while the files changed`)
-    assert.ok(serials.has(first))
-    assert.ok(serials.has(norm(serial)), 'the new certificate is presented')
+    const r = await rotateUnderLoad(p, id, join(dir, 'gateway-rotating-next'), 8_000)
+    assert.equal(r.failures, 0, `${r.failures} of ${r.sent} requests failed while the files changed`)
+    assert.ok(r.serials.has(first))
+    assert.ok(r.serials.has(r.next), 'the new certificate is presented')
   } finally {
     await g.stop()
   }
