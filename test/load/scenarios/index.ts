@@ -10,5 +10,6 @@ import { auth } from './auth.js'
 import { rateLimit, rateLimitRedis } from './rate-limit.js'
 import { cacheHit } from './cache.js'
 import { mtls } from './mtls.js'
+import { fullStack } from './full-stack.js'
 
-export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth, rateLimit, rateLimitRedis, cacheHit, mtls]
+export const SCENARIOS: readonly Scenario[] = [plain, manyRoutes, bigHeaders, workers, edgeFacts, auth, rateLimit, rateLimitRedis, cacheHit, mtls, fullStack]
