@@ -289,6 +289,11 @@ export interface UpstreamTls {
   readonly key: string | null
   readonly ca: string | null
   readonly sni: string
+  /**
+   * SNI sent whatever the request's Host is: the DestinationRule's `sni`, or
+   * Istio's `outbound_` name for ISTIO_MUTUAL; null = the request's Host (Istio's default).
+   */
+  readonly forcedSni: string | null
   readonly subjectAltNames: readonly string[]
   readonly insecureSkipVerify: boolean
   readonly alpn: readonly string[]

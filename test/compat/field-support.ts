@@ -76,7 +76,7 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'DestinationRule', field: 'connectionPool.tcp.maxConnections, connectTimeout, idleTimeout', support: 'supported', note: '' },
   { kind: 'DestinationRule', field: 'connectionPool.tcp.tcpKeepalive, maxConnectionDuration', support: 'partial', note: 'validated; not applied' },
   { kind: 'DestinationRule', field: 'connectionPool.http.http1MaxPendingRequests, http2MaxRequests, maxRequestsPerConnection, maxRetries, idleTimeout', support: 'supported', note: 'overflow answers 503 with `x-envoy-overloaded: true` and is never retried' },
-  { kind: 'DestinationRule', field: 'connectionPool.http.h2UpgradePolicy', support: 'partial', note: '`UPGRADE` uses HTTP/2 to TLS upstreams only (no h2c)' },
+  { kind: 'DestinationRule', field: 'connectionPool.http.h2UpgradePolicy', support: 'partial', note: 'HTTP/2 to TLS upstreams through ALPN when `UPGRADE`, or when the service port is HTTP2/GRPC (unless `DO_NOT_UPGRADE`); no HTTP/2 to plaintext upstreams (h2c): undici\'s pools do not speak it' },
   { kind: 'DestinationRule', field: 'connectionPool.http.useClientProtocol, maxConcurrentStreams', support: 'partial', note: 'validated; not applied' },
   { kind: 'DestinationRule', field: 'outlierDetection (consecutive5xxErrors, consecutiveErrors, consecutiveGatewayErrors, interval, baseEjectionTime, maxEjectionPercent, minHealthPercent)', support: 'supported', note: '' },
   { kind: 'DestinationRule', field: 'outlierDetection.splitExternalLocalOriginErrors, consecutiveLocalOriginFailures', support: 'partial', note: 'validated; local failures always count with the 5xx ones' },

@@ -84,7 +84,7 @@ before(async () => {
       ssl_client_certificate ${ctx.dir}/sidecar/root.pem;
       ssl_verify_client on;
       keepalive_requests 5;
-      location / { default_type text/plain; return 200 "serial=$ssl_client_serial verify=$ssl_client_verify\\n"; }
+      location / { default_type text/plain; return 200 "serial=$ssl_client_serial verify=$ssl_client_verify sni=$ssl_server_name\\n"; }
     }`
   })
   port = await getFreePort()
@@ -145,6 +145,8 @@ test('ISTIO_MUTUAL: the sidecar verifies the gateway\'s SPIFFE certificate and a
   assert.equal(res.status, 200, res.body)
   assert.match(res.body, /verify=SUCCESS/)
   assert.equal(serialOf(res.body), norm(gw.gateway.plane!.upstreams.pools.identity!.current.serial))
+  // Istio's SNI for the cluster, whatever Host the client sent.
+  assert.match(res.body, /sni=outbound_\.9080_\._\.reviews\.default\.svc\.cluster\.local/)
 })
 
 test('refusals answer 503 and the gateway stays ready: SAN mismatch, no identity, a sidecar from another CA', async () => {

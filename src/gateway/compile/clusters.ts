@@ -9,7 +9,7 @@ import { clusterKey, hostCovers, resolveHost } from './names.js'
 export interface ServiceInfo {
   readonly ref: ResourceRef
   readonly hosts: readonly string[]
-  readonly ports: ReadonlyArray<{ number: number, name: string, targetPort: number }>
+  readonly ports: ReadonlyArray<{ number: number, name: string, targetPort: number, protocol: string }>
   readonly resolution: string
   readonly endpoints: ReadonlyArray<{ address: string, ports: Record<string, number>, labels: Record<string, string>, weight: number }>
 }
@@ -117,9 +117,9 @@ export class ServiceRegistry {
       endpoints: Object.freeze(endpoints),
       lb: lb.lb,
       hash: lb.hash,
-      pool: buildPool(policy.connectionPool),
+      pool: buildPool(policy.connectionPool, svcPort?.protocol ?? ''),
       outlier: buildOutlier(policy.outlierDetection),
-      tls: buildTls(policy.tls, host, port, subsetName, files),
+      tls: buildTls(policy.tls, host, port, subsetName, files, wantsH2(policy.connectionPool, svcPort?.protocol ?? '')),
       destinationRule: subsetRule?.ref ?? topRule?.ref ?? rules[0]?.ref ?? null,
       fingerprint: ''
     }
@@ -203,8 +203,20 @@ function durMs (v: unknown, dflt: number): number {
   return Number.isNaN(ms) ? dflt : Math.round(ms)
 }
 
+/**
+ * HTTP/2 to the upstream: asked for by `h2UpgradePolicy: UPGRADE`, or implied by
+ * an HTTP2/gRPC service port (unless `DO_NOT_UPGRADE`). Offered through TLS
+ * ALPN: undici's pools have no cleartext HTTP/2 (h2c).
+ */
+function wantsH2 (cp: ConnectionPoolSettings | null, protocol: string): boolean {
+  const policy = cp?.http?.h2UpgradePolicy
+  if (policy === 'UPGRADE') return true
+  if (policy === 'DO_NOT_UPGRADE') return false
+  return protocol === 'HTTP2' || protocol === 'GRPC' || protocol === 'GRPC-WEB'
+}
+
 /** Istio leaves every circuit-breaker threshold unlimited unless set; 0 means unset. */
-function buildPool (cp: ConnectionPoolSettings | null): ConnectionPoolPolicy {
+function buildPool (cp: ConnectionPoolSettings | null, protocol: string): ConnectionPoolPolicy {
   return Object.freeze({
     maxConnections: num(cp?.tcp?.maxConnections, UNLIMITED),
     maxPendingRequests: num(cp?.http?.http1MaxPendingRequests, UNLIMITED),
@@ -213,7 +225,7 @@ function buildPool (cp: ConnectionPoolSettings | null): ConnectionPoolPolicy {
     maxRetries: num(cp?.http?.maxRetries, UNLIMITED),
     connectTimeoutMs: durMs(cp?.tcp?.connectTimeout, 10_000),
     idleTimeoutMs: durMs(cp?.http?.idleTimeout ?? cp?.tcp?.idleTimeout, 3_600_000),
-    h2: cp?.http?.h2UpgradePolicy === 'UPGRADE'
+    h2: wantsH2(cp, protocol)
   })
 }
 
@@ -236,7 +248,7 @@ function buildOutlier (od: OutlierDetection | null): OutlierPolicy | null {
   })
 }
 
-function buildTls (t: ClientTLSSettings | null, host: string, port: number, subset: string, files: FileLookup): UpstreamTls | null {
+function buildTls (t: ClientTLSSettings | null, host: string, port: number, subset: string, files: FileLookup, h2: boolean): UpstreamTls | null {
   if (t === null || typeof t !== 'object' || t.mode === undefined || t.mode === 'DISABLE') return null
   const read = (p: unknown): string | null => typeof p === 'string' && p !== '' ? files(p) : null
   if (t.mode === 'ISTIO_MUTUAL') {
@@ -246,10 +258,11 @@ function buildTls (t: ClientTLSSettings | null, host: string, port: number, subs
       key: null,
       ca: null,
       sni: `outbound_.${port}_.${subset}_.${host}`,
+      forcedSni: `outbound_.${port}_.${subset}_.${host}`,
       subjectAltNames: Object.freeze(Array.isArray(t.subjectAltNames) ? t.subjectAltNames.map(String) : []),
       insecureSkipVerify: false,
       // Istio's protocols first; http/1.1 last so that a plain TLS server (nginx, strict about ALPN) can still answer.
-      alpn: Object.freeze(['istio-peer-exchange', 'istio', 'http/1.1'])
+      alpn: Object.freeze(h2 ? ['istio-peer-exchange', 'istio', 'h2', 'http/1.1'] : ['istio-peer-exchange', 'istio', 'http/1.1'])
     })
   }
   return Object.freeze({
@@ -258,6 +271,7 @@ function buildTls (t: ClientTLSSettings | null, host: string, port: number, subs
     key: t.mode === 'MUTUAL' ? read(t.privateKey) : null,
     ca: read(t.caCertificates),
     sni: typeof t.sni === 'string' && t.sni !== '' ? t.sni : host,
+    forcedSni: typeof t.sni === 'string' && t.sni !== '' ? t.sni : null,
     subjectAltNames: Object.freeze(Array.isArray(t.subjectAltNames) ? t.subjectAltNames.map(String) : []),
     insecureSkipVerify: t.insecureSkipVerify === true,
     alpn: Object.freeze([])
@@ -267,7 +281,7 @@ function buildTls (t: ClientTLSSettings | null, host: string, port: number, subs
 /** ServiceEntry → ServiceInfo (hosts as written: Istio does not expand short ServiceEntry hosts). */
 export function serviceInfoOf (ref: ResourceRef, spec: ServiceEntrySpec): ServiceInfo {
   const ports = (Array.isArray(spec.ports) ? spec.ports : []).filter(p => p !== null && typeof p === 'object' && typeof p.number === 'number')
-    .map(p => ({ number: p.number!, name: typeof p.name === 'string' ? p.name : '', targetPort: typeof p.targetPort === 'number' ? p.targetPort : 0 }))
+    .map(p => ({ number: p.number!, name: typeof p.name === 'string' ? p.name : '', targetPort: typeof p.targetPort === 'number' ? p.targetPort : 0, protocol: typeof p.protocol === 'string' ? p.protocol.toUpperCase() : '' }))
   const endpoints = (Array.isArray(spec.endpoints) ? spec.endpoints : []).filter(e => e !== null && typeof e === 'object' && typeof e.address === 'string')
     .map(e => ({
       address: e.address!.startsWith('unix://') ? e.address! : e.address!,

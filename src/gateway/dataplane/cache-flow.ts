@@ -4,6 +4,7 @@
 // stale-if-error when the upstream fails. Answers say `x-cache: HIT | MISS |
 // STALE | BYPASS`.
 import type { IncomingHttpHeaders } from 'node:http'
+import type { Dispatcher } from 'undici'
 import type { Exchange } from './exchange.js'
 import { complete } from './forward.js'
 import { SERVER_HEADER } from './local-reply.js'
@@ -188,7 +189,7 @@ function refreshInBackground (ex: Exchange): void {
   const maxBody = policy.rules.maxBodyBytes
   void (async () => {
     try {
-      const res = await rt.poolOf(ep).request({ path: ex.upstreamPath, method: 'GET', headers: ex.upstreamHeaders, headersTimeout: 30_000, bodyTimeout: 30_000 })
+      const res = await rt.poolOf(ep).request({ path: ex.upstreamPath, method: 'GET', headers: ex.upstreamHeaders, headersTimeout: 30_000, bodyTimeout: 30_000, servername: rt.cluster.tls?.forcedSni ?? undefined } as Dispatcher.RequestOptions)
       const chunks: Buffer[] = []
       let bytes = 0
       for await (const chunk of res.body) {

@@ -82,7 +82,9 @@ function startAttempt (ex: Exchange): void {
       idempotent: false,
       blocking: true,
       headersTimeout: 0,
-      bodyTimeout: 0
+      bodyTimeout: 0,
+      // undici takes SNI from the Host header unless told: a DestinationRule `sni` (or ISTIO_MUTUAL's) wins.
+      servername: rt.cluster.tls?.forcedSni ?? undefined
     } as Dispatcher.DispatchOptions, handler as unknown as Dispatcher.DispatchHandler)
   } catch (err) {
     handler.onResponseError(null, err as Error)

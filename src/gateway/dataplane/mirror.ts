@@ -26,7 +26,8 @@ export function mirrorRequest (ex: Exchange, m: MirrorPolicy): void {
       headers: ex.upstreamHeaders,
       body: ex.body,
       headersTimeout: 30_000,
-      bodyTimeout: 30_000
+      bodyTimeout: 30_000,
+      servername: rt.cluster.tls?.forcedSni ?? undefined
     } as Dispatcher.DispatchOptions, DRAIN as unknown as Dispatcher.DispatchHandler)
   } catch {
     // A mirror never affects the client.
