@@ -3,8 +3,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Snapshot, RouteDestination, CompiledRule } from './snapshot.js'
 import { RequestFacts } from './dataplane/request-facts.js'
-import { cookieValue, newSelection, pickDestination, selectRoute, stickyPoint, stickyValue } from './dataplane/route-request.js'
-import { JwtAuthenticator } from '../plugins/authn-jwt/index.js'
+import { newSelection, pickDestination, selectRoute, stickyPoint, stickyValue } from './dataplane/route-request.js'
+import { findToken, JwtAuthenticator } from '../plugins/authn-jwt/index.js'
 import { explainAuthz, type AuthzDecision } from '../plugins/authz.js'
 import { checkApiKeys } from '../plugins/api-keys.js'
 import { covers } from '../plugins/targets.js'
@@ -56,7 +56,8 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
   let authnFailure: string | null = null
   let authn: Record<string, unknown> | null = null
   if (snapshot.authn.rules.length > 0) {
-    const hadToken = describeToken(snapshot, facts)
+    const found = findToken(facts, snapshot.authn)
+    const hadToken = found === null ? null : `${found.location.kind} ${found.location.name}`
     if (facts.method !== 'OPTIONS' || facts.headers['access-control-request-method'] === undefined) {
       authnFailure = await (tools.jwt ?? new JwtAuthenticator(null)).authenticate(facts, snapshot.authn)
     }
@@ -226,16 +227,6 @@ function decidingPolicy (snapshot: Snapshot, d: AuthzDecision): string | null {
   return null
 }
 
-/** Where the request carries a token a rule would read, or null. */
-function describeToken (snapshot: Snapshot, f: RequestFacts): string | null {
-  for (const r of snapshot.authn.rules) {
-    for (const l of r.locations) {
-      const present = l.kind === 'header' ? (typeof f.headers[l.name] === 'string' && (f.headers[l.name] as string).startsWith(l.prefix)) : l.kind === 'param' ? f.queryParam(l.name) !== undefined : cookieValue(f.header('cookie'), l.name) !== undefined
-      if (present) return `${l.kind} ${l.name}`
-    }
-  }
-  return null
-}
 
 function destinationOf (d: RouteDestination): { host: string, port: number, subset: string | null } {
   return { host: d.host, port: d.port, subset: d.subset || null }

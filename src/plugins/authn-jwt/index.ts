@@ -230,7 +230,8 @@ function messageOf (err: unknown): string {
   return MSG.signature
 }
 
-function findToken (f: RequestFacts, cfg: AuthnConfig): Found | null {
+/** The first token any rule's locations find in the request, with where it was found. */
+export function findToken (f: RequestFacts, cfg: AuthnConfig): Found | null {
   for (const r of cfg.rules) {
     for (const l of r.locations) {
       const t = tokenAt(f, l)

@@ -28,26 +28,14 @@ export interface Upstream extends Running {
 /** PEM texts for the upstream's mTLS port. */
 export interface UpstreamTlsFiles { readonly cert: string, readonly key: string, readonly ca: string }
 
+/** The same file over TLS, verifying client certificates (a mesh sidecar's stance). */
 function mtlsServer (port: number, root: string, dir: string): string {
-  return `server {
-    listen 127.0.0.1:${port} ssl backlog=4096;
+  return upstreamServer(port, root, `
     ssl_certificate ${dir}/tls/cert.pem;
     ssl_certificate_key ${dir}/tls/key.pem;
     ssl_client_certificate ${dir}/tls/ca.pem;
     ssl_verify_client on;
-    ssl_session_cache shared:mg:1m;
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-    open_file_cache max=16;
-    etag off;
-    root ${root};
-    location / {
-      default_type application/json;
-      try_files /body =404;
-      error_page 405 =200 $uri;
-    }
-  }`
+    ssl_session_cache shared:mg:1m;`)
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -68,9 +56,10 @@ export function answerBody (bytes: number): string {
  * a POST (which the static module refuses) into an internal GET of the same file,
  * so later scenarios that send bodies get the same answer.
  */
-function upstreamServer (port: number, root: string): string {
+/** `tls`: the ssl directives for a TLS server; empty for plain HTTP. */
+function upstreamServer (port: number, root: string, tls = ''): string {
   return `server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port}${tls === '' ? '' : ' ssl'} backlog=4096;${tls}
     access_log off;
     keepalive_requests 1000000;
     keepalive_timeout 300s;

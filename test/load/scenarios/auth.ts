@@ -5,7 +5,8 @@
 // token repeats, as a client's token does, so this is the cost with a warm
 // verification cache plus authorization per request.
 import { createSign, generateKeyPairSync } from 'node:crypto'
-import { gatewayAndUpstream, type Scenario } from '../scenario.js'
+import type { Scenario } from '../scenario.js'
+import { plainConfig } from './plain.js'
 
 const ISSUER = 'https://issuer.bench.test'
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -24,17 +25,7 @@ function token (): string {
 }
 
 export function authConfig (upstreamPort: number, listenPort: number): string {
-  return `${gatewayAndUpstream(upstreamPort, listenPort)}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: plain, namespace: bench}
-spec:
-  hosts: [bench.test]
-  gateways: [bench]
-  http:
-  - name: all
-    route: [{destination: {host: up}}]
----
+  return `${plainConfig(upstreamPort, listenPort)}---
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: jwt, namespace: istio-system}

@@ -1,10 +1,11 @@
 // (e) mTLS upstream: DestinationRule ISTIO_MUTUAL to an upstream that verifies
 // client certificates (the harness's dev CA and --identity-dir), next to
 // meshgate proxying plain HTTP to the same file in the same rounds.
-import { gatewayAndUpstream, type Scenario } from '../scenario.js'
+import type { Scenario } from '../scenario.js'
+import { plainConfig } from './plain.js'
 
 export function mtlsConfig (upstreamPort: number, listenPort: number): string {
-  return `${gatewayAndUpstream(upstreamPort, listenPort)}---
+  return `${plainConfig(upstreamPort, listenPort)}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: up, namespace: bench}
@@ -14,16 +15,6 @@ spec:
     tls:
       mode: ISTIO_MUTUAL
       subjectAltNames: ["spiffe://cluster.local/ns/bench/sa/upstream"]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: plain, namespace: bench}
-spec:
-  hosts: [bench.test]
-  gateways: [bench]
-  http:
-  - name: all
-    route: [{destination: {host: up}}]
 `
 }
 
