@@ -43,8 +43,12 @@ export interface NginxServer extends NginxContext {
   readonly port: number
   readonly url: string
   readonly process: ManagedProcess
-  /** The access log so far (`$remote_addr "$request" $status "$http_x_forwarded_for"`). */
-  accessLog (): Promise<string>
+  /**
+   * The access log so far (`$remote_addr "$request" $status "$http_x_forwarded_for"`).
+   * nginx writes a line after the response has left, so a caller that expects
+   * one passes `until`: the log is read again (up to `timeoutMs`) until it matches.
+   */
+  accessLog (until?: RegExp, timeoutMs?: number): Promise<string>
   stop (): Promise<void>
 }
 
@@ -111,7 +115,15 @@ export async function startNginx (opts: StartNginxOptions = {}): Promise<NginxSe
       port: ports[0] as number,
       url: `http://127.0.0.1:${ports[0] as number}`,
       process: proc,
-      accessLog: async () => readFile(path.join(dir, 'access.log'), 'utf8').catch(() => ''),
+      accessLog: async (until, timeoutMs = 2_000) => {
+        const file = path.join(dir, 'access.log')
+        const deadline = Date.now() + timeoutMs
+        for (;;) {
+          const text = await readFile(file, 'utf8').catch(() => '')
+          if (until === undefined || until.test(text) || Date.now() >= deadline) return text
+          await new Promise(resolve => setTimeout(resolve, 20))
+        }
+      },
       stop: async () => {
         // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for keep-alive clients.
         await proc.stop({ graceMs: 3_000 })
