@@ -197,6 +197,7 @@ export interface ServiceEntrySpec {
   resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN'
   endpoints?: WorkloadEntry[]
   exportTo?: string[]
+  subjectAltNames?: string[]
 }
 
 export type AnySpec = Record<string, unknown>

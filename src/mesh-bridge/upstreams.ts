@@ -51,6 +51,17 @@ export class ClusterRuntime {
   }
 }
 
+/**
+ * Plaintext upstreams: HTTP/1.1, or HTTP/2 with prior knowledge (h2c) where the
+ * cluster asks for HTTP/2, as Envoy's http2_protocol_options do without TLS.
+ * A Pool builds its own connector from options and leaves `useH2c` out, so the
+ * h2c connector is built here.
+ */
+function plainConnector (timeout: number, h2: boolean): buildConnector.connector | buildConnector.BuildOptions {
+  if (!h2) return { timeout, noDelay: true }
+  return buildConnector({ timeout, noDelay: true, useH2c: true } as buildConnector.BuildOptions)
+}
+
 /** One undici Pool per (endpoint, TLS context, pool settings), shared by the clusters that reach it. */
 export class PoolRegistry {
   readonly #pools = new Map<string, { pool: Pool, used: boolean }>()
@@ -74,9 +85,9 @@ export class PoolRegistry {
       bodyTimeout: 0,
       connectTimeout: p.connectTimeoutMs,
       connect: tls === null
-        ? { timeout: p.connectTimeoutMs, noDelay: true }
+        ? plainConnector(p.connectTimeoutMs, p.h2)
         : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : tlsConnectOptions(tls, p.connectTimeoutMs),
-      allowH2: tls !== null && p.h2,
+      allowH2: p.h2,
       strictContentLength: false
     })
     // Pool errors surface per request; a stray 'error' must never crash the process.

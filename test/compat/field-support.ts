@@ -76,7 +76,7 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'DestinationRule', field: 'connectionPool.tcp.maxConnections, connectTimeout, idleTimeout', support: 'supported', note: '' },
   { kind: 'DestinationRule', field: 'connectionPool.tcp.tcpKeepalive, maxConnectionDuration', support: 'partial', note: 'validated; not applied' },
   { kind: 'DestinationRule', field: 'connectionPool.http.http1MaxPendingRequests, http2MaxRequests, maxRequestsPerConnection, maxRetries, idleTimeout', support: 'supported', note: 'overflow answers 503 with `x-envoy-overloaded: true` and is never retried' },
-  { kind: 'DestinationRule', field: 'connectionPool.http.h2UpgradePolicy', support: 'partial', note: 'HTTP/2 to TLS upstreams through ALPN when `UPGRADE`, or when the service port is HTTP2/GRPC (unless `DO_NOT_UPGRADE`); no HTTP/2 to plaintext upstreams (h2c): undici\'s pools do not speak it' },
+  { kind: 'DestinationRule', field: 'connectionPool.http.h2UpgradePolicy', support: 'supported', note: 'HTTP/2 when `UPGRADE`, or when the service port is HTTP2/GRPC (unless `DO_NOT_UPGRADE`): through ALPN to TLS upstreams, with prior knowledge (h2c) to plaintext ones, as Envoy does' },
   { kind: 'DestinationRule', field: 'connectionPool.http.useClientProtocol, maxConcurrentStreams', support: 'partial', note: 'validated; not applied' },
   { kind: 'DestinationRule', field: 'outlierDetection (consecutive5xxErrors, consecutiveErrors, consecutiveGatewayErrors, interval, baseEjectionTime, maxEjectionPercent, minHealthPercent)', support: 'supported', note: '' },
   { kind: 'DestinationRule', field: 'outlierDetection.splitExternalLocalOriginErrors, consecutiveLocalOriginFailures', support: 'partial', note: 'validated; local failures always count with the 5xx ones' },
@@ -93,7 +93,8 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'ServiceEntry', field: 'endpoints[] (address, ports, labels, weight)', support: 'supported', note: 'subsets select endpoints by labels' },
   { kind: 'ServiceEntry', field: 'endpoints[].network, locality, serviceAccount', support: 'partial', note: 'accepted; ignored' },
   { kind: 'ServiceEntry', field: 'location', support: 'supported', note: 'accepted; no effect at a gateway' },
-  { kind: 'ServiceEntry', field: 'addresses, subjectAltNames, exportTo', support: 'partial', note: 'validated; ignored (addresses matter for TCP only)' },
+  { kind: 'ServiceEntry', field: 'addresses, exportTo', support: 'partial', note: 'validated; ignored (addresses matter for TCP only)' },
+  { kind: 'ServiceEntry', field: 'subjectAltNames', support: 'supported', note: 'the identities ISTIO_MUTUAL checks when the DestinationRule names none, as istiod does' },
   { kind: 'ServiceEntry', field: 'workloadSelector', support: 'partial', note: 'selects Kubernetes pods, which meshgate does not have: no endpoints (warning)' },
 
   // Security kinds

@@ -21,7 +21,7 @@ let sidecar: NginxServer
 let gw: TestGateway
 let port: number
 
-function config (sidecarPort: number, listenPort: number, sans: string[] | null): string {
+function config (sidecarPort: number, listenPort: number, sans: string[] | null, serviceSans: string[] | null = null): string {
   return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: test}
@@ -37,7 +37,7 @@ spec:
   hosts: [reviews.default.svc.cluster.local]
   ports: [{number: 9080, name: http, protocol: HTTP}]
   resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${sidecarPort}}, labels: {version: v1}}]
+  endpoints: [{address: 127.0.0.1, ports: {http: ${sidecarPort}}, labels: {version: v1}}]${serviceSans === null ? '' : `\n  subjectAltNames: [${serviceSans.map(s => JSON.stringify(s)).join(', ')}]`}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -176,6 +176,24 @@ test('refusals answer 503 and the gateway stays ready: SAN mismatch, no identity
     assert.match(res.body, /upstream connect error/)
   } finally {
     await g.stop()
+  }
+})
+
+test('ISTIO_MUTUAL without subjectAltNames checks the ServiceEntry\'s, and the DestinationRule\'s win', async () => {
+  const cases: Array<[string, string[] | null, string[], number]> = [
+    ['the ServiceEntry names the sidecar', null, [REVIEWS_ID], 200],
+    ['the ServiceEntry names another identity', null, ['spiffe://cluster.local/ns/default/sa/ratings'], 503],
+    ['the DestinationRule\'s names replace the ServiceEntry\'s', [REVIEWS_ID], ['spiffe://cluster.local/ns/default/sa/ratings'], 200]
+  ]
+  for (const [what, drSans, seSans, want] of cases) {
+    const p = await getFreePort()
+    const g = await startGateway(config(sidecar.port, p, drSans, seSans), { identityDir: join(dir, 'gateway') })
+    try {
+      const res = await get(p)
+      assert.equal(res.status, want, `${what}: ${res.body}`)
+    } finally {
+      await g.stop()
+    }
   }
 })
 

@@ -12,6 +12,8 @@ export interface ServiceInfo {
   readonly ports: ReadonlyArray<{ number: number, name: string, targetPort: number, protocol: string }>
   readonly resolution: string
   readonly endpoints: ReadonlyArray<{ address: string, ports: Record<string, number>, labels: Record<string, string>, weight: number }>
+  /** The identities its workloads present (ServiceEntry `subjectAltNames`): ISTIO_MUTUAL checks them when the DestinationRule names none. */
+  readonly subjectAltNames: readonly string[]
 }
 
 export interface RuleInfo { readonly ref: ResourceRef, readonly host: string, readonly spec: DestinationRuleSpec }
@@ -119,7 +121,7 @@ export class ServiceRegistry {
       hash: lb.hash,
       pool: buildPool(policy.connectionPool, svcPort?.protocol ?? ''),
       outlier: buildOutlier(policy.outlierDetection),
-      tls: buildTls(policy.tls, host, port, subsetName, files, wantsH2(policy.connectionPool, svcPort?.protocol ?? '')),
+      tls: buildTls(policy.tls, host, port, subsetName, files, wantsH2(policy.connectionPool, svcPort?.protocol ?? ''), svc.subjectAltNames),
       destinationRule: subsetRule?.ref ?? topRule?.ref ?? rules[0]?.ref ?? null,
       fingerprint: ''
     }
@@ -248,7 +250,7 @@ function buildOutlier (od: OutlierDetection | null): OutlierPolicy | null {
   })
 }
 
-function buildTls (t: ClientTLSSettings | null, host: string, port: number, subset: string, files: FileLookup, h2: boolean): UpstreamTls | null {
+function buildTls (t: ClientTLSSettings | null, host: string, port: number, subset: string, files: FileLookup, h2: boolean, serviceSans: readonly string[]): UpstreamTls | null {
   if (t === null || typeof t !== 'object' || t.mode === undefined || t.mode === 'DISABLE') return null
   const read = (p: unknown): string | null => typeof p === 'string' && p !== '' ? files(p) : null
   if (t.mode === 'ISTIO_MUTUAL') {
@@ -259,7 +261,8 @@ function buildTls (t: ClientTLSSettings | null, host: string, port: number, subs
       ca: null,
       sni: `outbound_.${port}_.${subset}_.${host}`,
       forcedSni: `outbound_.${port}_.${subset}_.${host}`,
-      subjectAltNames: Object.freeze(Array.isArray(t.subjectAltNames) ? t.subjectAltNames.map(String) : []),
+      // As istiod does: the DestinationRule's names, else the service's own.
+      subjectAltNames: Object.freeze(Array.isArray(t.subjectAltNames) && t.subjectAltNames.length > 0 ? t.subjectAltNames.map(String) : [...serviceSans]),
       insecureSkipVerify: false,
       // Istio's protocols first; http/1.1 last so that a plain TLS server (nginx, strict about ALPN) can still answer.
       alpn: Object.freeze(h2 ? ['istio-peer-exchange', 'istio', 'h2', 'http/1.1'] : ['istio-peer-exchange', 'istio', 'http/1.1'])
@@ -294,7 +297,8 @@ export function serviceInfoOf (ref: ResourceRef, spec: ServiceEntrySpec): Servic
     hosts: (Array.isArray(spec.hosts) ? spec.hosts : []).filter(h => typeof h === 'string').map(h => h.toLowerCase()),
     ports,
     resolution: typeof spec.resolution === 'string' ? spec.resolution : 'NONE',
-    endpoints
+    endpoints,
+    subjectAltNames: Object.freeze((Array.isArray(spec.subjectAltNames) ? spec.subjectAltNames : []).filter(s => typeof s === 'string'))
   }
 }
 

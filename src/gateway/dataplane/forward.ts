@@ -171,7 +171,7 @@ class AttemptHandler {
     }
   }
 
-  onResponseEnd (_controller: AttemptControl, trailers: Record<string, string | string[]> | null): void {
+  onResponseEnd (controller: AttemptControl, trailers: Record<string, string | string[]> | null): void {
     const ex = this.ex
     this.release()
     if (this.discard) {
@@ -185,9 +185,8 @@ class AttemptHandler {
     recordOutcome(ex, this.status)
     if (ex.done) return
     // gRPC status and other trailers travel after the body.
-    if (trailers !== null && trailers !== undefined) {
-      for (const k in trailers) { (ex.res as { addTrailers (h: Record<string, string | string[]>): void }).addTrailers(trailers); break }
-    }
+    const t = upstreamTrailers(controller, trailers)
+    if (t !== null) (ex.res as { addTrailers (h: Record<string, string | string[]>): void }).addTrailers(t)
     if (ex.cacheCapture) onUpstreamEnd(ex)
     ex.res.end()
     complete(ex)
@@ -378,4 +377,26 @@ export function abortUpstream (ex: Exchange): void {
   ex.gen++
   complete(ex)
   if (c !== null) c.abort(new Error('downstream closed'))
+}
+
+/**
+ * The upstream's trailers, or null when it sent none. undici's HTTP/2 client hands
+ * over Node's trailer object where the handler adapter expects HTTP/1.1's flat
+ * list, which parses to nothing; the object itself stays on the controller as
+ * `rawTrailers`, so it is taken from there.
+ */
+function upstreamTrailers (controller: AttemptControl, parsed: Record<string, string | string[]> | null): Record<string, string | string[]> | null {
+  if (parsed !== null && parsed !== undefined) {
+    for (const _ in parsed) return parsed
+  }
+  const raw = (controller as { rawTrailers?: unknown }).rawTrailers
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null
+  let out: Record<string, string | string[]> | null = null
+  for (const name of Object.keys(raw)) {
+    const v = (raw as Record<string, unknown>)[name]
+    if (typeof v !== 'string' && !Array.isArray(v)) continue
+    if (out === null) out = {}
+    out[name] = v as string | string[]
+  }
+  return out
 }
