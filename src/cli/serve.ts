@@ -16,6 +16,7 @@ import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listen
 import type { TracingOptions } from '../plugins/tracing.js'
 import { parseRedisUrls } from '../plugins/redis.js'
 import { DEFAULT_CACHE_MAX_BYTES } from '../plugins/cache/index.js'
+import { KubernetesProvider } from '../gateway/sources/kubernetes.js'
 
 const SPEC = {
   config: 'multi',
@@ -41,10 +42,14 @@ const SPEC = {
   'cache-max-bytes': 'string',
   'identity-dir': 'string',
   'trace-sampling': 'string',
-  'access-log': 'string'
+  'access-log': 'string',
+  kubernetes: 'boolean',
+  kubeconfig: 'string',
+  'watch-namespace': 'multi'
 } as const
 
-export const SERVE_USAGE = `usage: meshgate serve --config PATH... [--host ADDR] [--admin-port N] [--admin-host ADDR]
+export const SERVE_USAGE = `usage: meshgate serve [--config PATH...] [--kubernetes [--kubeconfig FILE] [--watch-namespace NS]...]
+                     [--host ADDR] [--admin-port N] [--admin-host ADDR]
                      [--workers N|auto] [--log-level L] [--gateway-labels k=v,...]
                      [--credentials-dir DIR] [--namespace NS] [--root-namespace NS] [--redis URL] [--geoip PATH[,PATH]]
                      [--drain-timeout SECONDS] [--access-log on|off]
@@ -72,12 +77,20 @@ interface ServeConfig {
   redis: string[]
   cacheMaxBytes: number
   identityDir: string | undefined
+  /** `--kubernetes` / `--kubeconfig`: null when config comes from files only. */
+  kubernetes: { kubeconfig: string | null, namespaces: string[] } | null
+  /** `--gateway-labels` given: it wins over the pod's own labels. */
+  gatewayLabelsGiven: boolean
 }
 
 function readConfig (argv: readonly string[]): ServeConfig {
   const p = parseArgs(argv, SPEC)
   const configPaths = [...flagList(p, 'config'), ...p.positionals]
-  if (configPaths.length === 0) throw new ArgError('serve needs --config PATH')
+  const kubeconfig = flag(p, 'kubeconfig') ?? null
+  const namespaces = flagList(p, 'watch-namespace').flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  const kubernetes = p.booleans.has('kubernetes') || kubeconfig !== null ? { kubeconfig, namespaces } : null
+  if (kubernetes === null && namespaces.length > 0) throw new ArgError('--watch-namespace needs --kubernetes')
+  if (configPaths.length === 0 && kubernetes === null) throw new ArgError('serve needs --config PATH (or --kubernetes)')
   const w = flag(p, 'workers') ?? '1'
   let workers: number
   if (w === 'auto') workers = availableParallelism()
@@ -113,7 +126,9 @@ function readConfig (argv: readonly string[]): ServeConfig {
     tracing: tracingFrom(p),
     redis: redisUrlsFrom(flag(p, 'redis')),
     cacheMaxBytes: intFlag(p, 'cache-max-bytes', DEFAULT_CACHE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
-    identityDir: flag(p, 'identity-dir')
+    identityDir: flag(p, 'identity-dir'),
+    kubernetes,
+    gatewayLabelsGiven: flag(p, 'gateway-labels') !== undefined
   }
 }
 
@@ -168,15 +183,37 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     // only when an AggregatorRegistry is constructed.
     void new AggregatorRegistry()
   }
+  let provider: KubernetesProvider | null = null
+  if (cfg.kubernetes !== null) {
+    try {
+      provider = new KubernetesProvider({
+        kubeconfig: cfg.kubernetes.kubeconfig,
+        namespaces: cfg.kubernetes.namespaces,
+        log,
+        podName: process.env.POD_NAME ?? null,
+        // Outside a pod, --namespace says which namespace the gateway is in.
+        podNamespace: process.env.POD_NAMESPACE ?? cfg.namespace
+      })
+      await provider.start()
+    } catch (err) {
+      process.stderr.write(`meshgate: cannot reach Kubernetes: ${(err as Error).message}\n`)
+      await provider?.stop()
+      await new Promise<void>(resolve => flushThen(log, resolve))
+      return 1
+    }
+  }
+  // In a pod, the pod's own labels and namespace decide which Gateways and policies apply, as for Istio's gateways.
+  const gatewayLabels = !cfg.gatewayLabelsGiven && provider?.ownLabels != null ? provider.ownLabels : cfg.gatewayLabels
   const gateway = new Gateway({
     configPaths: cfg.configPaths,
     host: cfg.host,
     log,
     accessLog: cfg.accessLog ? log : null,
     metrics,
-    gatewayLabels: cfg.gatewayLabels,
+    gatewayLabels,
     credentialsDir: cfg.credentialsDir,
-    namespace: cfg.namespace,
+    provider,
+    namespace: cfg.namespace ?? (provider?.workloadNamespace ?? null),
     rootNamespace: cfg.rootNamespace,
     geoip: cfg.geoip,
     limits: cfg.limits,

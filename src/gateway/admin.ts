@@ -65,6 +65,7 @@ export function configDump (gw: Gateway | null): unknown {
           resources: snap.resources.map(r => ({ kind: r.kind, namespace: r.namespace, name: r.name, file: r.file, line: r.line, apiVersion: r.apiVersion, spec: r.spec })),
           findings: snap.issues.map(formatIssue)
         },
+    kubernetes: gw?.opts.provider?.status?.() ?? undefined,
     lastRefused: gw?.lastRefused === null || gw?.lastRefused === undefined
       ? null
       : { version: gw.lastRefused.version, at: gw.lastRefused.at, errors: gw.lastRefused.issues.map(i => ({ ...i, text: formatIssue(i) })) }

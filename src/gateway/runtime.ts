@@ -115,7 +115,8 @@ export class Gateway {
     await this.#syncListeners(result.snapshot)
     this.ready = true
     this.opts.log.info({ version: result.version, listeners: [...this.listeners.keys()] }, 'config applied')
-    if (this.opts.watch !== false) {
+    this.opts.provider?.onChange?.(() => { void this.reload() })
+    if (this.opts.watch !== false && this.opts.configPaths.length > 0) {
       this.#watcher = new FileWatcher(this.opts.configPaths, result.watched, this.opts.reloadDelayMs ?? 100, () => { void this.reload() })
       this.#watcher.start()
     }
@@ -202,6 +203,7 @@ export class Gateway {
     this.draining = true
     this.ready = false
     this.#watcher?.stop()
+    await this.opts.provider?.stop?.()
     await Promise.all([...this.listeners.values()].map(e => e.listener.close(graceMs)))
     this.listeners.clear()
     this.plane?.edge.geo?.close()

@@ -36,7 +36,7 @@ export class GatewayMetrics {
   constructor (opts: { maxConsumers?: number } = {}) {
     this.#maxConsumers = opts.maxConsumers ?? 100
     this.registry = new Registry()
-    collectDefaultMetrics({ register: this.registry, prefix: 'meshgate_process_' })
+    collectDefaultMetrics({ register: this.registry, prefix: 'meshgate_' })
     this.requests = new FastCounter('meshgate_requests_total', 'Requests by listener, VirtualService, route, destination, subset, status code and response flags')
     this.duration = new FastHistogram('meshgate_request_duration_seconds', 'Time from request start to the end of the response', BUCKETS)
     this.upstreamAttempts = new FastCounter('meshgate_upstream_attempts_total', 'Upstream attempts by cluster and result (including retries)')

@@ -1,0 +1,412 @@
+// `serve --kubernetes` against an API server double that speaks the real
+// list/watch protocol, through the real @kubernetes/client-node: Istio kinds,
+// Services + EndpointSlices + Pods as endpoints with labels, Secrets as Gateway
+// credentials, 410 Gone, and one bad resource among good ones.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { startKubeApiServer, type KubeApiServer } from '../helpers/kube-apiserver.js'
+import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
+import { getFreePort, getFreePorts } from '../helpers/ports.js'
+import { request, headerValue } from '../helpers/http.js'
+import { createTestCa, type TestCa } from '../helpers/certs.js'
+import { startMeshgate } from '../helpers/processes.js'
+import { Gateway } from '../../src/gateway/runtime.js'
+import { GatewayMetrics } from '../../src/plugins/metrics.js'
+import { KubernetesProvider } from '../../src/gateway/sources/kubernetes.js'
+
+let api: KubeApiServer
+let ups: Upstreams
+let ca: TestCa
+let dir: string
+let kubeconfig: string
+
+before(async () => {
+  api = await startKubeApiServer()
+  ups = await startUpstreams(['v1', 'v2'])
+  ca = await createTestCa()
+  dir = await mkdtemp(join(tmpdir(), 'meshgate-k8s-'))
+  kubeconfig = await api.writeKubeconfig(dir)
+})
+
+after(async () => {
+  await api?.stop()
+  await ups?.close()
+  await ca?.cleanup()
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+})
+
+/** An in-process gateway fed by a provider, with its log lines kept for assertions. */
+interface K8sGateway { gateway: Gateway, provider: KubernetesProvider, logs: Array<Record<string, unknown>>, stop: () => Promise<void> }
+
+async function startK8sGateway (opts: { podNamespace?: string, namespaces?: string[], configPaths?: string[] } = {}): Promise<K8sGateway> {
+  const logs: Array<Record<string, unknown>> = []
+  const sink = new Writable({ write (chunk: Buffer, _enc, cb) { for (const l of chunk.toString().split('\n')) if (l !== '') logs.push(JSON.parse(l) as Record<string, unknown>); cb() } })
+  const log = pino({ level: 'info' }, sink)
+  const provider = new KubernetesProvider({ kubeconfig, namespaces: opts.namespaces ?? [], log, debounceMs: 20, backoffMs: 100, syncTimeoutMs: 5_000, podNamespace: opts.podNamespace ?? 'istio-system' })
+  await provider.start()
+  const gateway = new Gateway({
+    configPaths: opts.configPaths ?? [],
+    watch: opts.configPaths !== undefined,
+    reloadDelayMs: 20,
+    host: '127.0.0.1',
+    log,
+    accessLog: null,
+    metrics: new GatewayMetrics(),
+    gatewayLabels: { istio: 'ingressgateway' },
+    credentialsDir: null,
+    provider,
+    namespace: null
+  })
+  await gateway.start()
+  return { gateway, provider, logs, stop: async () => { await gateway.drain(1_000) } }
+}
+
+function gatewayObject (name: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Gateway',
+    metadata: { name, namespace: 'istio-system' },
+    spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: port, name: 'http', protocol: 'HTTP' }, hosts: ['*'], ...extra }] }
+  }
+}
+
+function virtualService (name: string, host: string, route: unknown[], namespace = 'shop'): Record<string, unknown> {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name, namespace },
+    spec: { hosts: [host], gateways: ['istio-system/gw'], http: [{ route }] }
+  }
+}
+
+function service (name: string, namespace = 'shop'): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] } }
+}
+
+function pod (name: string, labels: Record<string, string>, namespace = 'shop'): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels }, spec: { containers: [{ name: 'app', image: 'app' }] } }
+}
+
+/** One slice per upstream port (127.0.0.1 serves every pod here, each on its own port). */
+function slice (name: string, svc: string, port: number, endpoints: Array<{ pod: string, ready?: boolean }>, namespace = 'shop'): Record<string, unknown> {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': svc } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port, protocol: 'TCP' }],
+    endpoints: endpoints.map(e => ({ addresses: ['127.0.0.1'], conditions: { ready: e.ready ?? true }, targetRef: { kind: 'Pod', name: e.pod, namespace } }))
+  }
+}
+
+async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 2_000): Promise<{ value: T, ms: number }> {
+  const start = Date.now()
+  let last: unknown
+  while (Date.now() - start < timeoutMs) {
+    try {
+      const v = await fn()
+      if (v !== undefined) return { value: v, ms: Date.now() - start }
+    } catch (err) { last = err }
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last !== undefined ? ` (last error: ${(last as Error).message})` : ''}`)
+}
+
+async function upstreamOf (port: number, host = 'shop.example'): Promise<string | undefined> {
+  const r = await request(`http://127.0.0.1:${port}/`, { headers: { host }, timeoutMs: 2_000 })
+  return r.status === 200 ? headerValue(r, 'x-upstream') : `status ${r.status}`
+}
+
+/** Every object a test put in the cluster, so the next test starts from an empty one. */
+const applied = new Map<string, { apiVersion: string, kind: string, namespace: string, name: string }>()
+
+function put (obj: Record<string, unknown>): void {
+  const m = obj.metadata as { name: string, namespace?: string }
+  const ref = { apiVersion: String(obj.apiVersion), kind: String(obj.kind), namespace: m.namespace ?? '', name: m.name }
+  applied.set(`${ref.kind}/${ref.namespace}/${ref.name}`, ref)
+  api.apply(obj)
+}
+
+function reset (): void {
+  for (const r of applied.values()) {
+    try { api.remove(r.apiVersion, r.kind, r.namespace, r.name) } catch { /* already gone */ }
+  }
+  applied.clear()
+}
+
+test('a VirtualService created in the cluster routes traffic within 2 s; an EndpointSlice update moves it', async () => {
+  reset()
+  const port = await getFreePort()
+  put(gatewayObject('gw', port))
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(pod('shop-v2', { app: 'shop', version: 'v2' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  const gw = await startK8sGateway()
+  try {
+    assert.equal(await upstreamOf(port), 'status 404', 'no VirtualService yet')
+    put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+    const routed = await until('the new VirtualService routes', async () => (await upstreamOf(port)) === 'v1' ? true : undefined)
+    assert.ok(routed.ms < 2_000)
+
+    // The slice now points at the other pod: traffic follows.
+    put(slice('shop-a', 'shop', ups.get('v2').port, [{ pod: 'shop-v2' }]))
+    await until('traffic moves to the updated endpoint', async () => (await upstreamOf(port)) === 'v2' ? true : undefined)
+
+    // Subsets select endpoints by their pods' labels; not-ready endpoints are left out.
+    put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+    put(slice('shop-b', 'shop', ups.get('v2').port, [{ pod: 'shop-v2' }]))
+    put({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'shop', namespace: 'shop' }, spec: { host: 'shop', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } })
+    put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop', subset: 'v2' } }]))
+    await until('the v2 subset is the pod labelled version=v2', async () => (await upstreamOf(port)) === 'v2' ? true : undefined)
+    put(slice('shop-b', 'shop', ups.get('v2').port, [{ pod: 'shop-v2', ready: false }]))
+    await until('a not-ready endpoint leaves the subset', async () => (await upstreamOf(port)) === 'status 503' ? true : undefined)
+  } finally {
+    await gw.stop()
+  }
+})
+
+test('an invalid VirtualService is skipped and reported while the others apply', async () => {
+  reset()
+  const port = await getFreePort()
+  put(gatewayObject('gw', port))
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  put(virtualService('good', 'shop.example', [{ destination: { host: 'shop' } }]))
+  // Admission refuses a negative weight.
+  put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: -5 }]))
+  const gw = await startK8sGateway()
+  try {
+    assert.equal(await upstreamOf(port), 'v1')
+    assert.equal(await upstreamOf(port, 'bad.example'), 'status 404')
+    const reported = gw.logs.find(l => typeof l.msg === 'string' && l.msg.includes('VirtualService/shop/bad') && l.level === 50)
+    assert.ok(reported !== undefined, 'the bad VirtualService is named in an error log line')
+    assert.match(String(reported.msg), /^kubernetes: error: VirtualService\/shop\/bad: http\[0\]\.route\[0\]\.weight: .*\(resource not applied; the others are\)$/)
+    assert.equal(gw.gateway.lastRefused, null, 'nothing refused as a whole')
+
+    // Another team's change still applies, and fixing the bad one applies it too.
+    put(virtualService('other', 'other.example', [{ destination: { host: 'shop' } }]))
+    await until('a later good VirtualService applies', async () => (await upstreamOf(port, 'other.example')) === 'v1' ? true : undefined)
+    put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: 100 }]))
+    await until('the fixed VirtualService applies', async () => (await upstreamOf(port, 'bad.example')) === 'v1' ? true : undefined)
+  } finally {
+    await gw.stop()
+  }
+})
+
+test('410 Gone: the watches re-list and the gateway keeps serving, with what changed meanwhile', async () => {
+  reset()
+  const port = await getFreePort()
+  put(gatewayObject('gw', port))
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  put(virtualService('gone', 'gone.example', [{ destination: { host: 'shop' } }]))
+  const gw = await startK8sGateway()
+  try {
+    assert.equal(await upstreamOf(port), 'v1')
+    assert.equal(await upstreamOf(port, 'gone.example'), 'v1')
+    const listsBefore = api.requests.filter(r => r.path.endsWith('/virtualservices') && r.query.watch === undefined).length
+    // Compaction under live watches, with a delete the watches never see as an event.
+    api.expireWatches()
+    api.remove('networking.istio.io/v1', 'VirtualService', 'shop', 'gone')
+    await until('the VirtualService watch re-lists', async () => api.requests.filter(r => r.path.endsWith('/virtualservices') && r.query.watch === undefined).length > listsBefore ? true : undefined)
+    await until('the delete seen by the re-list applies', async () => (await upstreamOf(port, 'gone.example')) === 'status 404' ? true : undefined)
+    assert.equal(await upstreamOf(port), 'v1', 'state kept across the re-list')
+    put(virtualService('after', 'after.example', [{ destination: { host: 'shop' } }]))
+    await until('changes after the re-list apply', async () => (await upstreamOf(port, 'after.example')) === 'v1' ? true : undefined)
+  } finally {
+    await gw.stop()
+  }
+})
+
+async function servedSerial (port: number, servername: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, servername, ca: ca.cert }, () => {
+      const serial = s.getPeerCertificate().serialNumber
+      s.end()
+      resolve(serial)
+    })
+    s.on('error', reject)
+  })
+}
+
+function tlsSecret (name: string, cert: string, key: string): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name, namespace: 'istio-system' },
+    data: { 'tls.crt': Buffer.from(cert).toString('base64'), 'tls.key': Buffer.from(key).toString('base64') }
+  }
+}
+
+test('Gateway credentials come from Secrets: hot-swapped on update, kept with a logged error on delete', async () => {
+  reset()
+  const port = await getFreePort()
+  const first = await ca.issue('shop-1', { dns: ['shop.example'] })
+  const second = await ca.issue('shop-2', { dns: ['shop.example'] })
+  put(tlsSecret('shop-cert', first.cert, first.key))
+  put({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Gateway',
+    metadata: { name: 'gw', namespace: 'istio-system' },
+    spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: port, name: 'https', protocol: 'HTTPS' }, hosts: ['shop.example'], tls: { mode: 'SIMPLE', credentialName: 'shop-cert' } }] }
+  })
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  const gw = await startK8sGateway({ podNamespace: 'istio-system' })
+  try {
+    const serialOf = async (pem: string): Promise<string> => {
+      const { X509Certificate } = await import('node:crypto')
+      return new X509Certificate(pem).serialNumber
+    }
+    assert.equal(await servedSerial(port, 'shop.example'), await serialOf(first.cert))
+    const r = await request(`https://127.0.0.1:${port}/`, { headers: { host: 'shop.example' }, tls: { ca: ca.cert, servername: 'shop.example' } })
+    assert.equal(r.status, 200)
+
+    put(tlsSecret('shop-cert', second.cert, second.key))
+    await until('the updated Secret is served', async () => (await servedSerial(port, 'shop.example')) === await serialOf(second.cert) ? true : undefined)
+
+    api.remove('v1', 'Secret', 'istio-system', 'shop-cert')
+    await until('the delete is logged as an error', async () => gw.logs.some(l => l.level === 50 && l.secret === 'istio-system/shop-cert') ? true : undefined)
+    // Nothing else changes: give a reload the chance to happen, then check the certificate stayed.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(await servedSerial(port, 'shop.example'), await serialOf(second.cert))
+    assert.equal((await request(`https://127.0.0.1:${port}/`, { headers: { host: 'shop.example' }, tls: { ca: ca.cert, servername: 'shop.example' } })).status, 200)
+
+    put(tlsSecret('shop-cert', first.cert, first.key))
+    await until('a recreated Secret is served', async () => (await servedSerial(port, 'shop.example')) === await serialOf(first.cert) ? true : undefined)
+  } finally {
+    await gw.stop()
+  }
+})
+
+test('serve --kubeconfig: the pod\'s own labels pick the Gateways it serves; --watch-namespace narrows the watches', async () => {
+  reset()
+  const [served, other] = await getFreePorts(2) as [number, number]
+  put(pod('meshgate-0', { istio: 'edge', app: 'meshgate' }, 'istio-system'))
+  put({ ...gatewayObject('gw', served), spec: { selector: { istio: 'edge' }, servers: [{ port: { number: served, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } })
+  put({ ...gatewayObject('gw-other', other), spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: other, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } })
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  const before = api.requests.length
+  const proc = await startMeshgate(['serve', '--kubeconfig', kubeconfig, '--watch-namespace', 'istio-system,shop', '--host', '127.0.0.1', '--access-log', 'off'], {
+    env: { ...process.env, POD_NAME: 'meshgate-0', POD_NAMESPACE: 'istio-system' },
+    readyTimeoutMs: 20_000
+  })
+  try {
+    assert.equal(await upstreamOf(served), 'v1')
+    await assert.rejects(request(`http://127.0.0.1:${other}/`, { headers: { host: 'shop.example' }, timeoutMs: 1_000 }), 'a Gateway for other labels opens no listener')
+    const paths = api.requests.slice(before).map(r => r.path)
+    assert.ok(paths.includes('/apis/networking.istio.io/v1/namespaces/shop/virtualservices'), paths.join('\n'))
+    assert.ok(!paths.some(p => p === '/apis/networking.istio.io/v1/virtualservices'), 'no cluster-wide watch with --watch-namespace')
+  } finally {
+    await proc.stop()
+  }
+})
+
+test('bookmarks keep a quiet watch\'s position: after compaction a dropped watch resumes without a re-list', async () => {
+  reset()
+  const port = await getFreePort()
+  put(gatewayObject('gw', port))
+  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  const gw = await startK8sGateway()
+  try {
+    const vsLists = (): number => api.requests.filter(r => r.path === '/apis/networking.istio.io/v1/virtualservices' && r.query.watch === undefined).length
+    const vsWatches = (): typeof api.requests => api.requests.filter(r => r.path === '/apis/networking.istio.io/v1/virtualservices' && r.query.watch === 'true')
+    await until('the VirtualService watch is open', async () => api.openWatches('virtualservices') > 0 ? true : undefined)
+    assert.equal(vsWatches().at(-1)?.query.allowWatchBookmarks, 'true')
+    // Other kinds move the cluster's resourceVersion on; the VirtualService watch sees none of it but a bookmark.
+    for (let i = 0; i < 3; i++) put(service(`noise-${i}`, 'other'))
+    api.bookmark()
+    await new Promise(resolve => setTimeout(resolve, 100))
+    const lists = vsLists()
+    const watches = vsWatches().length
+    api.compact()
+    api.closeWatches()
+    await until('the watch reconnects', async () => vsWatches().length > watches && api.openWatches('virtualservices') > 0 ? true : undefined)
+    assert.equal(vsLists(), lists, 'resumed from the bookmark, no re-list')
+    assert.equal(vsWatches().at(-1)?.query.resourceVersion, String(api.resourceVersion))
+  } finally {
+    await gw.stop()
+  }
+})
+
+test('a failing API server is retried with backoff; changes apply once it answers again', async () => {
+  reset()
+  const port = await getFreePort()
+  put(gatewayObject('gw', port))
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  const gw = await startK8sGateway()
+  try {
+    const failuresBefore = gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').length
+    // Every watch drops; their reconnects (and the retries) meet 500s for a while.
+    api.failNext(40, 500)
+    api.closeWatches()
+    await until('the failures are logged', async () => gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').length > failuresBefore ? true : undefined, 5_000)
+    assert.equal(await upstreamOf(port), 'status 404', 'still serving the last good version')
+    put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+    await until('a change made after the outage applies', async () => (await upstreamOf(port)) === 'v1' ? true : undefined, 10_000)
+    const retries = gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').map(l => Number(l.retryMs))
+    assert.ok(retries.some(ms => ms > 100), `backoff grows: ${retries.join(', ')}`)
+  } finally {
+    await gw.stop()
+  }
+})
+
+test('files and the cluster make one config: a Gateway from a file serves a VirtualService from the cluster', async () => {
+  reset()
+  const port = await getFreePort()
+  const cfgDir = await mkdtemp(join(dir, 'files-'))
+  const file = join(cfgDir, 'gateway.yaml')
+  await writeFile(file, `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: ${port}, name: http, protocol: HTTP}
+    hosts: ["*"]
+`)
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  const gw = await startK8sGateway({ configPaths: [cfgDir] })
+  try {
+    assert.equal(await upstreamOf(port), 'v1')
+    // A broken file still refuses the whole version (files keep their all-or-nothing rule) ...
+    await writeFile(file, 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\nspec: {servers: [{port: {number: -1}}]}\n')
+    await until('the broken file is refused', async () => gw.gateway.lastRefused !== null ? true : undefined)
+    assert.equal(await upstreamOf(port), 'v1', 'the last good version keeps serving')
+    // ... and cluster changes wait for the file to be fixed, since they make a version with it.
+    put(virtualService('more', 'more.example', [{ destination: { host: 'shop' } }]))
+    await writeFile(file, `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: ${port}, name: http, protocol: HTTP}
+    hosts: ["*"]
+`)
+    await until('the fixed file and the cluster change apply together', async () => (await upstreamOf(port, 'more.example')) === 'v1' ? true : undefined, 5_000)
+  } finally {
+    await gw.stop()
+  }
+})
