@@ -55,6 +55,7 @@ export function configDump (gw: Gateway | null): unknown {
           appliedAt: gw!.appliedAt,
           listeners: [...snap.listeners.values()].map(l => ({
             port: l.port,
+            ...(l.listenPort !== l.port ? { listenPort: l.listenPort } : {}),
             tls: l.tls,
             gateways: l.gatewayNames,
             virtualHosts: l.tls

@@ -23,6 +23,8 @@ export interface ConfigProvider {
   stop? (): Promise<void>
   /** For /config_dump. */
   status? (): unknown
+  /** Gateway port → port to bind, when the provider knows better (Kubernetes Service targetPorts). */
+  portMap? (): ReadonlyMap<number, number>
 }
 
 export interface LoadOptions {
@@ -130,7 +132,7 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions, p
   let snapshot: Snapshot | null = null
   try {
     const carried = issues.filter(i => !i.admission)
-    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir, namespace: opts.namespace ?? null, rootNamespace: opts.rootNamespace ?? 'istio-system', issues: carried, version })
+    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir, portMap: provider?.portMap?.(), namespace: opts.namespace ?? null, rootNamespace: opts.rootNamespace ?? 'istio-system', issues: carried, version })
     // Findings only the compiler can make (servers skipped, kinds not enforced yet).
     issues.push(...snapshot.issues.slice(carried.length))
     sortIssues(issues)

@@ -167,7 +167,7 @@ export class Gateway {
     const limits = this.opts.limits ?? DEFAULT_LIMITS
     for (const [port, entry] of [...this.listeners]) {
       const l = snapshot.listeners.get(port)
-      if (l === undefined || l.tls !== entry.listener.tls || l.bind !== (entry.fingerprint.split('|')[1] ?? '')) {
+      if (l === undefined || l.tls !== entry.listener.tls || `${l.tls}|${l.bind}|${l.listenPort}` !== entry.fingerprint) {
         this.listeners.delete(port)
         await entry.listener.close(5_000)
         this.opts.log.info({ port }, 'listener closed')
@@ -180,8 +180,8 @@ export class Gateway {
       const gl = new GatewayListener(l, this.plane!, limits)
       try {
         await gl.listen(l.bind !== '' ? l.bind : this.opts.host)
-        this.listeners.set(port, { listener: gl, fingerprint: `${l.tls}|${l.bind}` })
-        this.opts.log.info({ port, tls: l.tls }, 'listener open')
+        this.listeners.set(port, { listener: gl, fingerprint: `${l.tls}|${l.bind}|${l.listenPort}` })
+        this.opts.log.info(l.listenPort === port ? { port, tls: l.tls } : { port, listenPort: l.listenPort, tls: l.tls }, 'listener open')
       } catch (err) {
         this.opts.log.error({ port, err: (err as Error).message }, 'cannot open listener')
         await gl.app.close().catch(() => {})

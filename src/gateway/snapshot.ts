@@ -230,7 +230,14 @@ export interface TlsServer {
 }
 
 export interface Listener {
+  /** The Gateway server's port: what routes and `match.port` refer to. */
   readonly port: number
+  /**
+   * The port the socket binds: the same, except in Kubernetes, where, as in
+   * Istio, a Gateway port is the gateway Service's port and the pod listens on
+   * that Service port's targetPort.
+   */
+  readonly listenPort: number
   readonly bind: string
   readonly tls: boolean
   /** Plain-text listeners: the merged route table (`http.<port>`). */

@@ -24,6 +24,9 @@ export function connectRedis (urls: readonly string[], log: Logger | null, opts:
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: 2_000,
+    // Commands issued in the same tick (a rate-limit check and a cache lookup,
+    // or many requests' checks) leave in one write: fewer syscalls on both ends.
+    enableAutoPipelining: true,
     // Reconnect for ever, at most every 2 s.
     retryStrategy: (times: number): number => Math.min(2_000, 100 * times)
   }
@@ -35,6 +38,7 @@ export function connectRedis (urls: readonly string[], log: Logger | null, opts:
     const first = new URL(urls[0]!)
     client = new Cluster(nodes, {
       enableOfflineQueue: false,
+      enableAutoPipelining: true,
       clusterRetryStrategy: common.retryStrategy,
       redisOptions: { ...common, password: first.password === '' ? undefined : decodeURIComponent(first.password), username: first.username === '' ? undefined : decodeURIComponent(first.username) }
     })

@@ -292,11 +292,13 @@ test('Gateway credentials come from Secrets: hot-swapped on update, kept with a 
   }
 })
 
-test('serve --kubeconfig: the pod\'s own labels pick the Gateways it serves; --watch-namespace narrows the watches', async () => {
+test('serve --kubeconfig: the pod\'s own labels pick the Gateways it serves, its Service maps ports; --watch-namespace narrows the watches', async () => {
   reset()
-  const [served, other] = await getFreePorts(2) as [number, number]
-  put(pod('meshgate-0', { istio: 'edge', app: 'meshgate' }, 'istio-system'))
-  put({ ...gatewayObject('gw', served), spec: { selector: { istio: 'edge' }, servers: [{ port: { number: served, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } })
+  const [served, other, named] = await getFreePorts(3) as [number, number, number]
+  put({ ...pod('meshgate-0', { istio: 'edge', app: 'meshgate' }, 'istio-system'), spec: { containers: [{ name: 'meshgate', image: 'meshgate', ports: [{ name: 'alt', containerPort: named }] }] } })
+  // As in Istio, Gateway ports are the gateway Service's ports; the pod listens on their targetPorts.
+  put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'meshgate', namespace: 'istio-system' }, spec: { selector: { istio: 'edge' }, ports: [{ name: 'http', port: 80, targetPort: served, protocol: 'TCP' }, { name: 'http-alt', port: 81, targetPort: 'alt', protocol: 'TCP' }] } })
+  put({ ...gatewayObject('gw', 80), spec: { selector: { istio: 'edge' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }, { port: { number: 81, name: 'http-alt', protocol: 'HTTP' }, hosts: ['*'] }] } })
   put({ ...gatewayObject('gw-other', other), spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: other, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } })
   put(service('shop'))
   put(pod('shop-v1', { app: 'shop', version: 'v1' }))
@@ -309,6 +311,7 @@ test('serve --kubeconfig: the pod\'s own labels pick the Gateways it serves; --w
   })
   try {
     assert.equal(await upstreamOf(served), 'v1')
+    assert.equal(await upstreamOf(named), 'v1', 'a named targetPort resolves through the pod\'s container ports')
     await assert.rejects(request(`http://127.0.0.1:${other}/`, { headers: { host: 'shop.example' }, timeoutMs: 1_000 }), 'a Gateway for other labels opens no listener')
     const paths = api.requests.slice(before).map(r => r.path)
     assert.ok(paths.includes('/apis/networking.istio.io/v1/namespaces/shop/virtualservices'), paths.join('\n'))

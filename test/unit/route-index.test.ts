@@ -49,7 +49,7 @@ function linear (routes: readonly Route[], f: RequestFacts): Route | null {
 
 function snapshotWith (routes: readonly Route[]): Snapshot {
   const vhost: VirtualHost = { name: 'h:80', domains: ['h'], routes, requireTls: false, index: buildRouteIndex(routes) }
-  const listener = { port: 80, bind: '', tls: false, plain: buildRouteTable('http.80', [vhost]), sniExact: new Map(), sniSuffixes: [], sniStar: null, tlsServers: [], requestCert: false, rejectUnauthorized: false, fingerprint: '', gatewayNames: [], h2c: false } satisfies Listener
+  const listener = { port: 80, listenPort: 80, bind: '', tls: false, plain: buildRouteTable('http.80', [vhost]), sniExact: new Map(), sniSuffixes: [], sniStar: null, tlsServers: [], requestCert: false, rejectUnauthorized: false, fingerprint: '', gatewayNames: [], h2c: false } satisfies Listener
   return { version: 'test', listeners: new Map([[80, listener]]), clusters: new Map(), resources: [], edgeFacts: DEFAULT_EDGE_FACTS, authn: NO_AUTHN, authz: compileAuthz([], []), apiKeys: NO_API_KEYS, rateLimits: NO_RATE_LIMITS, cache: NO_CACHE, issues: [] }
 }
 

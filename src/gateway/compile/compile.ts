@@ -26,6 +26,8 @@ export interface CompileInput {
   readonly files: FileLookup
   readonly gatewayLabels: Readonly<Record<string, string>>
   readonly credentialsDir: string | null
+  /** Gateway port → the port to bind (Kubernetes: the gateway Service's targetPort). */
+  readonly portMap?: ReadonlyMap<number, number>
   /** `--namespace` / `--root-namespace`: Istio's namespace rule for selector-less policies. */
   readonly namespace?: string | null
   readonly rootNamespace?: string
@@ -123,7 +125,7 @@ export function compile (input: CompileInput): Snapshot {
     if (kept.length === 0) continue
     const listener = wantTls
       ? buildTlsListener(port, kept, virtualServices, routesFor, input, issues)
-      : buildPlainListener(port, kept, virtualServices, routesFor)
+      : buildPlainListener(port, kept, virtualServices, routesFor, input.portMap?.get(port) ?? port)
     if (listener !== null) listeners.set(port, listener)
   }
 
@@ -290,7 +292,7 @@ function vhostsOf (domains: Map<string, DomainEntry>, port: number): VirtualHost
   return out
 }
 
-function buildPlainListener (port: number, servers: readonly PortServer[], vss: readonly VsInfo[], routesFor: (vs: VsInfo, gw: string) => Route[]): Listener {
+function buildPlainListener (port: number, servers: readonly PortServer[], vss: readonly VsInfo[], routesFor: (vs: VsInfo, gw: string) => Route[], listenPort: number): Listener {
   // Plain-text servers on one port share one route table, whichever Gateway they come from.
   const domains = new Map<string, DomainEntry>()
   for (const s of servers) addDomains(domains, s, vss, routesFor)
@@ -298,6 +300,7 @@ function buildPlainListener (port: number, servers: readonly PortServer[], vss: 
   const bind = typeof servers[0]!.server.bind === 'string' ? servers[0]!.server.bind : ''
   return Object.freeze({
     port,
+    listenPort,
     bind,
     tls: false,
     plain: table,
@@ -307,7 +310,7 @@ function buildPlainListener (port: number, servers: readonly PortServer[], vss: 
     tlsServers: Object.freeze([]),
     requestCert: false,
     rejectUnauthorized: false,
-    fingerprint: hash({ port, bind, tls: false }),
+    fingerprint: hash({ port, listenPort, bind, tls: false }),
     gatewayNames: Object.freeze([...new Set(servers.map(s => s.gw.key))]),
     h2c: servers.some(s => ['HTTP2', 'GRPC'].includes(String(s.server.port?.protocol ?? '').toUpperCase()))
   })
@@ -361,8 +364,10 @@ function buildTlsListener (port: number, servers: readonly PortServer[], vss: re
   const requestCert = tlsServers.some(t => t.mode !== 'SIMPLE')
   const rejectUnauthorized = tlsServers.every(t => t.mode === 'MUTUAL')
   const bind = typeof servers[0]!.server.bind === 'string' ? servers[0]!.server.bind : ''
+  const listenPort = input.portMap?.get(port) ?? port
   return Object.freeze({
     port,
+    listenPort,
     bind,
     tls: true,
     plain: null,
@@ -372,7 +377,7 @@ function buildTlsListener (port: number, servers: readonly PortServer[], vss: re
     tlsServers: Object.freeze(tlsServers),
     requestCert,
     rejectUnauthorized,
-    fingerprint: hash({ port, bind, tls: true, requestCert, rejectUnauthorized }),
+    fingerprint: hash({ port, listenPort, bind, tls: true, requestCert, rejectUnauthorized }),
     gatewayNames: Object.freeze([...new Set(servers.map(s => s.gw.key))]),
     h2c: false
   })

@@ -55,6 +55,8 @@ function contextOf (server: TlsServer): SecureContext {
 
 export class GatewayListener {
   readonly port: number
+  /** Where the socket binds (the Gateway port, or its Kubernetes Service's targetPort). */
+  readonly listenPort: number
   readonly tls: boolean
   readonly app: FastifyInstance
   readonly #sockets = new Set<Socket>()
@@ -68,6 +70,7 @@ export class GatewayListener {
 
   constructor (listener: Listener, plane: DataPlane, limits: ListenerLimits) {
     this.port = listener.port
+    this.listenPort = listener.listenPort
     this.tls = listener.tls
     this.#firstByteTimeoutMs = limits.headersTimeoutMs
     this.#maxHeaderBytes = limits.maxHeaderBytes
@@ -215,7 +218,7 @@ export class GatewayListener {
   }
 
   async listen (host: string): Promise<void> {
-    await this.app.listen({ port: this.port, host })
+    await this.app.listen({ port: this.listenPort, host })
   }
 
   /** Applies a new snapshot's TLS settings without reopening the socket. */

@@ -134,6 +134,8 @@ export class KubernetesProvider {
   readonly kc: k8s.KubeConfig
   /** This pod's labels (null when not running in a pod or it cannot be read). */
   ownLabels: Record<string, string> | null = null
+  /** This pod's named container ports, for Services whose targetPort is a name. */
+  #ownPorts = new Map<string, number>()
   readonly #watched: Watched[] = []
   readonly #custom = new Map<string, { kind: CustomKind, version: string, watched: Watched[] }>()
   #services: Watched[] = []
@@ -175,7 +177,9 @@ export class KubernetesProvider {
     const core = this.kc.makeApiClient(k8s.CoreV1Api)
     const discovery = this.kc.makeApiClient(k8s.DiscoveryV1Api)
     const nss = this.opts.namespaces
-    this.#services = this.#watchBuiltin('services', nss, ns => ns === null ? core.listServiceForAllNamespaces() : core.listNamespacedService({ namespace: ns }), '/api/v1')
+    // The Services in front of this pod (Gateway port → targetPort) are read even outside the watched namespaces.
+    const serviceNss = nss.length > 0 && this.workloadNamespace !== null && !nss.includes(this.workloadNamespace) ? [...nss, this.workloadNamespace] : nss
+    this.#services = this.#watchBuiltin('services', serviceNss, ns => ns === null ? core.listServiceForAllNamespaces() : core.listNamespacedService({ namespace: ns }), '/api/v1')
     this.#slices = this.#watchBuiltin('endpointslices', nss, ns => ns === null ? discovery.listEndpointSliceForAllNamespaces() : discovery.listNamespacedEndpointSlice({ namespace: ns }), '/apis/discovery.k8s.io/v1')
     this.#pods = this.#watchBuiltin('pods', nss, ns => ns === null ? core.listPodForAllNamespaces() : core.listNamespacedPod({ namespace: ns }), '/api/v1')
     // Gateway credentials live in the gateway's own namespace (as for Istio's
@@ -209,6 +213,9 @@ export class KubernetesProvider {
     try {
       const pod = await this.kc.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ name: podName, namespace: podNamespace })
       this.ownLabels = { ...(pod.metadata?.labels ?? {}) }
+      for (const c of pod.spec?.containers ?? []) {
+        for (const p of c.ports ?? []) if (p.name !== undefined && p.name !== '') this.#ownPorts.set(p.name, p.containerPort)
+      }
       this.opts.log.info({ pod: `${podNamespace}/${podName}`, labels: this.ownLabels }, 'kubernetes: gateway labels from this pod')
     } catch (err) {
       this.opts.log.warn({ pod: `${podNamespace}/${podName}`, err: (err as Error).message }, 'kubernetes: cannot read this pod; using --gateway-labels')
@@ -385,7 +392,35 @@ export class KubernetesProvider {
     for (const [key, data] of [...this.#secretData].sort((a, b) => a[0] < b[0] ? -1 : 1)) {
       hash.update(`Secret/${key}\0${JSON.stringify(data)}\0`)
     }
+    hash.update(JSON.stringify([...this.portMap()]))
     return { resources: out, version: hash.digest('hex').slice(0, 12) }
+  }
+
+  /**
+   * Gateway port → the port to listen on. Istio reads a Gateway server's port
+   * as a port of the Service in front of the gateway pods and has the pods
+   * listen on that port's targetPort (80 → 8080, so the pod needs no
+   * privileged port). The Services are those in this pod's namespace whose
+   * selector matches its labels.
+   */
+  portMap (): ReadonlyMap<number, number> {
+    const map = new Map<number, number>()
+    const ns = this.workloadNamespace
+    const labels = this.ownLabels
+    if (ns === null || labels === null) return map
+    for (const w of this.#services) {
+      for (const svc of w.informer.list(ns)) {
+        const spec = svc.spec as { selector?: Record<string, string>, ports?: Array<{ port?: number, targetPort?: number | string, protocol?: string }> } | undefined
+        const selector = spec?.selector ?? {}
+        if (Object.keys(selector).length === 0 || !Object.entries(selector).every(([k, v]) => labels[k] === v)) continue
+        for (const p of spec?.ports ?? []) {
+          if (typeof p.port !== 'number' || (p.protocol ?? 'TCP') !== 'TCP' || map.has(p.port)) continue
+          const target = typeof p.targetPort === 'number' ? p.targetPort : typeof p.targetPort === 'string' ? (/^\d+$/.test(p.targetPort) ? Number(p.targetPort) : this.#ownPorts.get(p.targetPort)) : undefined
+          if (target !== undefined && target > 0) map.set(p.port, target)
+        }
+      }
+    }
+    return map
   }
 
   /** For /config_dump and logs: what is watched and whether its first list completed. */
