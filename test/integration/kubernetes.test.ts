@@ -133,6 +133,13 @@ function put (obj: Record<string, unknown>): void {
   api.apply(obj)
 }
 
+/** The Service `shop` in namespace `shop`, served by one pod labelled version=v1 (the `v1` upstream). */
+function putShopV1 (): void {
+  put(service('shop'))
+  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
+  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+}
+
 function reset (): void {
   for (const r of applied.values()) {
     try { api.remove(r.apiVersion, r.kind, r.namespace, r.name) } catch { /* already gone */ }
@@ -176,9 +183,7 @@ test('an invalid VirtualService is skipped and reported while the others apply',
   reset()
   const port = await getFreePort()
   put(gatewayObject('gw', port))
-  put(service('shop'))
-  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
-  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  putShopV1()
   put(virtualService('good', 'shop.example', [{ destination: { host: 'shop' } }]))
   // Admission refuses a negative weight.
   put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: -5 }]))
@@ -205,9 +210,7 @@ test('410 Gone: the watches re-list and the gateway keeps serving, with what cha
   reset()
   const port = await getFreePort()
   put(gatewayObject('gw', port))
-  put(service('shop'))
-  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
-  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  putShopV1()
   put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
   put(virtualService('gone', 'gone.example', [{ destination: { host: 'shop' } }]))
   const gw = await startK8sGateway()
@@ -261,9 +264,7 @@ test('Gateway credentials come from Secrets: hot-swapped on update, kept with a 
     metadata: { name: 'gw', namespace: 'istio-system' },
     spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: port, name: 'https', protocol: 'HTTPS' }, hosts: ['shop.example'], tls: { mode: 'SIMPLE', credentialName: 'shop-cert' } }] }
   })
-  put(service('shop'))
-  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
-  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  putShopV1()
   put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
   const gw = await startK8sGateway({ podNamespace: 'istio-system' })
   try {
@@ -300,9 +301,7 @@ test('serve --kubeconfig: the pod\'s own labels pick the Gateways it serves, its
   put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'meshgate', namespace: 'istio-system' }, spec: { selector: { istio: 'edge' }, ports: [{ name: 'http', port: 80, targetPort: served, protocol: 'TCP' }, { name: 'http-alt', port: 81, targetPort: 'alt', protocol: 'TCP' }] } })
   put({ ...gatewayObject('gw', 80), spec: { selector: { istio: 'edge' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }, { port: { number: 81, name: 'http-alt', protocol: 'HTTP' }, hosts: ['*'] }] } })
   put({ ...gatewayObject('gw-other', other), spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: other, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } })
-  put(service('shop'))
-  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
-  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  putShopV1()
   put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
   const before = api.requests.length
   const proc = await startMeshgate(['serve', '--kubeconfig', kubeconfig, '--watch-namespace', 'istio-system,shop', '--host', '127.0.0.1', '--access-log', 'off'], {
@@ -352,9 +351,7 @@ test('a failing API server is retried with backoff; changes apply once it answer
   reset()
   const port = await getFreePort()
   put(gatewayObject('gw', port))
-  put(service('shop'))
-  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
-  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  putShopV1()
   const gw = await startK8sGateway()
   try {
     const failuresBefore = gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').length
@@ -386,9 +383,7 @@ spec:
   - port: {number: ${port}, name: http, protocol: HTTP}
     hosts: ["*"]
 `)
-  put(service('shop'))
-  put(pod('shop-v1', { app: 'shop', version: 'v1' }))
-  put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
+  putShopV1()
   put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
   const gw = await startK8sGateway({ configPaths: [cfgDir] })
   try {

@@ -4,7 +4,7 @@
 // ServiceEntries, which is how istiod presents a Kubernetes Service to Envoy:
 // host `<name>.<namespace>.svc.cluster.local`, one endpoint per ready address,
 // carrying its pod's labels so that DestinationRule subsets select them.
-import { isRecord, type FieldPath, type SourceResource } from './yaml-documents.js'
+import { isRecord, keysAtValue, type FieldPath, type SourceResource } from './yaml-documents.js'
 
 /** What issues name as the file of a resource read from Kubernetes. */
 export const KUBERNETES_SOURCE = 'kubernetes'
@@ -45,14 +45,7 @@ export function resourceFromObject (obj: KubeObject, apiVersion: string, kind: s
     namespace: String(metadata.namespace),
     value,
     lineOf: () => 0,
-    keysAt (path: FieldPath): string[] {
-      let v: unknown = value
-      for (const key of path) {
-        if (v === null || typeof v !== 'object') return []
-        v = (v as Record<string | number, unknown>)[key]
-      }
-      return isRecord(v) ? Object.keys(v) : []
-    }
+    keysAt: (path: FieldPath): string[] => keysAtValue(value, path)
   }
 }
 

@@ -243,16 +243,19 @@ function makeResource (file: string, line: number, apiVersion: string, kind: str
       }
       return best
     },
-    keysAt (path: FieldPath): string[] {
-      // From the plain value: asked for every mapping, it must not need positions.
-      let v: unknown = value
-      for (const key of path) {
-        if (v === null || typeof v !== 'object') return []
-        v = (v as Record<string | number, unknown>)[key]
-      }
-      return isRecord(v) ? Object.keys(v) : []
-    }
+    // From the plain value: asked for every mapping, it must not need positions.
+    keysAt: (path: FieldPath): string[] => keysAtValue(value, path)
   }
+}
+
+/** Keys of the mapping at `path` inside a plain value ([] when there is none). */
+export function keysAtValue (value: unknown, path: FieldPath): string[] {
+  let v: unknown = value
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return []
+    v = (v as Record<string | number, unknown>)[key]
+  }
+  return isRecord(v) ? Object.keys(v) : []
 }
 
 function childOf (node: unknown, key: string | number): { value: unknown, keyRange: [number, number, number] | undefined } | undefined {
