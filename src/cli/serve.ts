@@ -228,6 +228,7 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     await gateway.start()
   } catch (err) {
     await admin?.close()
+    await provider?.stop()
     if (err instanceof ConfigError) {
       const errors = err.issues.filter(i => i.severity === 'error')
       process.stderr.write(errors.map(formatIssue).join('\n') + `\nmeshgate: config refused: ${errors.length} error(s)\n`)
