@@ -82,7 +82,8 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'DestinationRule', field: 'outlierDetection.splitExternalLocalOriginErrors, consecutiveLocalOriginFailures', support: 'partial', note: 'validated; local failures always count with the 5xx ones' },
   { kind: 'DestinationRule', field: 'tls.mode: DISABLE, SIMPLE, MUTUAL (clientCertificate, privateKey, caCertificates, sni, subjectAltNames, insecureSkipVerify)', support: 'supported', note: '' },
   { kind: 'DestinationRule', field: 'tls.mode: ISTIO_MUTUAL', support: 'supported', note: 'the workload identity from `--identity-dir` (Istio\'s file layout, rotated without restart), SNI and ALPN as Istio sets them, the peer checked against the mesh root and `subjectAltNames`; without `--identity-dir` the connections fail (503) and `validate` warns' },
-  { kind: 'DestinationRule', field: 'tls.credentialName, caCrl', support: 'partial', note: 'validated; not read (no client certificate from a credential, no CRL check)' },
+  { kind: 'DestinationRule', field: 'tls.credentialName', support: 'supported', note: 'client certificate, key and CA from the Kubernetes Secret (in the gateway\'s namespace) or `--credentials-dir DIR/<name>/`, `<name>-cacert` for a separate CA, as for Gateway servers' },
+  { kind: 'DestinationRule', field: 'tls.caCrl', support: 'partial', note: 'validated; not read (no CRL check)' },
   { kind: 'DestinationRule', field: 'trafficPolicy.tunnel, proxyProtocol, retryBudget; workloadSelector; exportTo', support: 'partial', note: 'ignored (with a warning where Istio would act on them)' },
 
   // ServiceEntry

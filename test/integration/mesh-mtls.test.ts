@@ -3,7 +3,7 @@
 // dev CA, rotation under keep-alive load, and refusals that answer 503.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rename, rm, writeFile, readFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, rename, rm, writeFile, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getFreePort } from '../helpers/ports.js'
@@ -228,6 +228,35 @@ test('MUTUAL with file paths and SIMPLE with caCertificates and sni, as the Dest
   for (const [what, tls, upstreamPort, status, body] of cases) {
     const p = await getFreePort()
     const g = await startGateway(filesConfig(p, tls, upstreamPort))
+    try {
+      const res = await get(p)
+      assert.equal(res.status, status, `${what}: ${res.body}`)
+      assert.match(res.body, body, what)
+    } finally {
+      await g.stop()
+    }
+  }
+})
+
+test('MUTUAL and SIMPLE from a credentialName (a Secret\'s keys as files), as for Istio gateways', async () => {
+  const id = join(dir, 'gateway-files')
+  await issueWorkload(ca, id, { spiffe: GATEWAY_ID })
+  const creds = join(dir, 'credentials')
+  // The Secret's keys as Kubernetes names them: tls.crt, tls.key, ca.crt.
+  await mkdir(join(creds, 'reviews-client'), { recursive: true })
+  await copyFile(join(id, 'cert-chain.pem'), join(creds, 'reviews-client', 'tls.crt'))
+  await copyFile(join(id, 'key.pem'), join(creds, 'reviews-client', 'tls.key'))
+  await copyFile(join(id, 'root-cert.pem'), join(creds, 'reviews-client', 'ca.crt'))
+  // A CA-only credential for SIMPLE, in Istio's separate `<name>-cacert` form.
+  await mkdir(join(creds, 'reviews-ca-cacert'), { recursive: true })
+  await copyFile(join(id, 'root-cert.pem'), join(creds, 'reviews-ca-cacert', 'ca.crt'))
+  const cases: Array<[string, string, number, number, RegExp]> = [
+    ['MUTUAL: the client certificate comes from the credential', `      mode: MUTUAL\n      credentialName: reviews-client\n      subjectAltNames: ["${REVIEWS_ID}"]`, sidecar.port, 200, /verify=SUCCESS/],
+    ['SIMPLE: the CA comes from the -cacert credential', `      mode: SIMPLE\n      credentialName: reviews-ca\n      subjectAltNames: ["${REVIEWS_ID}"]`, sidecar.ports[1]!, 200, /simple/]
+  ]
+  for (const [what, tls, upstreamPort, status, body] of cases) {
+    const p = await getFreePort()
+    const g = await startGateway(filesConfig(p, tls, upstreamPort), { credentialsDir: creds })
     try {
       const res = await get(p)
       assert.equal(res.status, status, `${what}: ${res.body}`)

@@ -5,6 +5,7 @@ import type { ServiceEntrySpec, DestinationRuleSpec, TrafficPolicy, Subset, Load
 import type { Cluster, ConnectionPoolPolicy, Endpoint, HashPolicy, LbPolicy, OutlierPolicy, ResourceRef, UpstreamTls } from '../snapshot.js'
 import { parseDurationMs } from '../durations.js'
 import { clusterKey, hostCovers, resolveHost } from './names.js'
+import { readCredential } from './credentials.js'
 
 export interface ServiceInfo {
   readonly ref: ResourceRef
@@ -81,7 +82,7 @@ export class ServiceRegistry {
   }
 
   /** null when the host resolves to no service or the subset is defined nowhere (Envoy: cluster not found, 503 NC). */
-  buildCluster (host: string, port: number, subsetName: string, files: FileLookup): Cluster | null {
+  buildCluster (host: string, port: number, subsetName: string, files: FileLookup, credentialsDir: string | null = null): Cluster | null {
     const svc = this.findService(host)
     if (svc === null) return null
     const rules = this.findRules(host)
@@ -121,7 +122,7 @@ export class ServiceRegistry {
       hash: lb.hash,
       pool: buildPool(policy.connectionPool, svcPort?.protocol ?? ''),
       outlier: buildOutlier(policy.outlierDetection),
-      tls: buildTls(policy.tls, host, port, subsetName, files, wantsH2(policy.connectionPool, svcPort?.protocol ?? ''), svc.subjectAltNames),
+      tls: buildTls(policy.tls, host, port, subsetName, { files, credentialsDir }, wantsH2(policy.connectionPool, svcPort?.protocol ?? ''), svc.subjectAltNames),
       destinationRule: subsetRule?.ref ?? topRule?.ref ?? rules[0]?.ref ?? null,
       fingerprint: ''
     }
@@ -250,9 +251,13 @@ function buildOutlier (od: OutlierDetection | null): OutlierPolicy | null {
   })
 }
 
-function buildTls (t: ClientTLSSettings | null, host: string, port: number, subset: string, files: FileLookup, h2: boolean, serviceSans: readonly string[]): UpstreamTls | null {
+function buildTls (t: ClientTLSSettings | null, host: string, port: number, subset: string, src: { files: FileLookup, credentialsDir: string | null }, h2: boolean, serviceSans: readonly string[]): UpstreamTls | null {
   if (t === null || typeof t !== 'object' || t.mode === undefined || t.mode === 'DISABLE') return null
-  const read = (p: unknown): string | null => typeof p === 'string' && p !== '' ? files(p) : null
+  const read = (p: unknown): string | null => typeof p === 'string' && p !== '' ? src.files(p) : null
+  // credentialName replaces the three file paths (validation refuses both at once).
+  const credential = typeof t.credentialName === 'string' && t.credentialName !== '' && src.credentialsDir !== null
+    ? readCredential(src.files, src.credentialsDir, t.credentialName)
+    : null
   if (t.mode === 'ISTIO_MUTUAL') {
     return Object.freeze({
       mode: 'ISTIO_MUTUAL',
@@ -270,9 +275,9 @@ function buildTls (t: ClientTLSSettings | null, host: string, port: number, subs
   }
   return Object.freeze({
     mode: t.mode === 'MUTUAL' ? 'MUTUAL' : 'SIMPLE',
-    cert: t.mode === 'MUTUAL' ? read(t.clientCertificate) : null,
-    key: t.mode === 'MUTUAL' ? read(t.privateKey) : null,
-    ca: read(t.caCertificates),
+    cert: t.mode !== 'MUTUAL' ? null : credential !== null ? credential.cert : read(t.clientCertificate),
+    key: t.mode !== 'MUTUAL' ? null : credential !== null ? credential.key : read(t.privateKey),
+    ca: credential !== null ? credential.ca : read(t.caCertificates),
     sni: typeof t.sni === 'string' && t.sni !== '' ? t.sni : host,
     forcedSni: typeof t.sni === 'string' && t.sni !== '' ? t.sni : null,
     subjectAltNames: Object.freeze(Array.isArray(t.subjectAltNames) ? t.subjectAltNames.map(String) : []),

@@ -17,6 +17,7 @@ import { compileApiKeys, valueFromPath } from './api-keys.js'
 import { compileRateLimits } from './rate-limits.js'
 import { compileCache } from './cache.js'
 import { policyApplies, type PolicyScope } from './policy-scope.js'
+import { credentialPaths, readCredential } from './credentials.js'
 import { ServiceRegistry, ruleInfoOf, serviceInfoOf, type FileLookup, type RuleInfo, type ServiceInfo } from './clusters.js'
 import { intersectHosts, resolveGatewayName, resolveHost, splitServerHost } from './names.js'
 
@@ -134,7 +135,7 @@ export function compile (input: CompileInput): Snapshot {
     const targets = [...rule.destinations.map(d => [d.host, d.port, d.subset, d.clusterKey] as const), ...rule.mirrors.map(m => [m.host, m.port, m.subset, m.clusterKey] as const)]
     for (const [host, port, subset, key] of targets) {
       if (clusters.has(key)) continue
-      const c = registry.buildCluster(host, port, subset, input.files)
+      const c = registry.buildCluster(host, port, subset, input.files, input.credentialsDir)
       if (c !== null) clusters.set(key, c)
     }
   }
@@ -388,10 +389,7 @@ function tlsMaterial (s: PortServer, input: CompileInput): TlsMaterial | null {
   const tls = s.server.tls!
   if (typeof tls.credentialName === 'string' && tls.credentialName !== '') {
     if (input.credentialsDir === null) return null
-    const dir = `${input.credentialsDir}/${tls.credentialName}`
-    const cert = input.files(`${dir}/tls.crt`) ?? input.files(`${dir}/cert`)
-    const key = input.files(`${dir}/tls.key`) ?? input.files(`${dir}/key`)
-    const ca = input.files(`${dir}/ca.crt`) ?? input.files(`${dir}/cacert`) ?? input.files(`${dir}-cacert/ca.crt`)
+    const { cert, key, ca } = readCredential(input.files, input.credentialsDir, tls.credentialName)
     if (cert === null || key === null) return null
     if (tls.mode !== 'SIMPLE' && ca === null) return null
     return Object.freeze({ cert, key, ca, ...protocolOf(tls) })
@@ -427,17 +425,16 @@ export function referencedFiles (resources: readonly SourceResource[], credentia
         const t = s?.tls
         if (t === undefined || t === null) continue
         add(t.serverCertificate); add(t.privateKey); add(t.caCertificates)
-        if (typeof t.credentialName === 'string' && credentialsDir !== null) {
-          const dir = `${credentialsDir}/${t.credentialName}`
-          for (const f of ['tls.crt', 'tls.key', 'ca.crt', 'cert', 'key', 'cacert']) add(`${dir}/${f}`)
-          add(`${dir}-cacert/ca.crt`)
-        }
+        if (typeof t.credentialName === 'string' && credentialsDir !== null) credentialPaths(credentialsDir, t.credentialName).forEach(add)
       }
     } else if (r.kind === 'DestinationRule') {
       const collect = (tp: unknown): void => {
         if (tp === null || typeof tp !== 'object') return
         const t = (tp as Record<string, unknown>).tls as Record<string, unknown> | undefined
-        if (t !== undefined && t !== null) { add(t.clientCertificate); add(t.privateKey); add(t.caCertificates) }
+        if (t !== undefined && t !== null) {
+          add(t.clientCertificate); add(t.privateKey); add(t.caCertificates)
+          if (typeof t.credentialName === 'string' && t.credentialName !== '' && credentialsDir !== null) credentialPaths(credentialsDir, t.credentialName).forEach(add)
+        }
         const pls = (tp as Record<string, unknown>).portLevelSettings
         if (Array.isArray(pls)) for (const pl of pls) collect(pl)
       }
