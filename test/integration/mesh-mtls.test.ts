@@ -209,6 +209,21 @@ function filesConfig (listenPort: number, tls: string, sidecarPort = sidecar.por
   return config(sidecarPort, listenPort, null).replace(/    tls:\n      mode: ISTIO_MUTUAL\n/, `    tls:\n${tls}\n`)
 }
 
+/** Each case: [what, the DestinationRule's tls block, upstream port, expected status, expected body]. */
+async function expectEach (cases: Array<[string, string, number, number, RegExp]>, credentialsDir?: string): Promise<void> {
+  for (const [what, tls, upstreamPort, status, body] of cases) {
+    const p = await getFreePort()
+    const g = await startGateway(filesConfig(p, tls, upstreamPort), { credentialsDir })
+    try {
+      const res = await get(p)
+      assert.equal(res.status, status, `${what}: ${res.body}`)
+      assert.match(res.body, body, what)
+    } finally {
+      await g.stop()
+    }
+  }
+}
+
 test('MUTUAL with file paths and SIMPLE with caCertificates and sni, as the DestinationRule says', async () => {
   const id = join(dir, 'gateway-files')
   await issueWorkload(ca, id, { spiffe: GATEWAY_ID })
@@ -225,17 +240,7 @@ test('MUTUAL with file paths and SIMPLE with caCertificates and sni, as the Dest
     ['SIMPLE to a TLS server that asks for no client certificate', simple, sidecar.ports[1]!, 200, /simple/],
     ['SIMPLE to the sidecar: it wants a client certificate (nginx answers 400)', simple, sidecar.port, 400, /certificate/i]
   ]
-  for (const [what, tls, upstreamPort, status, body] of cases) {
-    const p = await getFreePort()
-    const g = await startGateway(filesConfig(p, tls, upstreamPort))
-    try {
-      const res = await get(p)
-      assert.equal(res.status, status, `${what}: ${res.body}`)
-      assert.match(res.body, body, what)
-    } finally {
-      await g.stop()
-    }
-  }
+  await expectEach(cases)
 })
 
 test('MUTUAL and SIMPLE from a credentialName (a Secret\'s keys as files), as for Istio gateways', async () => {
@@ -254,17 +259,7 @@ test('MUTUAL and SIMPLE from a credentialName (a Secret\'s keys as files), as fo
     ['MUTUAL: the client certificate comes from the credential', `      mode: MUTUAL\n      credentialName: reviews-client\n      subjectAltNames: ["${REVIEWS_ID}"]`, sidecar.port, 200, /verify=SUCCESS/],
     ['SIMPLE: the CA comes from the -cacert credential', `      mode: SIMPLE\n      credentialName: reviews-ca\n      subjectAltNames: ["${REVIEWS_ID}"]`, sidecar.ports[1]!, 200, /simple/]
   ]
-  for (const [what, tls, upstreamPort, status, body] of cases) {
-    const p = await getFreePort()
-    const g = await startGateway(filesConfig(p, tls, upstreamPort), { credentialsDir: creds })
-    try {
-      const res = await get(p)
-      assert.equal(res.status, status, `${what}: ${res.body}`)
-      assert.match(res.body, body, what)
-    } finally {
-      await g.stop()
-    }
-  }
+  await expectEach(cases, creds)
 })
 
 test('MUTUAL from files: replacing the certificate files under keep-alive load fails no request', async () => {
