@@ -15,6 +15,8 @@ import { fill, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { appConfig } from '../helpers/fixtures.js'
 import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
 import { startMeshgate, type MeshgateProcess } from '../helpers/processes.js'
+import { connectRedis, redisReady } from '../../src/plugins/redis.js'
+import { RedisStore } from '../../src/plugins/rate-limit/redis-store.js'
 
 const N = 12
 
@@ -208,5 +210,33 @@ test('Redis Cluster (--redis with three node URLs): exactly N of 4N requests pas
     await a?.stop()
     await b?.stop()
     await cluster.stop()
+  }
+})
+
+test('checks asked for together leave in one script call, and each key still counts exactly', async () => {
+  const redis = await startRedis()
+  const client = connectRedis([redis.url], null)
+  try {
+    assert.equal(await redisReady(client, 5_000), true)
+    const store = new RedisStore(client)
+    const calls = async (): Promise<number> => {
+      const info = String(await redis.command('INFO', 'commandstats'))
+      return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
+    }
+    const before = await calls()
+    // 3 keys × 20 checks at once, 7 allowed per key and period.
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => store.take(`batch-${i % 3}`, 7, 60_000)))
+    const after = await calls()
+    assert.ok(after - before <= 2, `60 checks took ${after - before} script calls`)
+    for (let k = 0; k < 3; k++) {
+      const mine = results.filter((_, i) => i % 3 === k)
+      assert.equal(mine.filter(r => r.allowed).length, 7, `key ${k}: exactly 7 allowed`)
+      // In order within the batch: the first 7 pass, remaining counts down to 0.
+      assert.deepEqual(mine.slice(0, 7).map(r => r.remaining), [6, 5, 4, 3, 2, 1, 0])
+      assert.ok(mine.slice(7).every(r => !r.allowed && r.retryAfterMs > 0))
+    }
+  } finally {
+    client.disconnect()
+    await redis.stop()
   }
 })

@@ -33,22 +33,38 @@ export function remainingAfter (backlogMs: number, requests: number, periodMs: n
 }
 
 /**
- * The same step as a Redis script, atomic per key, with Redis' own clock so that
- * gateways with skewed clocks share one timeline. Returns {allowed, backlog
- * (ms from now to the TAT after the step), retryAfter}.
+ * `gcra` as one atomic Redis script, on Redis' own clock so that gateways with
+ * skewed clocks share one timeline, for many keys in one call: KEYS[i] with
+ * ARGV[2i-1] (period) and ARGV[2i] (interval). Each step gives four integers:
+ * allowed, backlog (ms, rounded up), retryAfter (ms, rounded up) and the
+ * requests remaining, counted here from the exact backlog (Redis turns Lua
+ * numbers into integers, so a fractional interval would otherwise lose one).
+ * A batch is exactly as if its keys had been sent one after another.
  */
-export const GCRA_LUA = `
-local period = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
+export const GCRA_BATCH_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
-local nexttat = tat + interval
-local allowat = nexttat - period
-if now < allowat then
-  return {0, math.ceil(tat - now), math.ceil(allowat - now)}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local period = tonumber(ARGV[2 * i - 1])
+  local interval = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key))
+  if tat == nil or tat < now then tat = now end
+  local nexttat = tat + interval
+  local allowat = nexttat - period
+  local n = #out
+  if now < allowat then
+    out[n + 1] = 0
+    out[n + 2] = math.ceil(tat - now)
+    out[n + 3] = math.ceil(allowat - now)
+    out[n + 4] = 0
+  else
+    redis.call('SET', key, tostring(nexttat), 'PX', math.max(1, math.ceil(nexttat - now)))
+    out[n + 1] = 1
+    out[n + 2] = math.ceil(nexttat - now)
+    out[n + 3] = 0
+    out[n + 4] = math.max(0, math.floor((period - (nexttat - now)) / interval + 1e-9))
+  end
 end
-redis.call('SET', KEYS[1], tostring(nexttat), 'PX', math.max(1, math.ceil(nexttat - now)))
-return {1, math.ceil(nexttat - now), 0}
+return out
 `

@@ -1,23 +1,82 @@
-// Rate-limit state in Redis: the GCRA step as one Lua script per key, so the
-// count is exact across workers and replicas (and, with one key per call,
-// works on Redis Cluster).
+// Rate-limit state in Redis: GCRA steps in a Lua script, so the count is exact
+// across workers and replicas. Checks are batched: every check asked for while
+// the event loop handles one round of sockets leaves in one script call (one
+// command to build, send and parse instead of one per check, and one script
+// run on the Redis side), sent when that round is over (setImmediate). On Redis
+// Cluster a script may only touch keys of one hash slot, so a batch is split by
+// slot.
+import calculateSlot from 'cluster-key-slot'
+import { Cluster } from 'ioredis'
 import type { RedisClient } from '../redis.js'
-import { GCRA_LUA, remainingAfter, type GcraResult } from './gcra.js'
+import { GCRA_BATCH_LUA, type GcraResult } from './gcra.js'
 
-type GcraCommand = (key: string, period: number, interval: number) => Promise<[number, number, number]>
+type BatchCommand = (...args: Array<string | number>) => Promise<number[]>
+
+interface Pending {
+  readonly key: string
+  readonly requests: number
+  readonly periodMs: number
+  readonly resolve: (r: GcraResult) => void
+  readonly reject: (err: Error) => void
+}
+
+/** Most checks in one script call (bounds the script's run time and the reply size). */
+const MAX_BATCH = 256
 
 export class RedisStore {
   readonly client: RedisClient
+  readonly #cluster: boolean
+  #queue: Pending[] = []
+  #scheduled = false
 
   constructor (client: RedisClient) {
     this.client = client
-    client.defineCommand('meshgateGcra', { numberOfKeys: 1, lua: GCRA_LUA })
+    this.#cluster = client instanceof Cluster
+    client.defineCommand('meshgateGcraBatch', { lua: GCRA_BATCH_LUA })
   }
 
-  async take (key: string, requests: number, periodMs: number): Promise<GcraResult> {
-    const run = (this.client as unknown as { meshgateGcra: GcraCommand }).meshgateGcra
-    const [allowed, backlog, retryAfter] = await run.call(this.client, key, periodMs, periodMs / requests)
-    if (allowed === 1) return { allowed: true, remaining: remainingAfter(backlog, requests, periodMs), resetMs: backlog, retryAfterMs: 0 }
-    return { allowed: false, remaining: 0, resetMs: backlog, retryAfterMs: retryAfter }
+  take (key: string, requests: number, periodMs: number): Promise<GcraResult> {
+    return new Promise<GcraResult>((resolve, reject) => {
+      this.#queue.push({ key, requests, periodMs, resolve, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(this.#flush)
+      }
+    })
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false
+    const queue = this.#queue
+    this.#queue = []
+    if (!this.#cluster) {
+      for (let i = 0; i < queue.length; i += MAX_BATCH) this.#send(queue.slice(i, i + MAX_BATCH))
+      return
+    }
+    const bySlot = new Map<number, Pending[]>()
+    for (const p of queue) {
+      const slot = calculateSlot(p.key)
+      const list = bySlot.get(slot)
+      if (list === undefined) bySlot.set(slot, [p])
+      else list.push(p)
+    }
+    for (const list of bySlot.values()) {
+      for (let i = 0; i < list.length; i += MAX_BATCH) this.#send(list.slice(i, i + MAX_BATCH))
+    }
+  }
+
+  #send (batch: Pending[]): void {
+    const args: Array<string | number> = [batch.length]
+    for (const p of batch) args.push(p.key)
+    for (const p of batch) args.push(p.periodMs, p.periodMs / p.requests)
+    const run = (this.client as unknown as { meshgateGcraBatch: BatchCommand }).meshgateGcraBatch
+    run.apply(this.client, args).then(reply => {
+      for (let i = 0; i < batch.length; i++) {
+        const o = 4 * i
+        batch[i]!.resolve({ allowed: reply[o] === 1, resetMs: reply[o + 1]!, retryAfterMs: reply[o + 2]!, remaining: reply[o + 3]! })
+      }
+    }, (err: Error) => {
+      for (const p of batch) p.reject(err)
+    })
   }
 }
