@@ -42,3 +42,15 @@ ${[...subsets, ...extraSubsets].map(s => `  - {name: ${s}, labels: {version: ${s
 export function appConfig (subsets: readonly string[], extraSubsets: readonly string[] = []): string {
   return `${gatewayYaml()}---\n${appServiceYaml(subsets, extraSubsets)}`
 }
+
+/** VirtualService `test/<name>` on `test/gw`: every request for `host` to subset `subset` of app (one route, named if `routeName`). */
+export function routeYaml (name: string, host: string, subset: string, routeName?: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${name}, namespace: test}
+spec:
+  hosts: [${host}]
+  gateways: [gw]
+  http: [{${routeName === undefined ? '' : `name: ${routeName}, `}route: [{destination: {host: app, subset: ${subset}}}]}]
+`
+}

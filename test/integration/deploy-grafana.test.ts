@@ -16,7 +16,7 @@ import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePorts } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
-import { appConfig } from '../helpers/fixtures.js'
+import { appConfig, routeYaml } from '../helpers/fixtures.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { repoRoot } from '../helpers/processes.js'
 import { startAdmin } from '../../src/gateway/admin.js'
@@ -325,22 +325,8 @@ spec:
     - {destination: {host: app, subset: v1}, weight: 80}
     - {destination: {host: app, subset: v2}, weight: 20}
 ---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: pages, namespace: test}
-spec:
-  hosts: [pages.example]
-  gateways: [gw]
-  http: [{name: static, route: [{destination: {host: app, subset: v1}}]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: api, namespace: test}
-spec:
-  hosts: [api.example]
-  gateways: [gw]
-  http: [{route: [{destination: {host: app, subset: v2}}]}]
----
+${routeYaml('pages', 'pages.example', 'v1', 'static')}---
+${routeYaml('api', 'api.example', 'v2')}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: gone, namespace: test}

@@ -140,6 +140,11 @@ function putShopV1 (): void {
   put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
 }
 
+/** Waits until requests to `port` (Host `host`) are answered by `want` (an upstream's name, or `status N`); returns the ms it took. */
+async function untilAnswer (what: string, want: string, port: number, host?: string, timeoutMs?: number): Promise<number> {
+  return (await until(what, async () => (await upstreamOf(port, host)) === want ? true : undefined, timeoutMs)).ms
+}
+
 function reset (): void {
   for (const r of applied.values()) {
     try { api.remove(r.apiVersion, r.kind, r.namespace, r.name) } catch { /* already gone */ }
@@ -159,21 +164,21 @@ test('a VirtualService created in the cluster routes traffic within 2 s; an Endp
   try {
     assert.equal(await upstreamOf(port), 'status 404', 'no VirtualService yet')
     put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
-    const routed = await until('the new VirtualService routes', async () => (await upstreamOf(port)) === 'v1' ? true : undefined)
-    assert.ok(routed.ms < 2_000)
+    const ms = await untilAnswer('the new VirtualService routes', 'v1', port)
+    assert.ok(ms < 2_000, `routed after ${ms} ms`)
 
     // The slice now points at the other pod: traffic follows.
     put(slice('shop-a', 'shop', ups.get('v2').port, [{ pod: 'shop-v2' }]))
-    await until('traffic moves to the updated endpoint', async () => (await upstreamOf(port)) === 'v2' ? true : undefined)
+    await untilAnswer('traffic moves to the updated endpoint', 'v2', port)
 
     // Subsets select endpoints by their pods' labels; not-ready endpoints are left out.
     put(slice('shop-a', 'shop', ups.get('v1').port, [{ pod: 'shop-v1' }]))
     put(slice('shop-b', 'shop', ups.get('v2').port, [{ pod: 'shop-v2' }]))
     put({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'shop', namespace: 'shop' }, spec: { host: 'shop', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } })
     put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop', subset: 'v2' } }]))
-    await until('the v2 subset is the pod labelled version=v2', async () => (await upstreamOf(port)) === 'v2' ? true : undefined)
+    await untilAnswer('the v2 subset is the pod labelled version=v2', 'v2', port)
     put(slice('shop-b', 'shop', ups.get('v2').port, [{ pod: 'shop-v2', ready: false }]))
-    await until('a not-ready endpoint leaves the subset', async () => (await upstreamOf(port)) === 'status 503' ? true : undefined)
+    await untilAnswer('a not-ready endpoint leaves the subset', 'status 503', port)
   } finally {
     await gw.stop()
   }
@@ -198,9 +203,9 @@ test('an invalid VirtualService is skipped and reported while the others apply',
 
     // Another team's change still applies, and fixing the bad one applies it too.
     put(virtualService('other', 'other.example', [{ destination: { host: 'shop' } }]))
-    await until('a later good VirtualService applies', async () => (await upstreamOf(port, 'other.example')) === 'v1' ? true : undefined)
+    await untilAnswer('a later good VirtualService applies', 'v1', port, 'other.example')
     put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: 100 }]))
-    await until('the fixed VirtualService applies', async () => (await upstreamOf(port, 'bad.example')) === 'v1' ? true : undefined)
+    await untilAnswer('the fixed VirtualService applies', 'v1', port, 'bad.example')
   } finally {
     await gw.stop()
   }
@@ -222,10 +227,10 @@ test('410 Gone: the watches re-list and the gateway keeps serving, with what cha
     api.expireWatches()
     api.remove('networking.istio.io/v1', 'VirtualService', 'shop', 'gone')
     await until('the VirtualService watch re-lists', async () => api.requests.filter(r => r.path.endsWith('/virtualservices') && r.query.watch === undefined).length > listsBefore ? true : undefined)
-    await until('the delete seen by the re-list applies', async () => (await upstreamOf(port, 'gone.example')) === 'status 404' ? true : undefined)
+    await untilAnswer('the delete seen by the re-list applies', 'status 404', port, 'gone.example')
     assert.equal(await upstreamOf(port), 'v1', 'state kept across the re-list')
     put(virtualService('after', 'after.example', [{ destination: { host: 'shop' } }]))
-    await until('changes after the re-list apply', async () => (await upstreamOf(port, 'after.example')) === 'v1' ? true : undefined)
+    await untilAnswer('changes after the re-list apply', 'v1', port, 'after.example')
   } finally {
     await gw.stop()
   }
@@ -361,7 +366,7 @@ test('a failing API server is retried with backoff; changes apply once it answer
     await until('the failures are logged', async () => gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').length > failuresBefore ? true : undefined, 5_000)
     assert.equal(await upstreamOf(port), 'status 404', 'still serving the last good version')
     put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
-    await until('a change made after the outage applies', async () => (await upstreamOf(port)) === 'v1' ? true : undefined, 10_000)
+    await untilAnswer('a change made after the outage applies', 'v1', port, undefined, 10_000)
     const retries = gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').map(l => Number(l.retryMs))
     assert.ok(retries.some(ms => ms > 100), `backoff grows: ${retries.join(', ')}`)
   } finally {
@@ -403,7 +408,7 @@ spec:
   - port: {number: ${port}, name: http, protocol: HTTP}
     hosts: ["*"]
 `)
-    await until('the fixed file and the cluster change apply together', async () => (await upstreamOf(port, 'more.example')) === 'v1' ? true : undefined, 5_000)
+    await untilAnswer('the fixed file and the cluster change apply together', 'v1', port, 'more.example', 5_000)
   } finally {
     await gw.stop()
   }

@@ -12,7 +12,7 @@ import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort, getFreePorts } from '../helpers/ports.js'
 import { request, headerValue, type HttpResponse } from '../helpers/http.js'
 import { fill, startGateway, type TestGateway } from '../helpers/gateway.js'
-import { appConfig } from '../helpers/fixtures.js'
+import { appConfig, routeYaml } from '../helpers/fixtures.js'
 import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
 import { startMeshgate, type MeshgateProcess } from '../helpers/processes.js'
 import { connectRedis, redisReady } from '../../src/plugins/redis.js'
@@ -21,22 +21,8 @@ import { RedisStore } from '../../src/plugins/rate-limit/redis-store.js'
 const N = 12
 
 const CONFIG = `${appConfig(['v1'])}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: api, namespace: test}
-spec:
-  hosts: [api.example]
-  gateways: [gw]
-  http: [{route: [{destination: {host: app, subset: v1}}]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: other, namespace: test}
-spec:
-  hosts: [other.example]
-  gateways: [gw]
-  http: [{route: [{destination: {host: app, subset: v1}}]}]
----
+${routeYaml('api', 'api.example', 'v1')}---
+${routeYaml('other', 'other.example', 'v1')}---
 apiVersion: meshgate.io/v1alpha1
 kind: RateLimitPolicy
 metadata: {name: partners, namespace: test}
