@@ -80,7 +80,7 @@ function pruneNulls (v: unknown, node: Schema | undefined): unknown {
   if (node.type !== 'object' || !isMap(v)) return v
   const out: Json = {}
   for (const [k, val] of Object.entries(v)) {
-    const sub = node.properties?.[k] ?? node.additionalProperties
+    const sub = (node.properties !== undefined && Object.hasOwn(node.properties, k) ? node.properties[k] : undefined) ?? node.additionalProperties
     if (val === null && sub !== undefined && sub.nullable !== true) continue
     out[k] = pruneNulls(val, sub)
   }
@@ -319,7 +319,7 @@ function sites (v: unknown, node: Schema, p: Segment[] = [], out: Site[] = [], o
   const inner = opaque || node.type === undefined
   if (s?.type === 'object' && isMap(v)) {
     for (const [k, val] of Object.entries(v)) {
-      const sub = s.properties?.[k] ?? s.additionalProperties
+      const sub = (s.properties !== undefined && Object.hasOwn(s.properties, k) ? s.properties[k] : undefined) ?? s.additionalProperties
       if (sub !== undefined && val !== null) sites(val, sub, [...p, k], out, inner)
     }
   } else if (s?.type === 'array' && Array.isArray(v)) {
@@ -598,6 +598,17 @@ test('property: an unknown field at a random place is reported by the validator 
     const open = schemaVerdict(crdValidators, doc)
     assert.ok(open.ok, `spec.${field}: the CRD schema refuses rather than prunes: ${open.errors}`)
   }), { numRuns: 500, includeErrorInReport: true })
+})
+
+test('field names Object.prototype has are unknown fields like any other (toString, constructor)', () => {
+  for (const name of ['toString', 'constructor', 'hasOwnProperty']) {
+    for (const value of [null, 1]) {
+      const doc = structuredClone(richDocs[0]!)
+      Object.defineProperty(doc.spec as Json, name, { value, enumerable: true, writable: true, configurable: true })
+      assert.ok(unknownFields(validate([doc])).some(i => i.field === name), `spec.${name}: ${String(value)}`)
+      assert.equal(schemaVerdict(closedValidators, doc).ok, false, `spec.${name}: ${String(value)}`)
+    }
+  }
 })
 
 // ---- one source ----

@@ -202,7 +202,7 @@ function walkObject (c: Checker, p: Path, node: ObjectSchema, o: Obj, at: string
   const values = node.additionalProperties
   if (values !== undefined) {
     for (const [k, v] of Object.entries(o)) {
-      if (node.properties?.[k] === undefined) walkMember(c, [...p, k], values, v, join(at, '*'), 'value')
+      if (node.properties === undefined || !Object.hasOwn(node.properties, k)) walkMember(c, [...p, k], values, v, join(at, '*'), 'value')
     }
   }
 }
