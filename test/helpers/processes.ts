@@ -350,6 +350,8 @@ export interface StartMeshgateOptions extends SpawnOptions {
   /** Wait for `/healthz/ready` (default true for `serve`). */
   waitReady?: boolean
   readyTimeoutMs?: number
+  /** Node/V8 flags before the script (e.g. `--max-semi-space-size=64`). */
+  nodeArgs?: readonly string[]
 }
 
 /**
@@ -367,7 +369,7 @@ export async function startMeshgate (args: readonly string[], opts: StartMeshgat
     adminPort = await getFreePort()
     argv.push('--admin-port', String(adminPort))
   }
-  const proc = await spawnProcess(process.execPath, [meshgateBin, ...argv], { name: 'meshgate', ...opts })
+  const proc = await spawnProcess(process.execPath, [...(opts.nodeArgs ?? []), meshgateBin, ...argv], { name: 'meshgate', ...opts })
   const result = Object.assign(proc, { adminPort, adminUrl: `http://127.0.0.1:${adminPort}` })
   if (opts.waitReady ?? argv[0] === 'serve') {
     try {

@@ -35,6 +35,7 @@ import { initCa, issueWorkload } from '../../src/mesh-bridge/dev-ca.js'
 
 const USAGE = `usage: npm run bench -- [NAME...] [--rounds N] [--seconds S] [--connections C] [--warmup S]
                         [--tool wrk|autocannon|both] [--autocannon-workers N] [--wrk-threads N] [--no-pin] [--no-nginx]
+                        [--node-args "V8/NODE FLAGS"]   (adds meshgate run with those flags, in the same rounds)
 names: ${SCENARIOS.map(s => s.name).join(', ')}, routes (default: all)`
 
 const HALF_LOAD_ROUNDS = 3
@@ -51,6 +52,8 @@ interface Options {
   pin: boolean
   /** Behave as if nginx were not installed: node:http upstream, no nginx contestant. */
   nginx: boolean
+  /** `--node-args`: a second meshgate, started with these Node/V8 flags, measured beside the first. */
+  nodeArgs: string[]
 }
 
 class UsageError extends Error {}
@@ -77,6 +80,7 @@ function parseOptions (argv: string[]): Options {
         'wrk-threads': { type: 'string' },
         'no-pin': { type: 'boolean' },
         'no-nginx': { type: 'boolean' },
+        'node-args': { type: 'string' },
         help: { type: 'boolean' }
       }
     })
@@ -101,7 +105,8 @@ function parseOptions (argv: string[]): Options {
     autocannonWorkers: positiveInt(v['autocannon-workers'], 'autocannon-workers', 2),
     wrkThreads: positiveInt(v['wrk-threads'], 'wrk-threads', 1),
     pin: v['no-pin'] !== true,
-    nginx: v['no-nginx'] !== true
+    nginx: v['no-nginx'] !== true,
+    nodeArgs: (v['node-args'] ?? '').split(/\s+/).filter(a => a !== '')
   }
 }
 
@@ -220,7 +225,9 @@ async function measureHalfLoad (ctx: Context, scenario: Scenario, running: reado
   const goal = scenario.goals.find(g => g.metric === 'p99AtHalfLoad')
   if (goal === undefined) return null
   const tool = ctx.loadTools[0] as LoadTool
-  const pair = [goal.of, goal.to].map(id => running.find(c => c.id === id))
+  // The tuned meshgate (--node-args), when there is one, is paced at the same rate.
+  const ids = running.some(c => c.id === 'meshgate-tuned') ? [goal.of, 'meshgate-tuned' as ContestantId, goal.to] : [goal.of, goal.to]
+  const pair = ids.map(id => running.find(c => c.id === id))
   if (pair.some(c => c === undefined)) return null
   const meshgate = rows.find(r => r.id === goal.of && r.tool === tool.name)
   if (meshgate === undefined) return null
@@ -265,6 +272,9 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
     const meshgateLabel = workers > 1 ? `meshgate --workers ${workers}` : 'meshgate'
     const meshgate = await startMeshgateContestant('meshgate', meshgateLabel, scenario.meshgateConfig, upstream.mtlsPort ?? upstream.port, workers, ctx.scratchDir, placement.proxyCpus, meshgateArgs)
     running.push(meshgate)
+    if (ctx.opts.nodeArgs.length > 0) {
+      running.push(await startMeshgateContestant('meshgate-tuned', `${meshgateLabel}, node ${ctx.opts.nodeArgs.join(' ')}`, scenario.meshgateConfig, upstream.mtlsPort ?? upstream.port, workers, ctx.scratchDir, placement.proxyCpus, meshgateArgs, ctx.opts.nodeArgs))
+    }
     if (scenario.comparePlain === true) {
       running.push(await startMeshgateContestant('meshgate-plain', `${meshgateLabel}, plain config (one route)`, plainConfig, upstream.port, workers, ctx.scratchDir, placement.proxyCpus))
     }

@@ -5,7 +5,7 @@
 // tables, JSON and the SVG chart.
 
 /** The proxies and baselines a scenario can run; ids are stable (JSON, goals). */
-export type ContestantId = 'direct' | 'nginx' | 'floor' | 'meshgate' | 'meshgate-plain'
+export type ContestantId = 'direct' | 'nginx' | 'floor' | 'meshgate' | 'meshgate-plain' | 'meshgate-tuned'
 
 export interface BenchRequest {
   readonly method: string

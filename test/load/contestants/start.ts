@@ -126,14 +126,15 @@ export interface MeshgateContestant extends Running {
 }
 
 export async function startMeshgateContestant (
-  id: 'meshgate' | 'meshgate-plain',
+  id: 'meshgate' | 'meshgate-plain' | 'meshgate-tuned',
   label: string,
   config: (upstreamPort: number, listenPort: number) => string,
   upstreamPort: number,
   workers: number,
   scratchDir: string,
   cpuList: string | undefined,
-  extraArgs: readonly string[] = []
+  extraArgs: readonly string[] = [],
+  nodeArgs: readonly string[] = []
 ): Promise<MeshgateContestant> {
   const port = await getFreePort()
   const adminPort = await getFreePort()
@@ -142,6 +143,6 @@ export async function startMeshgateContestant (
   const proc = await startMeshgate([
     'serve', '--config', configDir, '--host', '127.0.0.1', '--admin-port', String(adminPort),
     '--access-log', 'off', '--log-level', 'warn', '--workers', String(workers), ...extraArgs
-  ], { cpuList, readyTimeoutMs: 60_000 })
+  ], { cpuList, nodeArgs, readyTimeoutMs: 60_000 })
   return { id, label, port, pid: proc.pid, configDir, stop: async () => { await proc.stop({ graceMs: 5_000 }) } }
 }
