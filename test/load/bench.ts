@@ -35,7 +35,7 @@ import { initCa, issueWorkload } from '../../src/mesh-bridge/dev-ca.js'
 
 const USAGE = `usage: npm run bench -- [NAME...] [--rounds N] [--seconds S] [--connections C] [--warmup S]
                         [--tool wrk|autocannon|both] [--autocannon-workers N] [--wrk-threads N] [--no-pin] [--no-nginx]
-                        [--node-args "V8/NODE FLAGS"]   (adds meshgate run with those flags, in the same rounds)
+                        [--node-args="V8/NODE FLAGS"]   (adds a meshgate run with those flags, in the same rounds)
 names: ${SCENARIOS.map(s => s.name).join(', ')}, routes (default: all)`
 
 const HALF_LOAD_ROUNDS = 3
