@@ -16,7 +16,7 @@ import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listen
 import type { TracingOptions } from '../plugins/tracing.js'
 import { parseRedisUrls } from '../plugins/redis.js'
 import { DEFAULT_CACHE_MAX_BYTES } from '../plugins/cache/index.js'
-import { KubernetesProvider } from '../gateway/sources/kubernetes.js'
+import type { KubernetesProvider } from '../gateway/sources/kubernetes.js'
 
 const SPEC = {
   config: 'multi',
@@ -186,6 +186,8 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
   let provider: KubernetesProvider | null = null
   if (cfg.kubernetes !== null) {
     try {
+      // Loaded only here: the Kubernetes client and its API models add ~80 MB to the process.
+      const { KubernetesProvider } = await import('../gateway/sources/kubernetes.js')
       provider = new KubernetesProvider({
         kubeconfig: cfg.kubernetes.kubeconfig,
         namespaces: cfg.kubernetes.namespaces,
