@@ -1,7 +1,8 @@
 // Flags every config-reading command shares (validate, explain, test), and the
 // refusal message when a version has admission errors.
+import pino from 'pino'
 import { ArgError, flag, flagList, type ParsedArgs } from './args.js'
-import { parseLabels, type LoadOptions } from '../gateway/config-loader.js'
+import { loadConfig, parseLabels, type LoadOptions, type LoadResult } from '../gateway/config-loader.js'
 import { formatIssue, type Issue } from '../gateway/validate/issues.js'
 import { EdgeFactsEngine, GeoDatabase } from '../plugins/edge-facts/index.js'
 
@@ -11,7 +12,10 @@ export const CONFIG_FLAGS = {
   'credentials-dir': 'string',
   namespace: 'string',
   'root-namespace': 'string',
-  geoip: 'multi'
+  geoip: 'multi',
+  kubernetes: 'boolean',
+  kubeconfig: 'string',
+  'watch-namespace': 'multi'
 } as const
 
 export function loadOptionsFrom (p: ParsedArgs): LoadOptions {
@@ -44,4 +48,35 @@ export function reportRefused (issues: readonly Issue[]): number {
   const errors = issues.filter(i => i.severity === 'error')
   process.stderr.write(errors.map(formatIssue).join('\n') + `\nmeshgate: config refused: ${errors.length} error(s)\n`)
   return 1
+}
+
+/**
+ * The config an offline command reads: `--config` files and, with
+ * `--kubernetes`/`--kubeconfig`, the cluster's resources as `serve` would see
+ * them right now (listed once; `--namespace` is the gateway's namespace, for
+ * `credentialName` Secrets). `command` names the command in usage errors.
+ */
+export async function loadConfigFrom (p: ParsedArgs, command: string, paths: readonly string[] = [...flagList(p, 'config'), ...p.positionals]): Promise<LoadResult> {
+  const kubeconfig = flag(p, 'kubeconfig') ?? null
+  const namespaces = flagList(p, 'watch-namespace').flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  const kubernetes = p.booleans.has('kubernetes') || kubeconfig !== null
+  if (!kubernetes) {
+    if (namespaces.length > 0) throw new ArgError('--watch-namespace needs --kubernetes')
+    if (paths.length === 0) throw new ArgError(`${command} needs --config PATH (or --kubernetes)`)
+    return await loadConfig(paths, loadOptionsFrom(p))
+  }
+  // Loaded only here: the Kubernetes client is large.
+  const { KubernetesProvider } = await import('../gateway/sources/kubernetes.js')
+  const log = pino({ level: 'warn', base: null }, pino.destination(2))
+  let provider: InstanceType<typeof KubernetesProvider> | null = null
+  try {
+    provider = new KubernetesProvider({ kubeconfig, namespaces, log, podNamespace: flag(p, 'namespace') ?? null, syncTimeoutMs: 15_000 })
+    await provider.start()
+    return await loadConfig(paths, { ...loadOptionsFrom(p), provider })
+  } catch (err) {
+    if (err instanceof ArgError) throw err
+    throw new ArgError(`cannot read from Kubernetes: ${(err as Error).message}`)
+  } finally {
+    await provider?.stop()
+  }
 }

@@ -1,7 +1,6 @@
 // `meshgate explain`: prints, as JSON, what the gateway would do with a request.
 import { ArgError, flag, flagList, parseArgs } from './args.js'
-import { loadConfig } from '../gateway/config-loader.js'
-import { CONFIG_FLAGS, loadOptionsFrom, reportRefused } from './config-flags.js'
+import { CONFIG_FLAGS, loadConfigFrom, reportRefused } from './config-flags.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain } from '../gateway/explain.js'
 import { openEdgeFacts } from './config-flags.js'
@@ -24,11 +23,9 @@ export function parseHeaderArgs (values: readonly string[]): Record<string, stri
 
 export async function runExplain (argv: readonly string[]): Promise<number> {
   const p = parseArgs(argv, SPEC, ALIASES)
-  const paths = [...flagList(p, 'config'), ...p.positionals]
-  if (paths.length === 0) throw new ArgError('explain needs --config PATH')
   const url = flag(p, 'url')
   if (url === undefined) throw new ArgError('explain needs --url URL')
-  const result = await loadConfig(paths, loadOptionsFrom(p))
+  const result = await loadConfigFrom(p, 'explain')
   if (result.snapshot === null) return reportRefused(result.issues)
   const jwt = new JwtAuthenticator(null)
   const e = await explain(result.snapshot, {

@@ -19,6 +19,9 @@ commands:
   echo      --port N [--name NAME] ...       example upstream that echoes requests (for the quickstart)
   ca        init | issue --spiffe URI --out DIR   a development CA for local meshes (ISTIO_MUTUAL)
 
+  serve, validate, explain and test also read a cluster: --kubernetes (in a pod) or --kubeconfig FILE,
+  with --watch-namespace NS to narrow it; --config is then optional.
+
 ${SERVE_USAGE}
 `
 

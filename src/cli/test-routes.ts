@@ -3,8 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { ArgError, flag, flagList, parseArgs } from './args.js'
-import { loadConfig } from '../gateway/config-loader.js'
-import { CONFIG_FLAGS, loadOptionsFrom, openEdgeFacts, reportRefused } from './config-flags.js'
+import { CONFIG_FLAGS, loadConfigFrom, openEdgeFacts, reportRefused } from './config-flags.js'
 import { listConfigFiles, isRecord, isRouteTestDocument } from '../gateway/sources/yaml-documents.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 import { explain, type Explanation } from '../gateway/explain.js'
@@ -82,10 +81,10 @@ export function checkCase (c: RouteCase, e: Explanation): string[] {
 export async function runRouteTests (argv: readonly string[]): Promise<number> {
   const p = parseArgs(argv, SPEC)
   const all = [...flagList(p, 'config'), ...p.positionals]
-  if (all.length === 0) throw new ArgError('test needs --config PATH... and at least one test file')
+  if (all.length === 0) throw new ArgError('test needs --config PATH... (or --kubernetes) and at least one test file')
   const { config, tests } = await splitPaths(all)
   if (tests.length === 0) throw new ArgError('no test file given (a YAML file with a top-level `cases:` list)')
-  const result = await loadConfig(config, loadOptionsFrom(p))
+  const result = await loadConfigFrom(p, 'test', config)
   if (result.snapshot === null) return reportRefused(result.issues)
   const edge = await openEdgeFacts(p)
   const jwt = new JwtAuthenticator(null)

@@ -1,17 +1,14 @@
 // `meshgate validate`: what Istio's admission refuses (errors) and what
 // istioctl analyze reports, one line per finding, then a summary.
-import { ArgError, flag, flagList, parseArgs } from './args.js'
-import { loadConfig } from '../gateway/config-loader.js'
-import { CONFIG_FLAGS, loadOptionsFrom, reportRefused } from './config-flags.js'
+import { parseArgs } from './args.js'
+import { CONFIG_FLAGS, loadConfigFrom, reportRefused } from './config-flags.js'
 import { formatIssue } from '../gateway/validate/issues.js'
 
 const SPEC = { ...CONFIG_FLAGS, strict: 'boolean' } as const
 
 export async function runValidate (argv: readonly string[]): Promise<number> {
   const p = parseArgs(argv, SPEC)
-  const paths = [...flagList(p, 'config'), ...p.positionals]
-  if (paths.length === 0) throw new ArgError('validate needs --config PATH')
-  const result = await loadConfig(paths, loadOptionsFrom(p))
+  const result = await loadConfigFrom(p, 'validate')
   const errors = result.issues.filter(i => i.severity === 'error').length
   const warnings = result.issues.length - errors
   const lines = result.issues.map(formatIssue)

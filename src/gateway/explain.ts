@@ -121,7 +121,7 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
   const route = sel.route
   const rule = route.rule
   out.virtualService = `${rule.virtualService.namespace}/${rule.virtualService.name}`
-  out.virtualServiceSource = `${rule.virtualService.file}:${rule.virtualService.line}`
+  out.virtualServiceSource = rule.virtualService.line > 0 ? `${rule.virtualService.file}:${rule.virtualService.line}` : rule.virtualService.file
   out.route = {
     index: rule.index,
     name: route.name === '' ? null : route.name,

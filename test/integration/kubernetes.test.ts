@@ -15,7 +15,7 @@ import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort, getFreePorts } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
 import { createTestCa, type TestCa } from '../helpers/certs.js'
-import { startMeshgate } from '../helpers/processes.js'
+import { runMeshgate, startMeshgate } from '../helpers/processes.js'
 import { Gateway } from '../../src/gateway/runtime.js'
 import { GatewayMetrics } from '../../src/plugins/metrics.js'
 import { KubernetesProvider } from '../../src/gateway/sources/kubernetes.js'
@@ -412,4 +412,34 @@ spec:
   } finally {
     await gw.stop()
   }
+})
+
+test('validate, explain and test read the cluster too (--kubeconfig): findings per resource, routes as serve would take them', async () => {
+  reset()
+  put(gatewayObject('gw', 8080))
+  putShopV1()
+  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: -5 }]))
+
+  const validate = await runMeshgate(['validate', '--kubeconfig', kubeconfig])
+  assert.equal(validate.code, 1, validate.stdout + validate.stderr)
+  assert.match(validate.stdout, /^kubernetes: error: VirtualService\/shop\/bad: http\[0\]\.route\[0\]\.weight: /m)
+  assert.match(validate.stdout, /^1 error\(s\)/m)
+
+  const explained = await runMeshgate(['explain', '--kubeconfig', kubeconfig, '--url', 'http://shop.example:8080/x'])
+  assert.equal(explained.code, 0, explained.stdout + explained.stderr)
+  const e = JSON.parse(explained.stdout) as { virtualService: string, virtualServiceSource: string, destinations: Array<{ host: string, endpoints: string[] }> }
+  assert.equal(e.virtualService, 'shop/shop')
+  assert.equal(e.virtualServiceSource, 'kubernetes')
+  assert.deepEqual(e.destinations.map(d => [d.host, d.endpoints]), [['shop.shop.svc.cluster.local', [`127.0.0.1:${ups.get('v1').port}`]]])
+
+  const cases = join(dir, 'cluster-cases.yaml')
+  await writeFile(cases, 'cases:\n- request: {url: "http://shop.example:8080/x"}\n  expect: {virtualService: shop/shop, destination: {host: shop.shop.svc.cluster.local}}\n')
+  const tested = await runMeshgate(['test', '--kubeconfig', kubeconfig, cases])
+  assert.equal(tested.code, 0, tested.stdout + tested.stderr)
+  assert.match(tested.stdout, /1 passed, 0 failed/)
+
+  const usage = await runMeshgate(['validate'])
+  assert.equal(usage.code, 2)
+  assert.match(usage.stderr, /--config PATH \(or --kubernetes\)/)
 })
