@@ -50,6 +50,15 @@ export function reportRefused (issues: readonly Issue[]): number {
   return 1
 }
 
+/** `--kubernetes` / `--kubeconfig FILE` / `--watch-namespace NS[,NS]`: null when the cluster is not asked for. */
+export function kubernetesFlags (p: ParsedArgs): { kubeconfig: string | null, namespaces: string[] } | null {
+  const kubeconfig = flag(p, 'kubeconfig') ?? null
+  const namespaces = flagList(p, 'watch-namespace').flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  if (p.booleans.has('kubernetes') || kubeconfig !== null) return { kubeconfig, namespaces }
+  if (namespaces.length > 0) throw new ArgError('--watch-namespace needs --kubernetes')
+  return null
+}
+
 /**
  * The config an offline command reads: `--config` files and, with
  * `--kubernetes`/`--kubeconfig`, the cluster's resources as `serve` would see
@@ -57,14 +66,12 @@ export function reportRefused (issues: readonly Issue[]): number {
  * `credentialName` Secrets). `command` names the command in usage errors.
  */
 export async function loadConfigFrom (p: ParsedArgs, command: string, paths: readonly string[] = [...flagList(p, 'config'), ...p.positionals]): Promise<LoadResult> {
-  const kubeconfig = flag(p, 'kubeconfig') ?? null
-  const namespaces = flagList(p, 'watch-namespace').flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
-  const kubernetes = p.booleans.has('kubernetes') || kubeconfig !== null
-  if (!kubernetes) {
-    if (namespaces.length > 0) throw new ArgError('--watch-namespace needs --kubernetes')
+  const cluster = kubernetesFlags(p)
+  if (cluster === null) {
     if (paths.length === 0) throw new ArgError(`${command} needs --config PATH (or --kubernetes)`)
     return await loadConfig(paths, loadOptionsFrom(p))
   }
+  const { kubeconfig, namespaces } = cluster
   // Loaded only here: the Kubernetes client is large.
   const { KubernetesProvider } = await import('../gateway/sources/kubernetes.js')
   const log = pino({ level: 'warn', base: null }, pino.destination(2))

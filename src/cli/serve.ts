@@ -11,7 +11,7 @@ import { parseLabels } from '../gateway/config-loader.js'
 import { GatewayMetrics } from '../plugins/metrics.js'
 import { configDump, startAdmin } from '../gateway/admin.js'
 import { formatIssue } from '../gateway/validate/issues.js'
-import { geoipPaths } from './config-flags.js'
+import { geoipPaths, kubernetesFlags } from './config-flags.js'
 import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listener.js'
 import type { TracingOptions } from '../plugins/tracing.js'
 import { parseRedisUrls } from '../plugins/redis.js'
@@ -86,10 +86,7 @@ interface ServeConfig {
 function readConfig (argv: readonly string[]): ServeConfig {
   const p = parseArgs(argv, SPEC)
   const configPaths = [...flagList(p, 'config'), ...p.positionals]
-  const kubeconfig = flag(p, 'kubeconfig') ?? null
-  const namespaces = flagList(p, 'watch-namespace').flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
-  const kubernetes = p.booleans.has('kubernetes') || kubeconfig !== null ? { kubeconfig, namespaces } : null
-  if (kubernetes === null && namespaces.length > 0) throw new ArgError('--watch-namespace needs --kubernetes')
+  const kubernetes = kubernetesFlags(p)
   if (configPaths.length === 0 && kubernetes === null) throw new ArgError('serve needs --config PATH (or --kubernetes)')
   const w = flag(p, 'workers') ?? '1'
   let workers: number

@@ -54,3 +54,58 @@ spec:
   http: [{${routeName === undefined ? '' : `name: ${routeName}, `}route: [{destination: {host: app, subset: ${subset}}}]}]
 `
 }
+
+export interface OneServiceOptions {
+  /** Gateway `test/gw` servers: plain HTTP on `listen`, and GRPC on `grpcListen` when given. */
+  listen: number
+  grpcListen?: number
+  /** ServiceEntry `default/<name>` for `<name>.default.svc.cluster.local`, one port, one endpoint on 127.0.0.1. */
+  name: string
+  port: number
+  portName: string
+  protocol: string
+  endpointPort: number
+  /** The DestinationRule's trafficPolicy as flow YAML; no DestinationRule without it. */
+  trafficPolicy?: string
+}
+
+/** Gateway + ServiceEntry (+ DestinationRule) + a VirtualService sending every request to that one service. */
+export function oneServiceConfig (o: OneServiceOptions): string {
+  const host = `${o.name}.default.svc.cluster.local`
+  const grpc = o.grpcListen === undefined ? '' : `\n  - port: {number: ${o.grpcListen}, name: grpc, protocol: GRPC}\n    hosts: ["*"]`
+  const rule = o.trafficPolicy === undefined
+    ? ''
+    : `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${o.name}, namespace: default}
+spec:
+  host: ${host}
+  trafficPolicy: ${o.trafficPolicy}
+`
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: test}
+spec:
+  servers:
+  - port: {number: ${o.listen}, name: http, protocol: HTTP}
+    hosts: ["*"]${grpc}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${o.name}, namespace: default}
+spec:
+  hosts: [${host}]
+  ports: [{number: ${o.port}, name: ${o.portName}, protocol: ${o.protocol}}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {${o.portName}: ${o.endpointPort}}}]
+${rule}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${o.name}, namespace: test}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: ${host}, port: {number: ${o.port}}}}]}]
+`
+}

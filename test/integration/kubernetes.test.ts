@@ -145,6 +145,20 @@ async function untilAnswer (what: string, want: string, port: number, host?: str
   return (await until(what, async () => (await upstreamOf(port, host)) === want ? true : undefined, timeoutMs)).ms
 }
 
+/** VirtualService `shop/<name>`: every request for `host` to the Service shop. */
+function toShop (name: string, host: string): Record<string, unknown> {
+  return virtualService(name, host, [{ destination: { host: 'shop' } }])
+}
+
+/** An emptied cluster with Gateway `istio-system/gw` on a free port (returned) and the shop Service on v1. */
+async function freshShopCluster (): Promise<number> {
+  reset()
+  const port = await getFreePort()
+  put(gatewayObject('gw', port))
+  putShopV1()
+  return port
+}
+
 function reset (): void {
   for (const r of applied.values()) {
     try { api.remove(r.apiVersion, r.kind, r.namespace, r.name) } catch { /* already gone */ }
@@ -163,7 +177,7 @@ test('a VirtualService created in the cluster routes traffic within 2 s; an Endp
   const gw = await startK8sGateway()
   try {
     assert.equal(await upstreamOf(port), 'status 404', 'no VirtualService yet')
-    put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+    put(toShop('shop', 'shop.example'))
     const ms = await untilAnswer('the new VirtualService routes', 'v1', port)
     assert.ok(ms < 2_000, `routed after ${ms} ms`)
 
@@ -185,11 +199,8 @@ test('a VirtualService created in the cluster routes traffic within 2 s; an Endp
 })
 
 test('an invalid VirtualService is skipped and reported while the others apply', async () => {
-  reset()
-  const port = await getFreePort()
-  put(gatewayObject('gw', port))
-  putShopV1()
-  put(virtualService('good', 'shop.example', [{ destination: { host: 'shop' } }]))
+  const port = await freshShopCluster()
+  put(toShop('good', 'shop.example'))
   // Admission refuses a negative weight.
   put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: -5 }]))
   const gw = await startK8sGateway()
@@ -202,7 +213,7 @@ test('an invalid VirtualService is skipped and reported while the others apply',
     assert.equal(gw.gateway.lastRefused, null, 'nothing refused as a whole')
 
     // Another team's change still applies, and fixing the bad one applies it too.
-    put(virtualService('other', 'other.example', [{ destination: { host: 'shop' } }]))
+    put(toShop('other', 'other.example'))
     await untilAnswer('a later good VirtualService applies', 'v1', port, 'other.example')
     put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: 100 }]))
     await untilAnswer('the fixed VirtualService applies', 'v1', port, 'bad.example')
@@ -212,12 +223,9 @@ test('an invalid VirtualService is skipped and reported while the others apply',
 })
 
 test('410 Gone: the watches re-list and the gateway keeps serving, with what changed meanwhile', async () => {
-  reset()
-  const port = await getFreePort()
-  put(gatewayObject('gw', port))
-  putShopV1()
-  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
-  put(virtualService('gone', 'gone.example', [{ destination: { host: 'shop' } }]))
+  const port = await freshShopCluster()
+  put(toShop('shop', 'shop.example'))
+  put(toShop('gone', 'gone.example'))
   const gw = await startK8sGateway()
   try {
     assert.equal(await upstreamOf(port), 'v1')
@@ -229,7 +237,7 @@ test('410 Gone: the watches re-list and the gateway keeps serving, with what cha
     await until('the VirtualService watch re-lists', async () => api.requests.filter(r => r.path.endsWith('/virtualservices') && r.query.watch === undefined).length > listsBefore ? true : undefined)
     await untilAnswer('the delete seen by the re-list applies', 'status 404', port, 'gone.example')
     assert.equal(await upstreamOf(port), 'v1', 'state kept across the re-list')
-    put(virtualService('after', 'after.example', [{ destination: { host: 'shop' } }]))
+    put(toShop('after', 'after.example'))
     await untilAnswer('changes after the re-list apply', 'v1', port, 'after.example')
   } finally {
     await gw.stop()
@@ -270,7 +278,7 @@ test('Gateway credentials come from Secrets: hot-swapped on update, kept with a 
     spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: port, name: 'https', protocol: 'HTTPS' }, hosts: ['shop.example'], tls: { mode: 'SIMPLE', credentialName: 'shop-cert' } }] }
   })
   putShopV1()
-  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  put(toShop('shop', 'shop.example'))
   const gw = await startK8sGateway({ podNamespace: 'istio-system' })
   try {
     const serialOf = async (pem: string): Promise<string> => {
@@ -307,7 +315,7 @@ test('serve --kubeconfig: the pod\'s own labels pick the Gateways it serves, its
   put({ ...gatewayObject('gw', 80), spec: { selector: { istio: 'edge' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }, { port: { number: 81, name: 'http-alt', protocol: 'HTTP' }, hosts: ['*'] }] } })
   put({ ...gatewayObject('gw-other', other), spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: other, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } })
   putShopV1()
-  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  put(toShop('shop', 'shop.example'))
   const before = api.requests.length
   const proc = await startMeshgate(['serve', '--kubeconfig', kubeconfig, '--watch-namespace', 'istio-system,shop', '--host', '127.0.0.1', '--access-log', 'off'], {
     env: { ...process.env, POD_NAME: 'meshgate-0', POD_NAMESPACE: 'istio-system' },
@@ -329,7 +337,7 @@ test('bookmarks keep a quiet watch\'s position: after compaction a dropped watch
   reset()
   const port = await getFreePort()
   put(gatewayObject('gw', port))
-  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  put(toShop('shop', 'shop.example'))
   const gw = await startK8sGateway()
   try {
     const vsLists = (): number => api.requests.filter(r => r.path === '/apis/networking.istio.io/v1/virtualservices' && r.query.watch === undefined).length
@@ -353,10 +361,7 @@ test('bookmarks keep a quiet watch\'s position: after compaction a dropped watch
 })
 
 test('a failing API server is retried with backoff; changes apply once it answers again', async () => {
-  reset()
-  const port = await getFreePort()
-  put(gatewayObject('gw', port))
-  putShopV1()
+  const port = await freshShopCluster()
   const gw = await startK8sGateway()
   try {
     const failuresBefore = gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').length
@@ -365,7 +370,7 @@ test('a failing API server is retried with backoff; changes apply once it answer
     api.closeWatches()
     await until('the failures are logged', async () => gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').length > failuresBefore ? true : undefined, 5_000)
     assert.equal(await upstreamOf(port), 'status 404', 'still serving the last good version')
-    put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+    put(toShop('shop', 'shop.example'))
     await untilAnswer('a change made after the outage applies', 'v1', port, undefined, 10_000)
     const retries = gw.logs.filter(l => l.msg === 'kubernetes list/watch failed; retrying').map(l => Number(l.retryMs))
     assert.ok(retries.some(ms => ms > 100), `backoff grows: ${retries.join(', ')}`)
@@ -389,7 +394,7 @@ spec:
     hosts: ["*"]
 `)
   putShopV1()
-  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  put(toShop('shop', 'shop.example'))
   const gw = await startK8sGateway({ configPaths: [cfgDir] })
   try {
     assert.equal(await upstreamOf(port), 'v1')
@@ -398,7 +403,7 @@ spec:
     await until('the broken file is refused', async () => gw.gateway.lastRefused !== null ? true : undefined)
     assert.equal(await upstreamOf(port), 'v1', 'the last good version keeps serving')
     // ... and cluster changes wait for the file to be fixed, since they make a version with it.
-    put(virtualService('more', 'more.example', [{ destination: { host: 'shop' } }]))
+    put(toShop('more', 'more.example'))
     await writeFile(file, `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: istio-system}
@@ -418,7 +423,7 @@ test('validate, explain and test read the cluster too (--kubeconfig): findings p
   reset()
   put(gatewayObject('gw', 8080))
   putShopV1()
-  put(virtualService('shop', 'shop.example', [{ destination: { host: 'shop' } }]))
+  put(toShop('shop', 'shop.example'))
   put(virtualService('bad', 'bad.example', [{ destination: { host: 'shop' }, weight: -5 }]))
 
   const validate = await runMeshgate(['validate', '--kubeconfig', kubeconfig])

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { getFreePort } from '../helpers/ports.js'
 import { request } from '../helpers/http.js'
 import { startGateway } from '../helpers/gateway.js'
+import { oneServiceConfig } from '../helpers/fixtures.js'
 import { initCa, issueWorkload } from '../../src/mesh-bridge/dev-ca.js'
 
 let dir: string
@@ -35,39 +36,11 @@ after(async () => {
 })
 
 function config (listen: number, protocol: string, h2Policy: string | null): string {
-  return `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-  - port: {number: ${listen}, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: grpc, namespace: default}
-spec:
-  hosts: [grpc.default.svc.cluster.local]
-  ports: [{number: 443, name: tls, protocol: ${protocol}}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {tls: ${upstreamPort}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: grpc, namespace: default}
-spec:
-  host: grpc.default.svc.cluster.local
-  trafficPolicy:
-    tls: {mode: SIMPLE, sni: grpc.default.svc.cluster.local, caCertificates: ${join(dir, 'up', 'root-cert.pem')}}${h2Policy === null ? '' : `\n    connectionPool: {http: {h2UpgradePolicy: ${h2Policy}}}`}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: grpc, namespace: test}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{route: [{destination: {host: grpc.default.svc.cluster.local, port: {number: 443}}}]}]
-`
+  const tls = `tls: {mode: SIMPLE, sni: grpc.default.svc.cluster.local, caCertificates: ${join(dir, 'up', 'root-cert.pem')}}`
+  return oneServiceConfig({
+    listen, name: 'grpc', port: 443, portName: 'tls', protocol, endpointPort: upstreamPort,
+    trafficPolicy: `{${tls}${h2Policy === null ? '' : `, connectionPool: {http: {h2UpgradePolicy: ${h2Policy}}}`}}`
+  })
 }
 
 test('the service port\'s protocol and h2UpgradePolicy pick the upstream protocol', async () => {

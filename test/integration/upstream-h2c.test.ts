@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { getFreePorts } from '../helpers/ports.js'
 import { request } from '../helpers/http.js'
 import { startGateway } from '../helpers/gateway.js'
+import { oneServiceConfig } from '../helpers/fixtures.js'
 
 let h2cServer: http2.Http2Server
 let h1Server: http.Server
@@ -40,42 +41,10 @@ after(async () => {
 })
 
 function config (listen: number, listenH2: number, protocol: string, h2Policy: string | null, upstreamPort: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-  - port: {number: ${listen}, name: http, protocol: HTTP}
-    hosts: ["*"]
-  - port: {number: ${listenH2}, name: grpc, protocol: GRPC}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: default}
-spec:
-  hosts: [svc.default.svc.cluster.local]
-  ports: [{number: 8080, name: port, protocol: ${protocol}}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {port: ${upstreamPort}}}]
-${h2Policy === null
-    ? ''
-    : `---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: default}
-spec:
-  host: svc.default.svc.cluster.local
-  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: ${h2Policy}}}}
-`}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: svc, namespace: test}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{route: [{destination: {host: svc.default.svc.cluster.local, port: {number: 8080}}}]}]
-`
+  return oneServiceConfig({
+    listen, grpcListen: listenH2, name: 'svc', port: 8080, portName: 'port', protocol, endpointPort: upstreamPort,
+    trafficPolicy: h2Policy === null ? undefined : `{connectionPool: {http: {h2UpgradePolicy: ${h2Policy}}}}`
+  })
 }
 
 test('plaintext upstreams get h2c where the port or h2UpgradePolicy asks for HTTP/2', async () => {
