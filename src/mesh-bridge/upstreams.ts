@@ -1,8 +1,10 @@
 // Runtime state behind each snapshot cluster: endpoint states, balancer,
-// outlier detector, circuit-breaker counters and the undici pools. State is
-// kept across snapshots while a cluster's fingerprint is unchanged, so a reload
-// does not reset ejections or drop warm connections.
+// outlier detector, circuit-breaker counters and the connection pools (meshgate's
+// own HTTP/1.1 pool, undici's for HTTP/2 and h2c). State is kept across
+// snapshots while a cluster's fingerprint is unchanged, so a reload does not
+// reset ejections or drop warm connections.
 import { Pool, buildConnector } from 'undici'
+import { H1Pool, type UpstreamHandler, type UpstreamHeaders, type UpstreamRequest } from './h1-pool.js'
 import type { WorkloadIdentity } from './identity.js'
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import type { Cluster, Snapshot, UpstreamTls } from '../gateway/snapshot.js'
@@ -15,7 +17,7 @@ export class ClusterRuntime {
   readonly states: readonly EndpointState[]
   readonly balancer: Balancer
   readonly outlier: OutlierDetector | null
-  readonly #poolByState: ReadonlyMap<EndpointState, Pool>
+  readonly #poolByState: ReadonlyMap<EndpointState, UpstreamPool>
   /** Requests in flight to this cluster (Envoy's per-cluster circuit-breaker count). */
   active: number
   retriesActive: number
@@ -31,7 +33,7 @@ export class ClusterRuntime {
     this.retriesActive = 0
   }
 
-  poolOf (state: EndpointState): Pool {
+  poolOf (state: EndpointState): UpstreamPool {
     return this.#poolByState.get(state)!
   }
 
@@ -51,49 +53,92 @@ export class ClusterRuntime {
   }
 }
 
+/** What the data plane needs of a pool: meshgate's HTTP/1.1 pool, or undici's Pool (same handler API). */
+export interface UpstreamPool {
+  dispatch (opts: UpstreamRequest, handler: UpstreamHandler): boolean
+  close (): Promise<void>
+  destroy (): Promise<void>
+}
+
+/** A whole answer in memory, or null when its body exceeds `maxBody` bytes (for background fetches). */
+export function fetchBuffered (pool: UpstreamPool, opts: UpstreamRequest, maxBody: number): Promise<{ statusCode: number, headers: UpstreamHeaders, body: Buffer } | null> {
+  return new Promise((resolve, reject) => {
+    let statusCode = 0
+    let headers: UpstreamHeaders = {}
+    const chunks: Buffer[] = []
+    let bytes = 0
+    pool.dispatch(opts, {
+      onRequestStart () {},
+      onResponseStart (_c, status, h) { statusCode = status; headers = h },
+      onResponseData (c, chunk) {
+        bytes += chunk.length
+        if (bytes > maxBody) { c.abort(new Error('body too large')); resolve(null); return }
+        chunks.push(chunk)
+      },
+      onResponseEnd () { resolve({ statusCode, headers, body: Buffer.concat(chunks) }) },
+      onResponseError (_c, err) { reject(err) }
+    })
+  })
+}
+
 /**
  * Plaintext upstreams: HTTP/1.1, or HTTP/2 with prior knowledge (h2c) where the
  * cluster asks for HTTP/2, as Envoy's http2_protocol_options do without TLS.
  * A Pool builds its own connector from options and leaves `useH2c` out, so the
  * h2c connector is built here.
  */
-function plainConnector (timeout: number, h2: boolean): buildConnector.connector | buildConnector.BuildOptions {
-  if (!h2) return { timeout, noDelay: true }
-  return buildConnector({ timeout, noDelay: true, useH2c: true } as buildConnector.BuildOptions)
+function plainConnector (timeout: number, h2: boolean): buildConnector.connector {
+  return buildConnector({ timeout, noDelay: true, ...(h2 ? { useH2c: true } : {}) } as buildConnector.BuildOptions)
 }
 
-/** One undici Pool per (endpoint, TLS context, pool settings), shared by the clusters that reach it. */
+/** One pool per (endpoint, TLS context, pool settings), shared by the clusters that reach it. */
 export class PoolRegistry {
-  readonly #pools = new Map<string, { pool: Pool, used: boolean }>()
+  readonly #pools = new Map<string, { pool: UpstreamPool, used: boolean }>()
   /** The gateway's workload identity for ISTIO_MUTUAL (`--identity-dir`), or null. */
   identity: WorkloadIdentity | null = null
 
-  get (address: string, port: number, cluster: Cluster): Pool {
+  get (address: string, port: number, cluster: Cluster): UpstreamPool {
     const tls = cluster.tls
     const p = cluster.pool
     const key = `${address}|${port}|${p.maxConnections}|${p.connectTimeoutMs}|${p.idleTimeoutMs}|${p.maxRequestsPerConnection}|${tls === null ? '' : tlsKey(tls)}`
     const existing = this.#pools.get(key)
     if (existing !== undefined) { existing.used = true; return existing.pool }
+    const connect = tls === null
+      ? plainConnector(p.connectTimeoutMs, p.h2)
+      : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : buildConnector({ ...tlsConnectOptions(tls, p.connectTimeoutMs), allowH2: p.h2 } as buildConnector.BuildOptions)
+    const idleTimeoutMs = Math.min(p.idleTimeoutMs, 60_000)
+    if (!p.h2) {
+      const pool = new H1Pool({
+        host: address,
+        port,
+        tls: tls !== null,
+        connect,
+        maxConnections: p.maxConnections >= 2 ** 32 - 1 ? Infinity : p.maxConnections,
+        maxRequestsPerConnection: p.maxRequestsPerConnection,
+        idleTimeoutMs
+      })
+      this.#pools.set(key, { pool, used: true })
+      return pool
+    }
     const scheme = tls === null ? 'http' : 'https'
     const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address
     const pool = new Pool(`${scheme}://${host}:${port}`, {
       connections: p.maxConnections >= 2 ** 32 - 1 ? null : p.maxConnections,
       pipelining: p.maxRequestsPerConnection === 1 ? 0 : 1,
-      keepAliveTimeout: Math.min(p.idleTimeoutMs, 60_000),
+      keepAliveTimeout: idleTimeoutMs,
       keepAliveMaxTimeout: Math.min(p.idleTimeoutMs, 600_000),
       headersTimeout: 0,
       bodyTimeout: 0,
       connectTimeout: p.connectTimeoutMs,
-      connect: tls === null
-        ? plainConnector(p.connectTimeoutMs, p.h2)
-        : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : tlsConnectOptions(tls, p.connectTimeoutMs),
-      allowH2: p.h2,
+      connect,
+      allowH2: true,
       strictContentLength: false
     })
     // Pool errors surface per request; a stray 'error' must never crash the process.
     pool.on('connectionError', noop)
-    this.#pools.set(key, { pool, used: true })
-    return pool
+    const upstream = pool as unknown as UpstreamPool
+    this.#pools.set(key, { pool: upstream, used: true })
+    return upstream
   }
 
   /**

@@ -4,7 +4,7 @@
 // stale-if-error when the upstream fails. Answers say `x-cache: HIT | MISS |
 // STALE | BYPASS`.
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Dispatcher } from 'undici'
+import { fetchBuffered } from '../../mesh-bridge/upstreams.js'
 import type { Exchange } from './exchange.js'
 import { complete } from './forward.js'
 import { SERVER_HEADER } from './local-reply.js'
@@ -189,21 +189,15 @@ function refreshInBackground (ex: Exchange): void {
   const maxBody = policy.rules.maxBodyBytes
   void (async () => {
     try {
-      const res = await rt.poolOf(ep).request({ path: ex.upstreamPath, method: 'GET', headers: ex.upstreamHeaders, headersTimeout: 30_000, bodyTimeout: 30_000, servername: rt.cluster.tls?.forcedSni ?? undefined } as Dispatcher.RequestOptions)
-      const chunks: Buffer[] = []
-      let bytes = 0
-      for await (const chunk of res.body) {
-        bytes += (chunk as Buffer).length
-        if (bytes > maxBody) { res.body.destroy(); return }
-        chunks.push(chunk as Buffer)
-      }
+      const res = await fetchBuffered(rt.poolOf(ep), { path: ex.upstreamPath, method: 'GET', headers: ex.upstreamHeaders, body: null, headersTimeout: 30_000, bodyTimeout: 30_000, timeoutMs: 60_000, servername: rt.cluster.tls?.forcedSni ?? undefined }, maxBody)
+      if (res === null) return
       const now = Date.now()
       const d = responseDecision(res.statusCode, res.headers as HeaderMap, reqHeaders, policy.rules, now)
       if (!d.store) return
       cache.storeFor(policy).set(key, reqHeaders, {
         status: res.statusCode,
         headers: replayHeaders(res.headers),
-        body: Buffer.concat(chunks),
+        body: res.body,
         storedAt: now,
         initialAgeMs: d.initialAgeMs,
         freshMs: d.freshMs,

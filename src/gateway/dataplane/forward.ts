@@ -2,7 +2,6 @@
 // circuit breaking, retries with Istio's retryOn semantics, route and per-try
 // timeouts, streaming the answer back, outlier bookkeeping.
 import { randomBytes } from 'node:crypto'
-import type { Dispatcher } from 'undici'
 import { applyResponseOps, filterResponseHeaders, type ResponseHeaders } from './headers.js'
 import { BODY_NO_HEALTHY_UPSTREAM, BODY_OVERFLOW, BODY_TIMEOUT, Flags, SERVER_HEADER, connectErrorBody, sendLocalReply } from './local-reply.js'
 import type { Exchange, AttemptControl } from './exchange.js'
@@ -83,9 +82,9 @@ function startAttempt (ex: Exchange): void {
       blocking: true,
       headersTimeout: 0,
       bodyTimeout: 0,
-      // undici takes SNI from the Host header unless told: a DestinationRule `sni` (or ISTIO_MUTUAL's) wins.
+      // SNI comes from the Host header unless told: a DestinationRule `sni` (or ISTIO_MUTUAL's) wins.
       servername: rt.cluster.tls?.forcedSni ?? undefined
-    } as Dispatcher.DispatchOptions, handler as unknown as Dispatcher.DispatchHandler)
+    }, handler)
   } catch (err) {
     handler.onResponseError(null, err as Error)
   }

@@ -1,6 +1,5 @@
 // Fire-and-forget copies of a request (`mirror`/`mirrors`). The copy keeps the
 // original Host (Istio ≥ 1.28); its answer and errors never reach the client.
-import type { Dispatcher } from 'undici'
 import type { MirrorPolicy } from '../snapshot.js'
 import type { Exchange } from './exchange.js'
 
@@ -27,8 +26,9 @@ export function mirrorRequest (ex: Exchange, m: MirrorPolicy): void {
       body: ex.body,
       headersTimeout: 30_000,
       bodyTimeout: 30_000,
+      timeoutMs: 60_000,
       servername: rt.cluster.tls?.forcedSni ?? undefined
-    } as Dispatcher.DispatchOptions, DRAIN as unknown as Dispatcher.DispatchHandler)
+    }, DRAIN)
   } catch {
     // A mirror never affects the client.
   }
