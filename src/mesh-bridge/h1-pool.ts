@@ -253,18 +253,30 @@ class H1Connection {
 function requestHead (o: UpstreamRequest): { head: string, length: number } | Error {
   let head = `${o.method} ${o.path} HTTP/1.1\r\n`
   let length = -1
+  // Names and values are checked in two regex runs over all of them, not two per header.
+  let names = ''
+  let values = ''
   const h = o.headers
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!
     const value = h[i + 1]!
-    if (!TOKEN.test(name) || INVALID_VALUE.test(value)) return socketError(`invalid upstream request header ${JSON.stringify(name)}`, 'UND_ERR_INVALID_ARG')
     const n = name.length
+    if (n === 0) return invalidHeader(name)
+    names += name
+    values += value
     if (n === 14 && name.toLowerCase() === 'content-length') { length = Number(value); continue }
     if ((n === 17 && name.toLowerCase() === 'transfer-encoding') || (n === 10 && name.toLowerCase() === 'connection') || (n === 6 && name.toLowerCase() === 'expect')) continue
     head += name + ': ' + value + '\r\n'
   }
+  if (!TOKEN.test(names) || INVALID_VALUE.test(values)) {
+    for (let i = 0; i < h.length; i += 2) if (!TOKEN.test(h[i]!) || INVALID_VALUE.test(h[i + 1]!)) return invalidHeader(h[i]!)
+  }
   if (o.body === null && (length === 0 || o.method === 'POST' || o.method === 'PUT' || o.method === 'PATCH')) head += 'content-length: 0\r\n'
   return { head, length }
+}
+
+function invalidHeader (name: string): Error {
+  return socketError(`invalid upstream request header ${JSON.stringify(name)}`, 'UND_ERR_INVALID_ARG')
 }
 
 function onParserHeaders (this: NativeParser, headers: string[]): void {

@@ -4,8 +4,12 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
-import { FastCounter, FastHistogram } from './fast-metrics.js'
+import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js'
 import type { Exchange } from '../gateway/dataplane/exchange.js'
+import type { Cluster, Route, RouteDestination } from '../gateway/snapshot.js'
+
+/** The request counters of one destination of one route, by listener port and status (no response flags). */
+interface DestinationSeries { readonly route: Route, readonly byCode: Map<number, CounterSeries> }
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
@@ -32,6 +36,10 @@ export class GatewayMetrics {
   readonly configVersion: Gauge<'version'>
   readonly reloads: Counter<'result'>
   readonly lastReloadFailed: Gauge
+  /** Series found through the snapshot's own objects, so a plain answer builds no label key. */
+  readonly #byDestination = new WeakMap<RouteDestination, DestinationSeries>()
+  readonly #durationByRoute = new WeakMap<Route, HistogramSeries>()
+  readonly #attemptsByCluster = new WeakMap<Cluster, Map<string, CounterSeries>>()
 
   constructor (opts: { maxConsumers?: number } = {}) {
     this.#maxConsumers = opts.maxConsumers ?? 100
@@ -81,9 +89,15 @@ export class GatewayMetrics {
   }
 
   /** One upstream attempt; `result` is a status class (2xx…5xx) or a failure (connect, reset, timeout). */
-  attempt (cluster: string, result: string): void {
-    const key = `${cluster}|${result}`
-    const s = this.upstreamAttempts.get(key) ?? this.upstreamAttempts.add(key, { cluster, result })
+  attempt (cluster: Cluster, result: string): void {
+    let byResult = this.#attemptsByCluster.get(cluster)
+    if (byResult === undefined) { byResult = new Map(); this.#attemptsByCluster.set(cluster, byResult) }
+    let s = byResult.get(result)
+    if (s === undefined) {
+      const key = `${cluster.key}|${result}`
+      s = this.upstreamAttempts.get(key) ?? this.upstreamAttempts.add(key, { cluster: cluster.key, result })
+      byResult.set(result, s)
+    }
     s.inc()
   }
 
@@ -133,8 +147,16 @@ export class GatewayMetrics {
     const port = ex.facts.port
     const status = ex.status
     const flags = ex.flags
-    const key = `${port}|${vs}|${rl}|${dest?.statName ?? ''}|${status}|${flags}`
-    const r = this.requests.get(key) ?? this.requests.add(key, { listener: String(port), virtual_service: vs, route: rl, destination: dest?.host ?? '', subset: dest?.subset ?? '', code: String(status), flags })
+    let r: CounterSeries | undefined
+    if (flags === '' && route !== null && dest !== null) {
+      let d = this.#byDestination.get(dest)
+      if (d === undefined || d.route !== route) { d = { route, byCode: new Map() }; this.#byDestination.set(dest, d) }
+      const code = port * 1000 + status
+      r = d.byCode.get(code)
+      if (r === undefined) { r = this.#requestSeries(ex, vs, rl); d.byCode.set(code, r) }
+    } else {
+      r = this.#requestSeries(ex, vs, rl)
+    }
     r.inc()
     if (ex.cacheStatus !== '') {
       const policy = ex.cachePolicy?.id ?? ''
@@ -150,9 +172,22 @@ export class GatewayMetrics {
       const a = this.authzDecisions.get(akey) ?? this.authzDecisions.add(akey, { policy: az.policy === '' ? '(no ALLOW matched)' : az.policy, decision: az.allowed ? 'allow' : 'deny' })
       a.inc()
     }
-    const hkey = `${vs}|${rl}`
-    const h = this.duration.get(hkey) ?? this.duration.add(hkey, { virtual_service: vs, route: rl })
+    let h = route === null ? undefined : this.#durationByRoute.get(route)
+    if (h === undefined) {
+      const hkey = `${vs}|${rl}`
+      h = this.duration.get(hkey) ?? this.duration.add(hkey, { virtual_service: vs, route: rl })
+      if (route !== null) this.#durationByRoute.set(route, h)
+    }
     h.observe((performance.now() - ex.startMs) / 1000)
+  }
+
+  #requestSeries (ex: Exchange, vs: string, rl: string): CounterSeries {
+    const dest = ex.dest
+    const port = ex.facts.port
+    const status = ex.status
+    const flags = ex.flags
+    const key = `${port}|${vs}|${rl}|${dest?.statName ?? ''}|${status}|${flags}`
+    return this.requests.get(key) ?? this.requests.add(key, { listener: String(port), virtual_service: vs, route: rl, destination: dest?.host ?? '', subset: dest?.subset ?? '', code: String(status), flags })
   }
 }
 

@@ -105,7 +105,7 @@ export class DataPlane {
     this.edge.apply(facts, snapshot.edgeFacts)
     const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
-    res.once('close', onDownstreamClose)
+    res.on('close', onDownstreamClose)
     if (this.tracer !== null) {
       const trace = this.tracer.start(headers.traceparent)
       ex.trace = trace

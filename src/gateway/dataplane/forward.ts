@@ -251,7 +251,7 @@ const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 function recordOutcome (ex: Exchange, outcome: number | 'local-failure', failure: FailureKind | null = null): void {
   const m = ex.plane.metrics
   if (m !== null && ex.cluster !== null) {
-    m.attempt(ex.cluster.cluster.key, typeof outcome === 'number' ? (STATUS_CLASS[Math.floor(outcome / 100)] ?? 'other') : failure ?? 'reset')
+    m.attempt(ex.cluster.cluster, typeof outcome === 'number' ? (STATUS_CLASS[Math.floor(outcome / 100)] ?? 'other') : failure ?? 'reset')
   }
   const od = ex.cluster?.outlier
   if (od === null || od === undefined || ex.endpoint === null) return
