@@ -91,7 +91,7 @@ export class Gateway {
     const identity = this.opts.identityDir === undefined ? null : await WorkloadIdentity.load(this.opts.identityDir)
     if (identity !== null) this.opts.log.info({ identity: identity.current.spiffeId, serial: identity.current.serial, notAfter: identity.current.notAfter.toISOString() }, 'workload identity loaded')
     const redisUrls = this.opts.redis ?? []
-    this.#redis = redisUrls.length === 0 ? null : connectRedis(redisUrls, this.opts.log, { commandTimeoutMs: this.opts.redisCommandTimeoutMs })
+    this.#redis = redisUrls.length === 0 ? null : await connectRedis(redisUrls, this.opts.log, { commandTimeoutMs: this.opts.redisCommandTimeoutMs })
     // Counting starts with Redis: wait for it briefly, then serve anyway (policies fail open or closed until it comes).
     if (this.#redis !== null && !(await redisReady(this.#redis, 3_000))) this.opts.log.warn({ redis: redisUrls.length }, 'redis not reachable at start; serving, and connecting in the background')
     const geoip = this.opts.geoip ?? []

@@ -36,7 +36,23 @@ interface ParserBinding {
   readonly kOnMessageComplete: number
 }
 
-const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: ParserBinding }
+/**
+ * Node's llhttp binding, as node:http uses it. It is Node's own, not a public
+ * API: should a Node release stop exposing it, `H1_POOL_AVAILABLE` is false and
+ * HTTP/1.1 upstreams go through undici's Pool instead (tests run on Node 20 and 24).
+ */
+function loadParser (): ParserBinding | null {
+  try {
+    const p = (createRequire(import.meta.url)('_http_common') as { HTTPParser?: ParserBinding }).HTTPParser
+    return typeof p === 'function' && typeof p.RESPONSE === 'number' && typeof p.kOnHeadersComplete === 'number' ? p : null
+  } catch {
+    return null
+  }
+}
+
+const PARSER = loadParser()
+export const H1_POOL_AVAILABLE = PARSER !== null
+const HTTPParser = PARSER as ParserBinding
 
 /** Envoy's default limit on response headers (max_response_headers_kb: 60). */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024

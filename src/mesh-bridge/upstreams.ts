@@ -4,7 +4,7 @@
 // snapshots while a cluster's fingerprint is unchanged, so a reload does not
 // reset ejections or drop warm connections.
 import { Pool, buildConnector } from 'undici'
-import { H1Pool, type UpstreamHandler, type UpstreamHeaders, type UpstreamRequest } from './h1-pool.js'
+import { H1Pool, H1_POOL_AVAILABLE, type UpstreamHandler, type UpstreamHeaders, type UpstreamRequest } from './h1-pool.js'
 import type { WorkloadIdentity } from './identity.js'
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import type { Cluster, Snapshot, UpstreamTls } from '../gateway/snapshot.js'
@@ -107,7 +107,7 @@ export class PoolRegistry {
       ? plainConnector(p.connectTimeoutMs, p.h2)
       : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : buildConnector({ ...tlsConnectOptions(tls, p.connectTimeoutMs), allowH2: p.h2 } as buildConnector.BuildOptions)
     const idleTimeoutMs = Math.min(p.idleTimeoutMs, 60_000)
-    if (!p.h2) {
+    if (!p.h2 && H1_POOL_AVAILABLE) {
       const pool = new H1Pool({
         host: address,
         port,
@@ -131,7 +131,7 @@ export class PoolRegistry {
       bodyTimeout: 0,
       connectTimeout: p.connectTimeoutMs,
       connect,
-      allowH2: true,
+      allowH2: p.h2,
       strictContentLength: false
     })
     // Pool errors surface per request; a stray 'error' must never crash the process.

@@ -3,7 +3,7 @@
 // fail fast instead of queueing while Redis is away (no offline queue, a short
 // per-command timeout), and the client reconnects in the background, so a
 // missing Redis never holds a request and its return needs no restart.
-import { Cluster, Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
 
 export type RedisClient = Redis | Cluster
@@ -17,8 +17,10 @@ export function parseRedisUrls (value: string): string[] {
   return value.split(',').map(s => s.trim()).filter(s => s !== '')
 }
 
-export function connectRedis (urls: readonly string[], log: Logger | null, opts: RedisOptions = {}): RedisClient {
+/** Connects in the background. ioredis is loaded only here: a gateway without --redis never pays its ~20 MB. */
+export async function connectRedis (urls: readonly string[], log: Logger | null, opts: RedisOptions = {}): Promise<RedisClient> {
   if (urls.length === 0) throw new Error('--redis needs a URL')
+  const { Redis, Cluster } = await import('ioredis')
   const common = {
     commandTimeout: opts.commandTimeoutMs ?? 100,
     enableOfflineQueue: false,

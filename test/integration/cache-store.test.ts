@@ -17,14 +17,14 @@ const clients: RedisClient[] = []
 let a: CacheStore
 let b: CacheStore
 
-function client (): RedisClient {
-  const c = connectRedis([redis.url], null, { commandTimeoutMs: 200 })
+async function client (): Promise<RedisClient> {
+  const c = await connectRedis([redis.url], null, { commandTimeoutMs: 200 })
   clients.push(c)
   return c
 }
 
-function store (): CacheStore {
-  return new CacheStore({ maxBytes: 1 << 20, redis: client() })
+async function store (): Promise<CacheStore> {
+  return new CacheStore({ maxBytes: 1 << 20, redis: await client() })
 }
 
 function entry (body: string, over: Partial<CacheEntry> = {}): CacheEntry {
@@ -48,8 +48,8 @@ async function redisKeys (): Promise<string[]> {
 
 before(async () => {
   redis = await startRedis()
-  a = store()
-  b = store()
+  a = await store()
+  b = await store()
   for (const c of clients) assert.equal(await redisReady(c, 5_000), true)
 })
 
@@ -118,7 +118,7 @@ test('purge removes matching keys from L1 and Redis, reading glob specials liter
     assert.ok(!left.includes(cacheKey('p', 'h', p)), p)
     assert.equal(a.getLocal(cacheKey('p', 'h', p), { 'x-t': '1' }), undefined, `${p}: gone from A's L1 too`)
   }
-  const fresh = store()
+  const fresh = await store()
   assert.equal(await redisReady(clients.at(-1) as RedisClient, 5_000), true)
   assert.equal(await fresh.get(cacheKey('p', 'h', '/api/a'), {}), null, 'a replica with an empty L1 misses')
   assert.equal((await fresh.get(cacheKey('p', 'h', '/static/s'), {}))?.body.toString(), '/static/s')
@@ -126,8 +126,8 @@ test('purge removes matching keys from L1 and Redis, reading glob specials liter
 
 test('on Redis Cluster, variants are shared and purge scans every master', { timeout: 60_000 }, async (t) => {
   const cluster = await startRedisCluster(3)
-  const c1 = connectRedis(cluster.url.split(','), null, { commandTimeoutMs: 500 })
-  const c2 = connectRedis(cluster.url.split(','), null, { commandTimeoutMs: 500 })
+  const c1 = await connectRedis(cluster.url.split(','), null, { commandTimeoutMs: 500 })
+  const c2 = await connectRedis(cluster.url.split(','), null, { commandTimeoutMs: 500 })
   t.after(async () => { c1.disconnect(); c2.disconnect(); await cluster.stop() })
   assert.equal(await redisReady(c1, 10_000), true)
   assert.equal(await redisReady(c2, 10_000), true)

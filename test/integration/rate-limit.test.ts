@@ -201,7 +201,7 @@ test('Redis Cluster (--redis with three node URLs): exactly N of 4N requests pas
 
 test('checks asked for together leave in one script call, and each key still counts exactly', async () => {
   const redis = await startRedis()
-  const client = connectRedis([redis.url], null)
+  const client = await connectRedis([redis.url], null)
   try {
     assert.equal(await redisReady(client, 5_000), true)
     const store = new RedisStore(client)

@@ -10,7 +10,7 @@
 // headers to key on; each variant then lives under `variantKey(...)`. Both
 // kinds expire with the entry's last usable moment (fresh + the longer stale
 // window), so neither level keeps dead responses.
-import { Cluster, type Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { RedisClient } from '../redis.js'
@@ -164,7 +164,7 @@ export class CacheStore {
     const removed = { count: 0 }
     try {
       const pattern = purgePattern(pathPrefix, scope)
-      const masters = redis instanceof Cluster ? redis.nodes('master') : [redis]
+      const masters = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis]
       await Promise.all(masters.map(async (node) => { await purgeNode(node, pattern, removed) }))
       return { local, shared: removed.count, sharedError: null }
     } catch (err) {

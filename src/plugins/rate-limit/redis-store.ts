@@ -6,7 +6,6 @@
 // Cluster a script may only touch keys of one hash slot, so a batch is split by
 // slot.
 import calculateSlot from 'cluster-key-slot'
-import { Cluster } from 'ioredis'
 import type { RedisClient } from '../redis.js'
 import { GCRA_BATCH_LUA, type GcraResult } from './gcra.js'
 
@@ -31,7 +30,7 @@ export class RedisStore {
 
   constructor (client: RedisClient) {
     this.client = client
-    this.#cluster = client instanceof Cluster
+    this.#cluster = client.isCluster
     client.defineCommand('meshgateGcraBatch', { lua: GCRA_BATCH_LUA })
   }
 
