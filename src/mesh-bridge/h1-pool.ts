@@ -317,8 +317,14 @@ function headerObject (lines: readonly string[]): UpstreamHeaders {
 
 function onParserHeadersComplete (this: NativeParser, _major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown, status: number, _text: unknown, upgrade: boolean, keepAlive: boolean): number {
   const conn = this.conn
-  const req = conn?.req
-  if (conn === null || conn === undefined || req === null || req === undefined || req.state === State.Done) return 1
+  if (conn === null) return 1
+  const req = conn.req
+  if (req === null) {
+    // An answer nobody asked for (bytes after the last one): the framing cannot be trusted.
+    conn.destroy()
+    return 1
+  }
+  if (req.state === State.Done) return 1
   let lines = headers
   if (lines === undefined) { lines = conn.pending; conn.pending = [] }
   if (status < 200 || upgrade) {
