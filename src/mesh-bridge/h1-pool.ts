@@ -548,7 +548,7 @@ export class H1Pool {
       }
       const conn = new H1Connection(this, socket as Socket, req.servername)
       this.#all.add(conn)
-      if (this.#closing) { conn.destroy(); req.fail(socketError('upstream pool closed', 'UND_ERR_DESTROYED')); return }
+      // Also while closing: close() lets every request it accepted finish.
       if (req.state === State.Done) { this.release(conn); return }
       conn.start(req)
     })
@@ -601,7 +601,6 @@ export class H1Pool {
   }
 
   #openForQueue (): void {
-    if (this.#closing) return
     while (this.connections < this.#opts.maxConnections) {
       const next = this.#nextQueued()
       if (next === null) return
