@@ -49,13 +49,20 @@ export function buildMatch (block: HTTPMatchRequest): CompiledMatch {
     scheme: scheme ?? null,
     method: method ?? null,
     authority: authority ?? null,
-    headers: Object.freeze(headers),
-    withoutHeaders: Object.freeze(withoutHeaders),
-    queryParams: Object.freeze(queryParams),
-    claims: Object.freeze(claims),
+    headers: frozenList(headers),
+    withoutHeaders: frozenList(withoutHeaders),
+    queryParams: frozenList(queryParams),
+    claims: frozenList(claims),
     port: typeof block.port === 'number' ? block.port : 0,
     never
   })
+}
+
+const NONE: readonly never[] = Object.freeze([])
+
+/** Most match blocks leave most lists empty: those share one array (10,000 routes, 40,000 arrays fewer). */
+export function frozenList<T> (list: T[]): readonly T[] {
+  return list.length === 0 ? NONE : Object.freeze(list)
 }
 
 /** undefined = field absent; null = present but unusable (the block never matches). */

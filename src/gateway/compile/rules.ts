@@ -8,6 +8,7 @@ import type {
 import { parseDurationMs } from '../durations.js'
 import { buildHeaderOps } from './header-ops.js'
 import { buildStringMatcher } from './string-matcher.js'
+import { frozenList } from './route-matcher.js'
 import { clusterKey, resolveHost } from './names.js'
 
 /** Resolves a destination's port when the route does not name one (service with one port). */
@@ -37,7 +38,7 @@ export function compileRule (vs: ResourceRef, index: number, rule: HTTPRoute, st
     timeoutMs: durationOrZero(rule.timeout),
     retry: buildRetry(rule.retries),
     fault: buildFault(rule.fault),
-    mirrors: Object.freeze(buildMirrors(rule, ns, resolvePort)),
+    mirrors: frozenList(buildMirrors(rule, ns, resolvePort)),
     cors: buildCors(rule.corsPolicy),
     requestHeaders: buildHeaderOps(rule.headers?.request),
     responseHeaders: buildHeaderOps(rule.headers?.response)
@@ -59,7 +60,7 @@ function buildDestinations (rule: HTTPRoute, ns: string, resolvePort: PortResolv
       weight,
       requestHeaders: buildHeaderOps(rd.headers?.request),
       responseHeaders: buildHeaderOps(rd.headers?.response),
-      statName: `${d.host}|${d.subset}`
+      statName: intern(`${d.host}|${d.subset}`)
     }))
   }
   // A single listed destination keeps weight semantics when several were given but only one survived.
@@ -68,10 +69,25 @@ function buildDestinations (rule: HTTPRoute, ns: string, resolvePort: PortResolv
 
 function destinationOf (d: Destination | undefined, ns: string, resolvePort: PortResolver): { host: string, subset: string, port: number, clusterKey: string } | null {
   if (d === undefined || d === null || typeof d.host !== 'string') return null
-  const host = resolveHost(d.host, ns)
+  const host = intern(resolveHost(d.host, ns))
   const port = resolvePort(host, typeof d.port?.number === 'number' ? d.port.number : 0)
   const subset = typeof d.subset === 'string' ? d.subset : ''
-  return { host, subset, port, clusterKey: clusterKey(host, port, subset) }
+  return { host, subset, port, clusterKey: intern(clusterKey(host, port, subset)) }
+}
+
+/**
+ * One copy of each host and cluster name, however many routes name it (a large
+ * config repeats a few of them thousands of times). Bounded: a table that grows
+ * past its cap, across many reloads, starts over.
+ */
+let interned = new Map<string, string>()
+
+function intern (s: string): string {
+  const known = interned.get(s)
+  if (known !== undefined) return known
+  if (interned.size >= 50_000) interned = new Map()
+  interned.set(s, s)
+  return s
 }
 
 function directBody (body: { string?: string, bytes?: string } | undefined): Buffer | null {
@@ -146,7 +162,15 @@ export const GRPC_STATUS_BY_NAME: Readonly<Record<string, number>> = Object.from
 /** Istio's default list (no `retries`, or no `retryOn`): 503s are not retried. */
 const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes'
 
+let defaultRetry: RetryPolicy | null = null
+
 export function buildRetry (r: HTTPRetry | undefined): RetryPolicy {
+  // Most rules set no retries: they share one policy object.
+  if (r === undefined || r === null) return (defaultRetry ??= buildRetryPolicy(undefined))
+  return buildRetryPolicy(r)
+}
+
+function buildRetryPolicy (r: HTTPRetry | undefined): RetryPolicy {
   const attempts = r === undefined || r === null ? 2 : typeof r.attempts === 'number' ? r.attempts : 2
   const raw = typeof r?.retryOn === 'string' && r.retryOn !== '' ? r.retryOn : DEFAULT_RETRY_ON
   const codes = new Set<number>()
