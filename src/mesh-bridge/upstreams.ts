@@ -60,6 +60,15 @@ export interface UpstreamPool {
   destroy (): Promise<void>
 }
 
+/**
+ * HTTP/1.1 upstreams use meshgate's own pool unless Node lacks the parser it
+ * needs, or `MESHGATE_UPSTREAM_HTTP1=undici` asks for undici's Pool (an escape
+ * hatch, read when a pool is created, so it applies from the next reload).
+ */
+export function useH1Pool (): boolean {
+  return H1_POOL_AVAILABLE && process.env.MESHGATE_UPSTREAM_HTTP1 !== 'undici'
+}
+
 /** A whole answer in memory, or null when its body exceeds `maxBody` bytes (for background fetches). */
 export function fetchBuffered (pool: UpstreamPool, opts: UpstreamRequest, maxBody: number): Promise<{ statusCode: number, headers: UpstreamHeaders, body: Buffer } | null> {
   return new Promise((resolve, reject) => {
@@ -107,7 +116,7 @@ export class PoolRegistry {
       ? plainConnector(p.connectTimeoutMs, p.h2)
       : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : buildConnector({ ...tlsConnectOptions(tls, p.connectTimeoutMs), allowH2: p.h2 } as buildConnector.BuildOptions)
     const idleTimeoutMs = Math.min(p.idleTimeoutMs, 60_000)
-    if (!p.h2 && H1_POOL_AVAILABLE) {
+    if (!p.h2 && useH1Pool()) {
       const pool = new H1Pool({
         host: address,
         port,

@@ -9,6 +9,9 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildConnector } from 'undici'
 import { H1Pool, type UpstreamControl, type UpstreamHeaders, type UpstreamRequest } from '../../src/mesh-bridge/h1-pool.js'
+import { getFreePort } from '../helpers/ports.js'
+import { startGateway } from '../helpers/gateway.js'
+import { oneServiceConfig } from '../helpers/fixtures.js'
 
 interface Outcome {
   status: number
@@ -302,4 +305,31 @@ test('close waits for requests in flight; destroy fails them', async () => {
   await sleep(20)
   await d.destroy()
   assert.equal((await hung).error?.code, 'UND_ERR_DESTROYED')
+})
+
+test('the gateway proxies HTTP/1.1 through this pool, or through undici\'s with MESHGATE_UPSTREAM_HTTP1=undici', async () => {
+  const up = await httpServer((req, res) => {
+    res.setHeader('x-seen-connection', req.headers.connection ?? '')
+    res.end(`${req.method ?? ''} ${req.url ?? ''}`)
+  })
+  for (const mode of ['meshgate', 'undici'] as const) {
+    const before = up.connections()
+    if (mode === 'undici') process.env.MESHGATE_UPSTREAM_HTTP1 = 'undici'
+    const listen = await getFreePort()
+    const gw = await startGateway(oneServiceConfig({ listen, name: 'app', port: 80, portName: 'http', protocol: 'HTTP', endpointPort: up.port }))
+    try {
+      const rt = gw.gateway.plane!.upstreams.get('outbound|80||app.default.svc.cluster.local')!
+      assert.equal(rt.poolOf(rt.states[0]!) instanceof H1Pool, mode === 'meshgate', mode)
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`http://127.0.0.1:${listen}/n/${i}`)
+        assert.equal(res.status, 200, mode)
+        assert.equal(await res.text(), `GET /n/${i}`)
+        assert.equal(res.headers.get('x-seen-connection'), 'keep-alive', mode)
+      }
+      assert.equal(up.connections() - before, 1, `${mode}: one upstream connection, kept alive`)
+    } finally {
+      delete process.env.MESHGATE_UPSTREAM_HTTP1
+      await gw.stop()
+    }
+  }
 })
