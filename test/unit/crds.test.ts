@@ -8,7 +8,7 @@
 // knows at each place are the schema's properties there.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { Ajv, type ValidateFunction } from 'ajv'
 import fc from 'fast-check'
@@ -25,6 +25,7 @@ import {
   type KindSchema, type Schema, type TypedSchema
 } from '../../src/gateway/validate/meshgate-schema.js'
 import { CRD_DIRS, kindOpenApiSchema, renderCrds, type JsonSchema } from '../../src/gateway/validate/crds.js'
+import { filesUnder, isYaml } from '../helpers/files.js'
 import { repoRoot } from '../helpers/processes.js'
 
 type Json = Record<string, unknown>
@@ -102,27 +103,6 @@ function schemaVerdict (validators: Map<string, ValidateFunction>, doc: Json): {
 }
 
 // ---- documents: examples, golden configs and YAML in the tests ----
-
-function yamlFiles (dir: string): string[] {
-  if (!existsSync(dir)) return []
-  const out: string[] = []
-  for (const name of readdirSync(dir).sort()) {
-    const p = path.join(dir, name)
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p))
-    else if (/\.ya?ml$/.test(name)) out.push(p)
-  }
-  return out
-}
-
-function tsFiles (dir: string): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir).sort()) {
-    const p = path.join(dir, name)
-    if (statSync(p).isDirectory()) out.push(...tsFiles(p))
-    else if (name.endsWith('.ts')) out.push(p)
-  }
-  return out
-}
 
 /**
  * The template literals of a TypeScript source, cooked, with every `${...}`
@@ -213,10 +193,10 @@ function meshgateDocs (source: string, text: string): Found[] {
 
 function collectDocuments (): Found[] {
   const found: Found[] = []
-  for (const f of [...yamlFiles(path.join(repoRoot, 'config/examples')), ...yamlFiles(path.join(repoRoot, 'test/golden'))]) {
+  for (const f of [...filesUnder(path.join(repoRoot, 'config/examples'), isYaml), ...filesUnder(path.join(repoRoot, 'test/golden'), isYaml)]) {
     found.push(...meshgateDocs(path.relative(repoRoot, f), readFileSync(f, 'utf8')))
   }
-  for (const f of tsFiles(path.join(repoRoot, 'test'))) {
+  for (const f of filesUnder(path.join(repoRoot, 'test'), n => n.endsWith('.ts'))) {
     templateLiterals(readFileSync(f, 'utf8')).forEach((t, n) => {
       if (t.includes(`${MESHGATE_GROUP}/`)) found.push(...meshgateDocs(`${path.relative(repoRoot, f)} (template ${n + 1})`, dedent(t)))
     })

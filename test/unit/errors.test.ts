@@ -2,16 +2,13 @@
 // and no MG_* literal is written outside the table.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CODES, UPSTREAM_CODES } from '../../src/gateway/errors.js'
 import { repoRoot } from '../helpers/processes.js'
+import { filesUnder } from '../helpers/files.js'
 
-function sources (dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap(e => e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [])
-}
-
-const files = sources(join(repoRoot, 'src')).map(f => ({ f, text: readFileSync(f, 'utf8') }))
+const files = filesUnder(join(repoRoot, 'src'), n => n.endsWith('.ts')).map(f => ({ f, text: readFileSync(f, 'utf8') }))
 
 test('each key is its code without the area prefix', () => {
   for (const [k, v] of Object.entries(CODES)) assert.equal(v, `MG_CFG_${k}`)

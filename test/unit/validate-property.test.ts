@@ -3,7 +3,7 @@
 // (the Istio sample corpus and meshgate kinds) are mutated at random paths:
 // keys deleted, values replaced by strings, numbers, nulls, lists or mappings.
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
@@ -11,6 +11,7 @@ import fc from 'fast-check'
 import { parseAllDocuments, stringify } from 'yaml'
 import { parseText, type SourceResource } from '../../src/gateway/sources/yaml-documents.js'
 import { CODES, validateResources } from '../../src/gateway/validate/index.js'
+import { filesUnder, isYaml } from '../helpers/files.js'
 import type { Issue } from '../../src/gateway/validate/issues.js'
 
 function corpusDir (): string | null {
@@ -21,16 +22,6 @@ function corpusDir (): string | null {
   ]
   for (const c of candidates) if (c !== undefined && c !== '' && existsSync(c)) return c
   return null
-}
-
-function yamlFiles (dir: string): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir).sort()) {
-    const p = path.join(dir, name)
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p))
-    else if (/\.ya?ml$/.test(name) && name !== 'expectations.yaml') out.push(p)
-  }
-  return out
 }
 
 const MESHGATE_DOCS = `
@@ -91,7 +82,7 @@ function loadBases (): Base[] {
   const bases: Base[] = [{ file: 'meshgate.yaml', docs: parseAllDocuments(MESHGATE_DOCS).map(d => d.toJS()) }]
   const dir = corpusDir()
   if (dir !== null) {
-    for (const f of yamlFiles(dir)) {
+    for (const f of filesUnder(dir, n => isYaml(n) && n !== 'expectations.yaml')) {
       const docs = parseAllDocuments(readFileSync(f, 'utf8')).map(d => d.toJS()).filter(d => d !== null && d !== undefined)
       if (docs.length > 0) bases.push({ file: path.relative(dir, f), docs })
     }

@@ -3,18 +3,12 @@
 // field lines, on every file of the Istio corpus and the examples.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseText, type SourceResource } from '../../src/gateway/sources/yaml-documents.js'
 import type { Issue } from '../../src/gateway/validate/issues.js'
 import { repoRoot } from '../helpers/processes.js'
-
-function yamlFiles (dir: string): string[] {
-  return readdirSync(dir).flatMap(n => {
-    const p = join(dir, n)
-    return statSync(p).isDirectory() ? yamlFiles(p) : /\.ya?ml$/.test(n) ? [p] : []
-  })
-}
+import { filesUnder, isYaml } from '../helpers/files.js'
 
 function leafPaths (v: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
   if (Array.isArray(v)) return [prefix, ...v.flatMap((x, i) => leafPaths(x, [...prefix, i]))]
@@ -23,7 +17,7 @@ function leafPaths (v: unknown, prefix: Array<string | number> = []): Array<Arra
 }
 
 const corpus = process.env.MESHGATE_COMPAT_DIR ?? join(repoRoot, '../shared/compat/istio-samples')
-const files = [...yamlFiles(corpus), ...yamlFiles(join(repoRoot, 'config/examples')), ...yamlFiles(join(repoRoot, 'test/golden'))]
+const files = [corpus, join(repoRoot, 'config/examples'), join(repoRoot, 'test/golden')].flatMap(d => filesUnder(d, isYaml))
 
 test('the fast path agrees with the position-aware path on every sample file', () => {
   assert.ok(files.length > 50)
