@@ -16,7 +16,7 @@ import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { isIP } from 'node:net'
 import type { Readable } from 'node:stream'
-import { buildConnector } from 'undici'
+import type { Connector, ConnectOptions } from './undici.js'
 
 interface NativeParser {
   initialize (type: number, resource: object, maxHeaderSize: number, lenient: number): void
@@ -96,7 +96,7 @@ export interface H1PoolOptions {
   readonly host: string
   readonly port: number
   readonly tls: boolean
-  readonly connect: buildConnector.connector
+  readonly connect: Connector
   /** Infinity: no limit. */
   readonly maxConnections: number
   /** 0: unlimited; 1: a new connection per request. */
@@ -269,26 +269,31 @@ class H1Connection {
 function requestHead (o: UpstreamRequest): { head: string, length: number } | Error {
   let head = `${o.method} ${o.path} HTTP/1.1\r\n`
   let length = -1
-  // Names and values are checked in two regex runs over all of them, not two per header.
-  let names = ''
-  let values = ''
   const h = o.headers
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!
     const value = h[i + 1]!
+    if (!validName(name) || INVALID_VALUE.test(value)) return invalidHeader(name)
     const n = name.length
-    if (n === 0) return invalidHeader(name)
-    names += name
-    values += value
     if (n === 14 && name.toLowerCase() === 'content-length') { length = Number(value); continue }
     if ((n === 17 && name.toLowerCase() === 'transfer-encoding') || (n === 10 && name.toLowerCase() === 'connection') || (n === 6 && name.toLowerCase() === 'expect')) continue
     head += name + ': ' + value + '\r\n'
   }
-  if (!TOKEN.test(names) || INVALID_VALUE.test(values)) {
-    for (let i = 0; i < h.length; i += 2) if (!TOKEN.test(h[i]!) || INVALID_VALUE.test(h[i + 1]!)) return invalidHeader(h[i]!)
-  }
   if (o.body === null && (length === 0 || o.method === 'POST' || o.method === 'PUT' || o.method === 'PATCH')) head += 'content-length: 0\r\n'
   return { head, length }
+}
+
+// Header names repeat from request to request: a name checked once is looked
+// up in a set (a string hashes once) rather than matched again.
+const VALID_NAMES = new Set<string>()
+const VALID_NAMES_LIMIT = 4096
+
+function validName (name: string): boolean {
+  if (VALID_NAMES.has(name)) return true
+  if (!TOKEN.test(name)) return false
+  if (VALID_NAMES.size >= VALID_NAMES_LIMIT) VALID_NAMES.clear()
+  VALID_NAMES.add(name)
+  return true
 }
 
 function invalidHeader (name: string): Error {
@@ -301,10 +306,26 @@ function onParserHeaders (this: NativeParser, headers: string[]): void {
   for (let i = 0; i < headers.length; i++) conn.pending.push(headers[i]!)
 }
 
+// Answer header names as the upstream spells them → lower case. Upstreams
+// repeat the same few names: the lower-case string is made once, and as a
+// property key it is the same (internalised) string every time.
+const LOWER_NAMES = new Map<string, string>()
+const LOWER_NAMES_LIMIT = 4096
+
+function lowerName (raw: string): string {
+  let name = LOWER_NAMES.get(raw)
+  if (name === undefined) {
+    if (LOWER_NAMES.size >= LOWER_NAMES_LIMIT) LOWER_NAMES.clear()
+    name = raw.toLowerCase()
+    LOWER_NAMES.set(raw, name)
+  }
+  return name
+}
+
 function headerObject (lines: readonly string[]): UpstreamHeaders {
   const out: UpstreamHeaders = {}
   for (let i = 0; i < lines.length; i += 2) {
-    const name = lines[i]!.toLowerCase()
+    const name = lowerName(lines[i]!)
     if (name === '__proto__') continue
     const value = lines[i + 1]!
     const prev = out[name]
@@ -372,9 +393,23 @@ function connOf (socket: Socket): H1Connection {
   return (socket as unknown as { meshgateConn: H1Connection }).meshgateConn
 }
 
+// Plain-TCP upstream sockets read into one shared buffer (net's `onread`)
+// rather than a new 64 KiB allocation per read: no Buffer, no ArrayBuffer for
+// the young generation to sweep, no Readable stream machinery per answer.
+// Sharing is safe because the parser is done with the bytes when the callback
+// returns: header strings and body chunks are copies (Buffer::Copy).
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+
+function onSocketRead (this: Socket, nread: number, buf: Buffer): void {
+  onSocketData.call(this, buf.subarray(0, nread))
+}
+
+/** The `onread` option for connectors of plain-TCP HTTP/1.1 upstreams. */
+export const H1_ONREAD = Object.freeze({ buffer: READ_BUFFER, callback: onSocketRead })
+
 function onSocketData (this: Socket, data: Buffer): void {
   const conn = connOf(this)
-  if (conn.req === null) {
+  if (conn === undefined || conn.req === null) {
     // Bytes nobody asked for: the connection's framing cannot be trusted any more.
     conn.destroy()
     return
@@ -538,7 +573,7 @@ export class H1Pool {
   #open (req: H1Request): void {
     this.#opening++
     const o = this.#opts
-    this.#opts.connect({ hostname: o.host, host: `${o.host}:${o.port}`, protocol: o.tls ? 'https:' : 'http:', port: String(o.port), servername: req.servername === '' ? null : req.servername } as unknown as buildConnector.Options, (err, socket) => {
+    this.#opts.connect({ hostname: o.host, host: `${o.host}:${o.port}`, protocol: o.tls ? 'https:' : 'http:', port: String(o.port), servername: req.servername === '' ? null : req.servername } as unknown as ConnectOptions, (err, socket) => {
       this.#opening--
       if (err !== null) {
         req.fail(err)

@@ -3,8 +3,8 @@
 // own HTTP/1.1 pool, undici's for HTTP/2 and h2c). State is kept across
 // snapshots while a cluster's fingerprint is unchanged, so a reload does not
 // reset ejections or drop warm connections.
-import { Pool, buildConnector } from 'undici'
-import { H1Pool, H1_POOL_AVAILABLE, type UpstreamHandler, type UpstreamHeaders, type UpstreamRequest } from './h1-pool.js'
+import { buildConnector, undici, type Connector, type ConnectorOptions } from './undici.js'
+import { H1Pool, H1_ONREAD, H1_POOL_AVAILABLE, type UpstreamHandler, type UpstreamHeaders, type UpstreamRequest } from './h1-pool.js'
 import type { WorkloadIdentity } from './identity.js'
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import type { Cluster, Snapshot, UpstreamTls } from '../gateway/snapshot.js'
@@ -96,8 +96,10 @@ export function fetchBuffered (pool: UpstreamPool, opts: UpstreamRequest, maxBod
  * A Pool builds its own connector from options and leaves `useH2c` out, so the
  * h2c connector is built here.
  */
-function plainConnector (timeout: number, h2: boolean): buildConnector.connector {
-  return buildConnector({ timeout, noDelay: true, ...(h2 ? { useH2c: true } : {}) } as buildConnector.BuildOptions)
+function plainConnector (timeout: number, h2: boolean): Connector {
+  if (h2) return buildConnector({ timeout, noDelay: true, useH2c: true } as ConnectorOptions)
+  // meshgate's HTTP/1.1 pool reads plain TCP into a shared buffer (see H1_ONREAD).
+  return buildConnector({ timeout, noDelay: true, ...(useH1Pool() ? { onread: H1_ONREAD } : {}) } as ConnectorOptions)
 }
 
 /** One pool per (endpoint, TLS context, pool settings), shared by the clusters that reach it. */
@@ -114,7 +116,7 @@ export class PoolRegistry {
     if (existing !== undefined) { existing.used = true; return existing.pool }
     const connect = tls === null
       ? plainConnector(p.connectTimeoutMs, p.h2)
-      : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : buildConnector({ ...tlsConnectOptions(tls, p.connectTimeoutMs), allowH2: p.h2 } as buildConnector.BuildOptions)
+      : tls.mode === 'ISTIO_MUTUAL' ? this.#meshConnector(tls, p.connectTimeoutMs) : buildConnector({ ...tlsConnectOptions(tls, p.connectTimeoutMs), allowH2: p.h2 } as ConnectorOptions)
     const idleTimeoutMs = Math.min(p.idleTimeoutMs, 60_000)
     if (!p.h2 && useH1Pool()) {
       const pool = new H1Pool({
@@ -131,7 +133,7 @@ export class PoolRegistry {
     }
     const scheme = tls === null ? 'http' : 'https'
     const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address
-    const pool = new Pool(`${scheme}://${host}:${port}`, {
+    const pool = new (undici().Pool)(`${scheme}://${host}:${port}`, {
       connections: p.maxConnections >= 2 ** 32 - 1 ? null : p.maxConnections,
       pipelining: p.maxRequestsPerConnection === 1 ? 0 : 1,
       keepAliveTimeout: idleTimeoutMs,
@@ -154,8 +156,8 @@ export class PoolRegistry {
    * ISTIO_MUTUAL: every new connection presents the identity current at that
    * moment (rotation needs no new pool; open connections keep theirs and drain).
    */
-  #meshConnector (tls: UpstreamTls, timeout: number): buildConnector.connector {
-    let built: { generation: number, connect: buildConnector.connector } | null = null
+  #meshConnector (tls: UpstreamTls, timeout: number): Connector {
+    let built: { generation: number, connect: Connector } | null = null
     return (opts, cb) => {
       const id = this.identity?.current
       if (id === undefined) {
@@ -163,7 +165,7 @@ export class PoolRegistry {
         return
       }
       if (built === null || built.generation !== id.generation) {
-        built = { generation: id.generation, connect: buildConnector({ ...tlsConnectOptions(tls, timeout), cert: id.certChain, key: id.key, ca: id.root } as buildConnector.BuildOptions) }
+        built = { generation: id.generation, connect: buildConnector({ ...tlsConnectOptions(tls, timeout), cert: id.certChain, key: id.key, ca: id.root } as ConnectorOptions) }
       }
       built.connect(opts, cb)
     }

@@ -7,8 +7,8 @@
 // percent (Istio's default: 1). Without tracing, `traceparent` and
 // `tracestate` pass through untouched.
 import { randomFillSync } from 'node:crypto'
-import { request } from 'undici'
 import type { Logger } from 'pino'
+import { undici } from '../mesh-bridge/undici.js'
 
 export interface TracingOptions {
   /** OTLP/HTTP traces endpoint (`http://collector:4318/v1/traces`; a bare origin gets `/v1/traces`). */
@@ -111,7 +111,7 @@ export class Tracer {
   async #send (batch: Span[]): Promise<void> {
     const body = JSON.stringify(this.#payload(batch))
     try {
-      const res = await request(this.endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: 5_000, bodyTimeout: 5_000 })
+      const res = await undici().request(this.endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: 5_000, bodyTimeout: 5_000 })
       await res.body.dump()
       if (res.statusCode >= 300) this.#log?.warn({ endpoint: this.endpoint, status: res.statusCode, spans: batch.length }, 'OTLP export refused')
     } catch (err) {

@@ -8,7 +8,7 @@ import net, { type AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildConnector } from 'undici'
-import { H1Pool, type UpstreamControl, type UpstreamHeaders, type UpstreamRequest } from '../../src/mesh-bridge/h1-pool.js'
+import { H1Pool, H1_ONREAD, type UpstreamControl, type UpstreamHeaders, type UpstreamRequest } from '../../src/mesh-bridge/h1-pool.js'
 import { getFreePort } from '../helpers/ports.js'
 import { startGateway } from '../helpers/gateway.js'
 import { oneServiceConfig } from '../helpers/fixtures.js'
@@ -59,12 +59,17 @@ function rawServer (answer: (n: number, socket: net.Socket, head: string) => voi
   }))
 }
 
+// As the gateway builds it for plain TCP: reads land in the pool's shared buffer.
+const sharedReads = buildConnector({ timeout: 2_000, noDelay: true, onread: H1_ONREAD } as unknown as buildConnector.BuildOptions)
+// As for TLS upstreams (and undici's own pools): a Buffer per read, through 'data' events.
+const dataEvents = buildConnector({ timeout: 2_000, noDelay: true } as buildConnector.BuildOptions)
+
 function pool (port: number, over: Partial<ConstructorParameters<typeof H1Pool>[0]> = {}): H1Pool {
   const p = new H1Pool({
     host: '127.0.0.1',
     port,
     tls: false,
-    connect: buildConnector({ timeout: 2_000, noDelay: true } as buildConnector.BuildOptions),
+    connect: sharedReads,
     maxConnections: Infinity,
     maxRequestsPerConnection: 0,
     idleTimeoutMs: 60_000,
@@ -265,23 +270,59 @@ test('abort ends the request with its reason, and the pool keeps serving', async
   assert.equal(timed.error?.code, 'UND_ERR_HEADERS_TIMEOUT')
 })
 
-test('pause and resume hold a large answer back without losing bytes', async () => {
-  const size = 2 * 1024 * 1024
-  const up = await httpServer((_req, res) => { res.end(Buffer.alloc(size, 'z')) })
-  const p = pool(up.port)
-  let paused = false
-  const r = await send(p, {}, {
-    onData: (c) => {
-      if (paused) return
-      paused = true
-      c.pause()
-      setTimeout(() => c.resume(), 50)
-    }
+for (const [reads, connect] of [['shared-buffer reads', sharedReads], ['data events', dataEvents]] as const) {
+  test(`pause and resume hold a large answer back without losing bytes (${reads})`, async () => {
+    const size = 2 * 1024 * 1024
+    const up = await httpServer((_req, res) => { res.end(Buffer.alloc(size, 'z')) })
+    const p = pool(up.port, { connect })
+    let paused = false
+    const r = await send(p, {}, {
+      onData: (c) => {
+        if (paused) return
+        paused = true
+        c.pause()
+        setTimeout(() => c.resume(), 50)
+      }
+    })
+    assert.equal(r.error, null)
+    assert.equal(r.body.length, size)
+    assert.equal((await send(p)).body.length, size)
+    assert.equal(up.connections(), 1)
   })
-  assert.equal(r.error, null)
-  assert.equal(r.body.length, size)
-  assert.equal((await send(p)).body.length, size)
-  assert.equal(up.connections(), 1)
+}
+
+test('answers read through the shared buffer on many connections at once arrive intact', async () => {
+  // Each answer is its own byte pattern, sent in pieces so reads of different
+  // connections interleave: a chunk handed on as a view of the shared buffer
+  // (rather than a copy) would show another answer's bytes.
+  const pattern = (n: number, len: number): Buffer => { const b = Buffer.allocUnsafe(len); for (let i = 0; i < len; i++) b[i] = (n * 31 + i) & 0xff; return b }
+  const up = await httpServer((req, res) => {
+    const n = Number(req.url!.slice(1))
+    const body = pattern(n, 200_000)
+    res.writeHead(200, { 'content-length': body.length })
+    let off = 0
+    const next = (): void => {
+      if (off >= body.length) { res.end(); return }
+      const end = Math.min(off + 7_000 + n * 13, body.length)
+      res.write(body.subarray(off, end))
+      off = end
+      setImmediate(next)
+    }
+    next()
+  })
+  const p = pool(up.port)
+  const held: Buffer[][] = []
+  const results = await Promise.all(Array.from({ length: 12 }, (_, n) => {
+    const chunks: Buffer[] = []
+    held.push(chunks)
+    return send(p, { path: `/${n}` }, { onData: (_c, chunk) => { chunks.push(chunk) } })
+  }))
+  for (let n = 0; n < results.length; n++) {
+    assert.equal(results[n]!.error, null)
+    // Compared after every answer is complete: the chunks kept must not have changed since.
+    assert.ok(Buffer.concat(held[n]!).equals(pattern(n, 200_000)), `answer ${n} intact`)
+  }
+  assert.ok(up.connections() > 1)
 })
 
 test('close waits for requests in flight; destroy fails them', async () => {

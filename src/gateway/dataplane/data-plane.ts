@@ -2,7 +2,7 @@
 // object for the whole exchange, so a reload never mixes two versions.
 // Order follows Envoy's filter chain at an Istio gateway: header sanitising →
 // (authn/authz plugins) → fault → CORS → router.
-import { randomUUID } from 'node:crypto'
+import { requestId } from './request-id.js'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Logger } from 'pino'
 import type { CachePolicyRule, RouteDestination, Snapshot } from '../snapshot.js'
@@ -103,7 +103,7 @@ export class DataPlane {
       if (facts.clientCert !== '') facts.peerPrincipal = peerPrincipal(req.socket)
     }
     this.edge.apply(facts, snapshot.edgeFacts)
-    const ex = new Exchange(this, req, res, facts, snapshot, randomUUID())
+    const ex = new Exchange(this, req, res, facts, snapshot, requestId())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
     res.on('close', onDownstreamClose)
     if (this.tracer !== null) {

@@ -8,7 +8,7 @@ import type { DataPlane } from './data-plane.js'
 import { RequestFacts } from './request-facts.js'
 import { newSelection, pickDestination, selectRoute, stickyValue } from './route-request.js'
 import { buildUpstreamHeaders, applyRequestOps } from './headers.js'
-import { randomUUID } from 'node:crypto'
+import { requestId } from './request-id.js'
 import type { Snapshot } from '../snapshot.js'
 import { peerPrincipal } from './client-cert.js'
 import { authorize, RBAC_DENIED } from '../../plugins/authz.js'
@@ -53,7 +53,7 @@ function upgradeAuthenticated (plane: DataPlane, snapshot: Snapshot, facts: Requ
   const ep = rt.balancer.pick(null, null)
   if (ep === null) { refuse(socket, 503, 'Service Unavailable', 'no healthy upstream'); return }
   const list: string[] = []
-  buildUpstreamHeaders(facts, req.headers, rule.rewrite?.authority ?? authority, randomUUID(), 0, list, snapshot.edgeFacts.forwardHeaders ? null : snapshot.edgeFacts.headerNames)
+  buildUpstreamHeaders(facts, req.headers, rule.rewrite?.authority ?? authority, requestId(), 0, list, snapshot.edgeFacts.forwardHeaders ? null : snapshot.edgeFacts.headerNames)
   if (rule.requestHeaders !== null) applyRequestOps(rule.requestHeaders, list, facts)
   if (dest.requestHeaders !== null) applyRequestOps(dest.requestHeaders, list, facts)
   let headText = `${req.method ?? 'GET'} ${facts.path}${facts.query === '' ? '' : `?${facts.query}`} HTTP/1.1\r\n`

@@ -4,8 +4,8 @@
 // fetch fails. A rule with only an `issuer` finds its keys through OpenID
 // discovery (`<issuer>/.well-known/openid-configuration` → `jwks_uri`).
 import { importJWK, type CryptoKey, type JWK, type JWSHeaderParameters } from 'jose'
-import { request } from 'undici'
 import type { Logger } from 'pino'
+import { undici } from '../../mesh-bridge/undici.js'
 
 const MAX_JWKS_BYTES = 1024 * 1024
 
@@ -207,7 +207,7 @@ class LocalKeySet implements KeySet {
 }
 
 async function getText (url: string, timeoutMs: number): Promise<string> {
-  const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } })
+  const res = await undici().request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } })
   if (res.statusCode !== 200) {
     await res.body.dump()
     throw new Error(`${url} answered ${res.statusCode}`)

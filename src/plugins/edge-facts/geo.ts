@@ -11,7 +11,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { Reader } from 'maxmind'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { regionCode } from './regions.js'
+import { prepareRegions, regionCode } from './regions.js'
 
 export interface GeoFacts {
   /** ISO 3166-1 alpha-2, '' when unknown. */
@@ -57,6 +57,7 @@ export class GeoDatabase {
   static async open (paths: readonly string[]): Promise<GeoDatabase> {
     const files: GeoFile[] = []
     for (const path of paths) files.push(await loadFile(path))
+    prepareRegions()
     return new GeoDatabase(files)
   }
 

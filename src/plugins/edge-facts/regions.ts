@@ -1,4 +1,5 @@
-import { iso31662 } from 'iso-3166'
+import { createRequire } from 'node:module'
+import type * as Iso3166 from 'iso-3166'
 import { regionAliases } from './region-aliases.js'
 
 // Maps a subdivision name as found in GeoIP databases (DB-IP "flat" mmdb files
@@ -160,7 +161,15 @@ const TIER_LOWER_VARIANT = 4
 
 let index: Map<string, CountryIndex> | undefined
 
+// The ISO 3166-2 table is large (~11 MB of RSS once loaded), and only geo
+// lookups that meet a subdivision name need it: it loads with the first one.
+function subdivisions (): typeof Iso3166.iso31662 {
+  const require = createRequire(import.meta.url)
+  return (require('iso-3166') as typeof Iso3166).iso31662
+}
+
 function buildIndex (): Map<string, CountryIndex> {
+  const iso31662 = subdivisions()
   const claims = new Map<string, Map<string, { tier: number, code: string | null }>>()
   /** Every code of a country → its first-level code. */
   const codes = new Map<string, Map<string, string>>()
@@ -212,6 +221,15 @@ function buildIndex (): Map<string, CountryIndex> {
 function countryIndex (country: string): CountryIndex | undefined {
   index ??= buildIndex()
   return index.get(country)
+}
+
+/**
+ * Loads the subdivision table and builds the name index now, so that the first
+ * request naming a region does not pay for it (called when a geo database
+ * opens and when EdgeFacts reads a region header).
+ */
+export function prepareRegions (): void {
+  index ??= buildIndex()
 }
 
 // Repeated names are common (every IP of a region); normalising is the costly
