@@ -20,7 +20,7 @@ import {
   startFloor, startMeshgateContestant, startNginxProxy, startUpstream, type Running, type Upstream, type UpstreamTlsFiles
 } from './contestants/start.js'
 import { autocannonTool, wrkTool, type LoadResult, type LoadSpec, type LoadTool } from './load-tools.js'
-import { describeMachine, findTools, machineInfo, pinSelf, type MachineInfo, type Tools } from './machine.js'
+import { describeHostStalls, describeMachine, findTools, machineInfo, pinSelf, type MachineInfo, type Tools } from './machine.js'
 import {
   evaluateGoals, formatGoals, formatHalfLoad, formatTable, summarize, totalErrors, type GoalOutcome, type HalfLoad, type Row
 } from './report.js'
@@ -408,7 +408,7 @@ async function main (): Promise<number> {
   const ctx: Context = { opts, tools, machine, loadTools, scratchDir, outDir: path.join(repoRoot, 'bench', 'results'), date: new Date().toISOString().slice(0, 10) }
   const busy = machine.cpuBusyBefore === null ? 'unknown' : `${Math.round(machine.cpuBusyBefore * 100)} %`
   const busyWarning = (machine.cpuBusyBefore ?? 0) > 0.2 ? ' (something else is running: figures will be noisy)' : ''
-  process.stdout.write(`# meshgate benchmark, ${ctx.date}\n\nmeshgate ${machine.commit}  \nmachine: ${describeMachine(machine)}; CPU busy in the second before the run: ${busy}${busyWarning}  \n`)
+  process.stdout.write(`# meshgate benchmark, ${ctx.date}\n\nmeshgate ${machine.commit}  \nmachine: ${describeMachine(machine)}; CPU busy in the second before the run: ${busy}${busyWarning}  \n${describeHostStalls(machine.hostStalls)}  \n`)
   process.stdout.write(`tools: ${loadTools.map(t => t.label).join(', ')}${tools.wrk === null ? ' (wrk is not installed: apt-get install wrk)' : ''}; nginx ${tools.nginx?.version ?? 'not installed (apt-get install nginx)'}; taskset ${tools.taskset === null ? 'not installed' : 'yes'}\n`)
   const outcomes: Array<{ name: string, outcome: ScenarioOutcome }> = []
   for (const name of opts.names) {

@@ -26,6 +26,13 @@ export interface MachineInfo {
   readonly taskset: boolean
   /** Share of all CPUs busy in the second before the run (null without /proc/stat): other work skews every figure. */
   readonly cpuBusyBefore: number | null
+  /**
+   * Time each CPU lost while a busy loop ran on it for a second before the run.
+   * On a virtual machine the host takes CPU time that neither /proc/stat's busy
+   * share nor, often, its steal column shows; stalls of milliseconds land in
+   * every contestant's latency percentiles. Null without taskset.
+   */
+  readonly hostStalls: readonly HostStalls[] | null
   /** The meshgate commit measured; `dirty` when the work tree had changes. */
   readonly commit: string
 }
@@ -69,6 +76,54 @@ async function cpuBusyOverOneSecond (): Promise<number | null> {
   return (b.busy - a.busy) / (b.total - a.total)
 }
 
+export interface HostStalls {
+  readonly cpu: number
+  /** Share of the probe's wall time the loop did not run. */
+  readonly lostShare: number
+  /** The longest gap between two turns of the loop, ms. */
+  readonly longestMs: number
+}
+
+// A gap longer than this between two reads of the clock is time the loop did not run.
+const STALL_THRESHOLD_MS = 0.2
+const PROBE = `
+const { performance } = require('node:perf_hooks')
+const start = performance.now()
+let last = start, lost = 0, longest = 0
+for (;;) {
+  const now = performance.now()
+  const gap = now - last
+  if (gap > ${STALL_THRESHOLD_MS}) { lost += gap; if (gap > longest) longest = gap }
+  last = now
+  if (now - start >= 1000) break
+}
+process.stdout.write(JSON.stringify({ lostShare: lost / (last - start), longestMs: longest }))
+`
+
+/** Runs a one-second busy loop pinned to each CPU in turn. */
+async function probeHostStalls (taskset: string | null, cpus: number): Promise<HostStalls[] | null> {
+  if (taskset === null) return null
+  const out: HostStalls[] = []
+  for (let cpu = 0; cpu < cpus; cpu++) {
+    try {
+      const { stdout } = await execFileAsync(taskset, ['-c', String(cpu), process.execPath, '-e', PROBE], { timeout: 10_000 })
+      const r = JSON.parse(stdout) as { lostShare: number, longestMs: number }
+      out.push({ cpu, lostShare: r.lostShare, longestMs: r.longestMs })
+    } catch {
+      return null
+    }
+  }
+  return out
+}
+
+/** One line on host stalls, with a warning when they are large enough to show in latency percentiles. */
+export function describeHostStalls (stalls: readonly HostStalls[] | null): string {
+  if (stalls === null) return 'host stalls: not probed (no taskset)'
+  const parts = stalls.map(s => `CPU ${s.cpu} lost ${(s.lostShare * 100).toFixed(1)} %, longest ${s.longestMs.toFixed(1)} ms`)
+  const noisy = stalls.some(s => s.lostShare > 0.005 || s.longestMs > 2)
+  return `host stalls (1 s busy loop per CPU): ${parts.join('; ')}${noisy ? ' (the host is taking time from this machine: p99 and p99.9 will be noisy, ratios of medians less so)' : ''}`
+}
+
 async function gitCommit (): Promise<string> {
   const run = async (args: string[]): Promise<string> => (await execFileAsync('git', args, { cwd: repoRoot })).stdout.trim()
   try {
@@ -92,6 +147,7 @@ export async function machineInfo (tools: Tools): Promise<MachineInfo> {
     wrk: tools.wrk?.version ?? null,
     taskset: tools.taskset !== null,
     cpuBusyBefore: await cpuBusyOverOneSecond(),
+    hostStalls: await probeHostStalls(tools.taskset, os.availableParallelism()),
     commit: await gitCommit()
   }
 }
