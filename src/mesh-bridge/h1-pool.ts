@@ -17,6 +17,7 @@ import type { Socket } from 'node:net'
 import { isIP } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { Connector, ConnectOptions } from './undici.js'
+import { holdWrites } from './write-batch.js'
 
 interface NativeParser {
   initialize (type: number, resource: object, maxHeaderSize: number, lenient: number): void
@@ -224,6 +225,7 @@ class H1Connection {
     const head = req.head + (last ? 'connection: close\r\n' : 'connection: keep-alive\r\n')
     const body = req.opts.body
     const socket = this.socket
+    holdWrites(socket)
     if (body === null) {
       req.sent = true
       socket.write(head + '\r\n', 'latin1')

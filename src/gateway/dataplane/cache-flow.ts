@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { fetchBuffered } from '../../mesh-bridge/upstreams.js'
 import type { Exchange } from './exchange.js'
 import { complete } from './forward.js'
-import { SERVER_HEADER } from './local-reply.js'
+import { SERVER_HEADER, holdResponse } from './local-reply.js'
 import { cacheKey, currentAgeMs, freshness, requestDecision, responseDecision, type HeaderMap } from '../../plugins/cache/semantics.js'
 import { replayHeaders, type CacheEntry } from '../../plugins/cache/entry.js'
 
@@ -99,6 +99,7 @@ export function serveEntry (ex: Exchange, e: CacheEntry, label: string, now: num
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1]!
   ex.cacheStatus = label
   ex.status = e.status
+  holdResponse(res)
   try {
     res.writeHead(e.status, out)
   } catch {

@@ -3,7 +3,7 @@
 // timeouts, streaming the answer back, outlier bookkeeping.
 import { randomBytes } from 'node:crypto'
 import { applyResponseOps, filterResponseHeaders, type ResponseHeaders } from './headers.js'
-import { BODY_NO_HEALTHY_UPSTREAM, BODY_OVERFLOW, BODY_TIMEOUT, Flags, SERVER_HEADER, connectErrorBody, sendLocalReply } from './local-reply.js'
+import { BODY_NO_HEALTHY_UPSTREAM, BODY_OVERFLOW, BODY_TIMEOUT, Flags, SERVER_HEADER, connectErrorBody, holdResponse, sendLocalReply } from './local-reply.js'
 import type { Exchange, AttemptControl } from './exchange.js'
 import type { RetryPolicy } from '../snapshot.js'
 import { cookieValue } from './route-request.js'
@@ -150,6 +150,7 @@ class AttemptHandler {
     out.server = SERVER_HEADER
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.upstreamStart))
     const res = ex.res
+    holdResponse(res)
     try {
       res.writeHead(statusCode, out as Record<string, string | string[]>)
     } catch {

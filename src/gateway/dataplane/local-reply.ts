@@ -2,6 +2,7 @@
 // response flags (NR, NC, UH, UF, UC, UO, UT, FI, DI).
 import type { ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
+import { holdWrites } from '../../mesh-bridge/write-batch.js'
 
 export type DownstreamResponse = ServerResponse | Http2ServerResponse
 
@@ -25,6 +26,17 @@ export const Flags = {
 
 const TEXT_PLAIN = 'text/plain'
 
+/**
+ * An HTTP/1.1 answer's writes wait for the end of this event-loop turn, to
+ * leave with the other answers of the turn (see write-batch.ts). HTTP/2
+ * answers share their connection's socket with other streams and are left alone.
+ */
+export function holdResponse (res: DownstreamResponse): void {
+  if ((res as Http2ServerResponse).stream !== undefined) return
+  const socket = (res as ServerResponse).socket
+  if (socket !== null) holdWrites(socket)
+}
+
 /** Writes a complete local reply. `extra` is a flat [name, value, ...] list. */
 export function sendLocalReply (res: DownstreamResponse, status: number, body: string | Buffer | null, extra: readonly string[] | null): number {
   if (res.headersSent) {
@@ -32,6 +44,7 @@ export function sendLocalReply (res: DownstreamResponse, status: number, body: s
     return 0
   }
   const len = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
+  holdResponse(res)
   res.statusCode = status
   res.setHeader('server', SERVER_HEADER)
   if (len > 0) res.setHeader('content-type', TEXT_PLAIN)

@@ -1,0 +1,31 @@
+// Writes made while one turn of the event loop handles its ready sockets are
+// held until the turn's check phase, then sent together: each socket still
+// gets its own write, but they leave back to back instead of one per request
+// handled. A peer process that was asleep is woken once for the batch rather
+// than once per write, which on a virtual machine (an interrupt to another
+// CPU each time) cost more than the writes themselves; and the peer then
+// reads the batch in one go. Measured on the plain benchmark: ~15 % less CPU
+// per proxied request (README "Performance").
+//
+// A held write waits at most for the rest of the turn: the sockets that were
+// ready together, never a timer.
+import type { Socket } from 'node:net'
+
+const held: Socket[] = []
+
+function releaseAll (): void {
+  // A socket corked twice (by node:http too) stays corked until both release it.
+  for (let i = 0; i < held.length; i++) held[i]!.uncork()
+  held.length = 0
+}
+
+/**
+ * Holds this socket's writes until the current event-loop turn has handled
+ * its other ready sockets. Idempotent within a turn.
+ */
+export function holdWrites (socket: Socket): void {
+  if (socket.writableCorked > 0 || socket.destroyed) return
+  socket.cork()
+  held.push(socket)
+  if (held.length === 1) setImmediate(releaseAll)
+}
