@@ -188,6 +188,14 @@ class H1Connection {
   /** Header lines the parser flushed before headers-complete, or trailers. */
   pending: string[]
   closed: boolean
+  /** The bytes being parsed right now (while execute runs), else null. */
+  chunk: Buffer | null
+  /** Bytes of the current answer have arrived. */
+  answerSeen: boolean
+  /** `chunk` holds the current answer from its first byte, and no informational answer was in it. */
+  chunkFresh: boolean
+  /** Length of a body taken whole from `chunk` when the answer completes (see armWholeBody), else -1. */
+  wholeBody: number
 
   constructor (pool: H1Pool, socket: Socket, servername: string) {
     this.pool = pool
@@ -200,6 +208,10 @@ class H1Connection {
     this.reusable = false
     this.pending = []
     this.closed = false
+    this.chunk = null
+    this.answerSeen = false
+    this.chunkFresh = false
+    this.wholeBody = -1
     const parser = new HTTPParser()
     parser.initialize(HTTPParser.RESPONSE, {}, MAX_RESPONSE_HEADER_BYTES, 0)
     parser.conn = this
@@ -219,6 +231,7 @@ class H1Connection {
   start (req: H1Request): void {
     this.req = req
     this.reusable = false
+    this.answerSeen = false
     req.conn = this
     req.state = State.Sending
     const last = this.pool.maxRequestsPerConnection > 0 && this.served + 1 >= this.pool.maxRequestsPerConnection
@@ -350,6 +363,8 @@ function onParserHeadersComplete (this: NativeParser, _major: number, _minor: nu
   if (req.state === State.Done) return 1
   let lines = headers
   if (lines === undefined) { lines = conn.pending; conn.pending = [] }
+  const fresh = conn.chunkFresh
+  conn.chunkFresh = false
   if (status < 200 || upgrade) {
     // 100 Continue and other informational answers: the final one follows. A 101 was never asked for.
     if (status === 101 || upgrade) { conn.destroy(); req.fail(socketError('unexpected protocol upgrade from upstream')) }
@@ -368,8 +383,39 @@ function onParserHeadersComplete (this: NativeParser, _major: number, _minor: nu
   }
   req.state = State.Answering
   req.handler.onResponseStart(req, status, h)
-  return req.opts.method === 'HEAD' ? 1 : 0
+  if (req.opts.method === 'HEAD') return 1
+  if (fresh && req.state === State.Answering && status !== 204 && status !== 304) armWholeBody(this, conn, h)
+  return 0
 }
+
+// The common answer (its head and a body of known length in one read) skips
+// the parser's body callback: the binding would copy the body into a new
+// ArrayBuffer (one more for the young generation to sweep) and call into
+// JavaScript for it. The body is instead copied out of the read, from a pooled
+// slab, when the parser reports the answer complete; by then the body is the
+// read's last `length` bytes (the parser consumed the whole read, and bytes
+// after an answer would be unsolicited). Taken only when the head ends where
+// CRLF CRLF says and every line ends in CRLF, so the parser and this agree on
+// where the body starts.
+const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1')
+const MAX_WHOLE_BODY = 64 * 1024
+const DECIMAL = /^\d{1,6}$/
+
+function armWholeBody (parser: NativeParser, conn: H1Connection, h: UpstreamHeaders): void {
+  const cl = h['content-length']
+  if (typeof cl !== 'string' || h['transfer-encoding'] !== undefined || !DECIMAL.test(cl)) return
+  const length = Number(cl)
+  const chunk = conn.chunk!
+  if (length === 0 || length > MAX_WHOLE_BODY) return
+  const headEnd = chunk.indexOf(CRLF_CRLF)
+  if (headEnd < 0 || headEnd + 4 + length !== chunk.length) return
+  for (let lf = chunk.indexOf(10); lf >= 0 && lf < headEnd + 4; lf = chunk.indexOf(10, lf + 1)) {
+    if (lf === 0 || chunk[lf - 1] !== 13) return
+  }
+  conn.wholeBody = length
+  parser[HTTPParser.kOnBody] = null
+}
+
 
 function onParserBody (this: NativeParser, chunk: Buffer): void {
   const req = this.conn?.req
@@ -381,6 +427,18 @@ function onParserMessageComplete (this: NativeParser): void {
   const conn = this.conn
   const req = conn?.req
   if (conn === null || conn === undefined || req === null || req === undefined) return
+  if (conn.wholeBody >= 0) {
+    const length = conn.wholeBody
+    conn.wholeBody = -1
+    this[HTTPParser.kOnBody] = onParserBody
+    const chunk = conn.chunk
+    if (req.state === State.Answering && chunk !== null) {
+      const body = Buffer.allocUnsafe(length)
+      chunk.copy(body, 0, chunk.length - length)
+      req.handler.onResponseData(req, body)
+      if (req.state !== State.Answering) return
+    }
+  }
   if (req.state !== State.Answering) return // an informational answer, or one already failed
   let trailers: UpstreamHeaders | null = null
   if (conn.pending.length > 0) { trailers = headerObject(conn.pending); conn.pending = [] }
@@ -410,13 +468,29 @@ function onSocketRead (this: Socket, nread: number, buf: Buffer): void {
 export const H1_ONREAD = Object.freeze({ buffer: READ_BUFFER, callback: onSocketRead })
 
 function onSocketData (this: Socket, data: Buffer): void {
-  const conn = connOf(this)
-  if (conn === undefined || conn.req === null) {
+  const conn = connOf(this) as H1Connection | undefined
+  if (conn === undefined) { this.destroy(); return }
+  if (conn.req === null) {
     // Bytes nobody asked for: the connection's framing cannot be trusted any more.
     conn.destroy()
     return
   }
+  conn.chunk = data
+  conn.chunkFresh = !conn.answerSeen
+  conn.answerSeen = true
   const ret = conn.parser.execute(data)
+  conn.chunk = null
+  conn.chunkFresh = false
+  if (conn.wholeBody >= 0) {
+    // Armed, but the parser did not complete the answer in this read: it and
+    // armWholeBody disagreed on the framing. Never guess: fail the exchange.
+    conn.wholeBody = -1
+    conn.parser[HTTPParser.kOnBody] = onParserBody
+    const req = conn.req
+    conn.destroy()
+    req?.fail(socketError('invalid upstream response: body framing', 'HPE_INVALID'))
+    return
+  }
   if (ret instanceof Error) {
     const req = conn.req
     conn.destroy()

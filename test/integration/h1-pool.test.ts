@@ -270,6 +270,55 @@ test('abort ends the request with its reason, and the pool keeps serving', async
   assert.equal(timed.error?.code, 'UND_ERR_HEADERS_TIMEOUT')
 })
 
+test('small answers taken whole from the shared read buffer arrive intact, each its own copy', async () => {
+  // Head and body in one write, so each answer arrives in one read and takes the
+  // path that copies the body out of the shared buffer when the answer completes.
+  const pattern = (n: number, len: number): Buffer => { const b = Buffer.allocUnsafe(len); for (let i = 0; i < len; i++) b[i] = (n * 7 + i * 3) & 0xff; return b }
+  const up = await rawServer((_n, socket, head) => {
+    const n = Number(/^GET \/(\d+) /.exec(head)![1])
+    const body = pattern(n, 100 + n * 150)
+    socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nx-n: ${n}\r\n\r\n`, 'latin1'), body]))
+  })
+  const p = pool(up.port)
+  const held: Buffer[][] = []
+  const results = await Promise.all(Array.from({ length: 16 }, (_, n) => {
+    const chunks: Buffer[] = []
+    held.push(chunks)
+    return send(p, { path: `/${n}` }, { onData: (_c, chunk) => { chunks.push(chunk) } })
+  }))
+  let whole = 0
+  for (let n = 0; n < results.length; n++) {
+    assert.equal(results[n]!.error, null)
+    assert.equal(results[n]!.headers['x-n'], String(n))
+    assert.ok(Buffer.concat(held[n]!).equals(pattern(n, 100 + n * 150)), `answer ${n} intact`)
+    // The parser's own copies get an ArrayBuffer of their exact size; these come from Buffer's pool.
+    if (held[n]!.length === 1 && held[n]![0]!.buffer.byteLength === Buffer.poolSize) whole++
+  }
+  assert.ok(whole > 0, 'some answers were taken whole')
+  // Kept alive and reused as usual.
+  assert.equal((await send(p, { path: '/3' })).headers['x-n'], '3')
+})
+
+test('a head split across reads, and an informational answer before the final one in the same read, take the parser\'s path', async () => {
+  const up = await rawServer((n, socket) => {
+    if (n === 1) {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-')
+      setTimeout(() => socket.write('length: 5\r\n\r\nhello'), 30)
+    } else {
+      socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nworld')
+    }
+  })
+  const p = pool(up.port)
+  const a = await send(p)
+  assert.equal(a.error, null)
+  assert.equal(a.body, 'hello')
+  const b = await send(p)
+  assert.equal(b.error, null)
+  assert.equal(b.status, 200)
+  assert.equal(b.body, 'world')
+  assert.equal(up.connections(), 1)
+})
+
 for (const [reads, connect] of [['shared-buffer reads', sharedReads], ['data events', dataEvents]] as const) {
   test(`pause and resume hold a large answer back without losing bytes (${reads})`, async () => {
     const size = 2 * 1024 * 1024

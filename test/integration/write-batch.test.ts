@@ -52,6 +52,22 @@ test('held writes stay in the socket until the turn ends, then leave in order', 
   }
 })
 
+test('a batch holds at most 64 sockets: the 65th releases the ones before it', async () => {
+  const pairs = await Promise.all(Array.from({ length: 65 }, () => pair()))
+  try {
+    for (const p of pairs.slice(0, 64)) { holdWrites(p.client); p.client.write('a') }
+    assert.ok(pairs.slice(0, 64).every(p => p.client.writableLength === 1), '64 held')
+    holdWrites(pairs[64]!.client)
+    pairs[64]!.client.write('b')
+    assert.ok(pairs.slice(0, 64).every(p => p.client.writableLength === 0 && p.client.writableCorked === 0), 'the first 64 released')
+    assert.equal(pairs[64]!.client.writableLength, 1, 'the 65th starts the next batch')
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(pairs[64]!.client.writableLength, 0)
+  } finally {
+    for (const p of pairs) p.close()
+  }
+})
+
 test('a socket someone else corked is left to them; a destroyed one is skipped', async () => {
   const a = await pair()
   try {
