@@ -26,5 +26,5 @@ export function requestId (): string {
     text[o++] = HEX[b >> 4]!
     text[o++] = HEX[b & 15]!
   }
-  return (text as unknown as { latin1Slice (start: number, end: number): string }).latin1Slice(0, 36)
+  return text.toString('latin1', 0, 36)
 }
