@@ -270,6 +270,17 @@ test('abort ends the request with its reason, and the pool keeps serving', async
   assert.equal(timed.error?.code, 'UND_ERR_HEADERS_TIMEOUT')
 })
 
+/** Sends GET /0 … /count-1 at once; keeps every body chunk as handed over, to be compared after all are complete. */
+async function sendEach (p: H1Pool, count: number): Promise<{ results: Outcome[], held: Buffer[][] }> {
+  const held: Buffer[][] = []
+  const results = await Promise.all(Array.from({ length: count }, (_, n) => {
+    const chunks: Buffer[] = []
+    held.push(chunks)
+    return send(p, { path: `/${n}` }, { onData: (_c, chunk) => { chunks.push(chunk) } })
+  }))
+  return { results, held }
+}
+
 test('small answers taken whole from the shared read buffer arrive intact, each its own copy', async () => {
   // Head and body in one write, so each answer arrives in one read and takes the
   // path that copies the body out of the shared buffer when the answer completes.
@@ -280,12 +291,7 @@ test('small answers taken whole from the shared read buffer arrive intact, each 
     socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nx-n: ${n}\r\n\r\n`, 'latin1'), body]))
   })
   const p = pool(up.port)
-  const held: Buffer[][] = []
-  const results = await Promise.all(Array.from({ length: 16 }, (_, n) => {
-    const chunks: Buffer[] = []
-    held.push(chunks)
-    return send(p, { path: `/${n}` }, { onData: (_c, chunk) => { chunks.push(chunk) } })
-  }))
+  const { results, held } = await sendEach(p, 16)
   let whole = 0
   for (let n = 0; n < results.length; n++) {
     assert.equal(results[n]!.error, null)
@@ -360,12 +366,7 @@ test('answers read through the shared buffer on many connections at once arrive 
     next()
   })
   const p = pool(up.port)
-  const held: Buffer[][] = []
-  const results = await Promise.all(Array.from({ length: 12 }, (_, n) => {
-    const chunks: Buffer[] = []
-    held.push(chunks)
-    return send(p, { path: `/${n}` }, { onData: (_c, chunk) => { chunks.push(chunk) } })
-  }))
+  const { results, held } = await sendEach(p, 12)
   for (let n = 0; n < results.length; n++) {
     assert.equal(results[n]!.error, null)
     // Compared after every answer is complete: the chunks kept must not have changed since.
