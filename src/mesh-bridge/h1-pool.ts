@@ -269,6 +269,13 @@ class H1Connection {
     this.idleSince = performance.now()
   }
 
+  /** Closes the connection and fails its exchange, if any, with `err`. */
+  fail (err: Error): void {
+    const req = this.req
+    this.destroy()
+    req?.fail(err)
+  }
+
   destroy (): void {
     if (this.closed) return
     this.closed = true
@@ -367,7 +374,7 @@ function onParserHeadersComplete (this: NativeParser, _major: number, _minor: nu
   conn.chunkFresh = false
   if (status < 200 || upgrade) {
     // 100 Continue and other informational answers: the final one follows. A 101 was never asked for.
-    if (status === 101 || upgrade) { conn.destroy(); req.fail(socketError('unexpected protocol upgrade from upstream')) }
+    if (status === 101 || upgrade) conn.fail(socketError('unexpected protocol upgrade from upstream'))
     return 1
   }
   const h = headerObject(lines)
@@ -405,8 +412,8 @@ function armWholeBody (parser: NativeParser, conn: H1Connection, h: UpstreamHead
   const cl = h['content-length']
   if (typeof cl !== 'string' || h['transfer-encoding'] !== undefined || !DECIMAL.test(cl)) return
   const length = Number(cl)
-  const chunk = conn.chunk!
   if (length === 0 || length > MAX_WHOLE_BODY) return
+  const chunk = conn.chunk!
   const headEnd = chunk.indexOf(CRLF_CRLF)
   if (headEnd < 0 || headEnd + 4 + length !== chunk.length) return
   for (let lf = chunk.indexOf(10); lf >= 0 && lf < headEnd + 4; lf = chunk.indexOf(10, lf + 1)) {
@@ -415,7 +422,6 @@ function armWholeBody (parser: NativeParser, conn: H1Connection, h: UpstreamHead
   conn.wholeBody = length
   parser[HTTPParser.kOnBody] = null
 }
-
 
 function onParserBody (this: NativeParser, chunk: Buffer): void {
   const req = this.conn?.req
@@ -486,15 +492,11 @@ function onSocketData (this: Socket, data: Buffer): void {
     // armWholeBody disagreed on the framing. Never guess: fail the exchange.
     conn.wholeBody = -1
     conn.parser[HTTPParser.kOnBody] = onParserBody
-    const req = conn.req
-    conn.destroy()
-    req?.fail(socketError('invalid upstream response: body framing', 'HPE_INVALID'))
+    conn.fail(socketError('invalid upstream response: body framing', 'HPE_INVALID'))
     return
   }
   if (ret instanceof Error) {
-    const req = conn.req
-    conn.destroy()
-    req?.fail(socketError(`invalid upstream response: ${ret.message}`, (ret as { code?: string }).code ?? 'HPE_INVALID'))
+    conn.fail(socketError(`invalid upstream response: ${ret.message}`, (ret as { code?: string }).code ?? 'HPE_INVALID'))
     return
   }
   if (conn.req === null && !conn.closed) conn.pool.release(conn)
@@ -509,10 +511,7 @@ function onSocketEnd (this: Socket): void {
 }
 
 function onSocketError (this: Socket, err: Error): void {
-  const conn = connOf(this)
-  const req = conn.req
-  conn.destroy()
-  req?.fail(err)
+  connOf(this).fail(err)
 }
 
 function onSocketClose (this: Socket): void {
@@ -745,7 +744,7 @@ export class H1Pool {
     if (this.#sweeper !== null) { clearInterval(this.#sweeper); this.#sweeper = null }
     const err = socketError('upstream pool destroyed', 'UND_ERR_DESTROYED')
     for (const r of this.#queue.splice(0)) r.fail(err)
-    for (const c of [...this.#all]) { const r = c.req; c.destroy(); r?.fail(err) }
+    for (const c of [...this.#all]) c.fail(err)
     if (this.connections === 0) return
     await new Promise<void>(resolve => { this.#drained = resolve })
   }

@@ -5,7 +5,6 @@
 import type { SourceResource } from '../sources/yaml-documents.js'
 import type { EdgeFact, EdgeFactsConfig, GeoFact } from '../snapshot.js'
 import { CidrSet } from '../../plugins/edge-facts/client-address.js'
-import { prepareRegions } from '../../plugins/edge-facts/regions.js'
 import { makeIssue, type Issue } from '../validate/issues.js'
 import { CODES } from '../errors.js'
 
@@ -50,7 +49,6 @@ export function compileEdgeFacts (ordered: readonly SourceResource[], issues: Is
   const geoHeaders: Record<GeoFact, string> = { ...NO_GEO_HEADERS }
   const g = spec.geoHeaders as Record<string, unknown> | undefined
   for (const f of GEO_FACTS) if (typeof g?.[f] === 'string') geoHeaders[f] = (g[f] as string).toLowerCase()
-  if (geoHeaders.region !== '') prepareRegions()
   const cidrs = Array.isArray(spec.trustedProxies) ? spec.trustedProxies.filter((c): c is string => typeof c === 'string') : []
   return Object.freeze({
     source: Object.freeze({ kind: r.kind, namespace: r.namespace, name: r.name, file: r.file, line: r.line }),

@@ -77,6 +77,7 @@ export class DataPlane {
     this.accessLog = opts.accessLog
     this.metrics = opts.metrics
     this.edge = opts.edge ?? new EdgeFactsEngine(null)
+    this.edge.prepare(snapshot.edgeFacts)
     this.jwt = new JwtAuthenticator(opts.log, opts.jwks)
     this.limits = opts.limits ?? DEFAULT_LIMITS
     this.tracer = opts.tracer ?? null
@@ -90,6 +91,7 @@ export class DataPlane {
   publish (next: Snapshot): void {
     this.upstreams.sync(next)
     if (next.authn !== this.current.authn) this.jwt.sync(next.authn)
+    if (next.edgeFacts !== this.current.edgeFacts) this.edge.prepare(next.edgeFacts)
     this.current = next
   }
 

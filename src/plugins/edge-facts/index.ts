@@ -8,7 +8,7 @@ import type { RequestFacts } from '../../gateway/dataplane/request-facts.js'
 import { clientAddress } from './client-address.js'
 import { DeviceClassifier, type DeviceFacts } from './device.js'
 import { NO_GEO, type GeoDatabase, type GeoFacts } from './geo.js'
-import { regionCode } from './regions.js'
+import { prepareRegions, regionCode } from './regions.js'
 
 export { CidrSet, clientAddress } from './client-address.js'
 export { DeviceClassifier, classifyUserAgent, type DeviceFacts } from './device.js'
@@ -22,6 +22,11 @@ export class EdgeFactsEngine {
   constructor (geo: GeoDatabase | null, devices = new DeviceClassifier()) {
     this.geo = geo
     this.devices = devices
+  }
+
+  /** Readies what a configuration's facts will need, off the request path (the region table for a region header). */
+  prepare (cfg: EdgeFactsConfig): void {
+    if (cfg.geoHeaders.region !== '') prepareRegions()
   }
 
   apply (f: RequestFacts, cfg: EdgeFactsConfig): void {

@@ -226,7 +226,7 @@ function countryIndex (country: string): CountryIndex | undefined {
 /**
  * Loads the subdivision table and builds the name index now, so that the first
  * request naming a region does not pay for it (called when a geo database
- * opens and when EdgeFacts reads a region header).
+ * opens and when the data plane adopts an EdgeFacts that reads a region header).
  */
 export function prepareRegions (): void {
   index ??= buildIndex()
