@@ -55,15 +55,35 @@ function newAjv (): Ajv {
   return ajv
 }
 
+/**
+ * The API server checks a null value of a nullable node for its type and
+ * enum only: the node's oneOf/anyOf/allOf/not are not applied to it. ajv
+ * applies them (`required` holds vacuously for null, so a "which fields
+ * together" oneOf fails), so the junctors move under `if: object`.
+ */
+function nullAsApiServer (node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(nullAsApiServer)
+  if (!isMap(node)) return node
+  const out: Json = {}
+  for (const [k, v] of Object.entries(node)) out[k] = k === 'enum' ? v : nullAsApiServer(v)
+  if (out.nullable !== true) return out
+  const junctors: Json = {}
+  for (const j of ['oneOf', 'anyOf', 'allOf', 'not']) {
+    if (j in out) { junctors[j] = out[j]; delete out[j] }
+  }
+  if (Object.keys(junctors).length > 0) { out.if = { type: 'object' }; out.then = junctors }
+  return out
+}
+
 const ajv = newAjv()
 const generated = renderCrds()
 /** What the API server checks: the CRDs' own schemas, as written to disk. */
 const crdValidators = new Map<string, ValidateFunction>(generated.map(f => {
   const crd = parse(f.text) as { spec: { versions: Array<{ schema: { openAPIV3Schema: JsonSchema } }> } }
-  return [f.kind, ajv.compile(crd.spec.versions[0]!.schema.openAPIV3Schema)]
+  return [f.kind, ajv.compile(nullAsApiServer(crd.spec.versions[0]!.schema.openAPIV3Schema) as JsonSchema)]
 }))
 /** What the validator checks: every record closed, unions as oneOf. */
-const closedValidators = new Map<string, ValidateFunction>(MESHGATE_SCHEMAS.map(k => [k.kind, ajv.compile(kindOpenApiSchema(k, { closed: true }))]))
+const closedValidators = new Map<string, ValidateFunction>(MESHGATE_SCHEMAS.map(k => [k.kind, ajv.compile(nullAsApiServer(kindOpenApiSchema(k, { closed: true })) as JsonSchema)]))
 
 function schemaOf (kind: string): KindSchema {
   const k = kindSchema(kind)
