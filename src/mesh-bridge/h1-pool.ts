@@ -12,46 +12,15 @@
 // status, headers), onResponseData, onResponseEnd(controller, trailers),
 // onResponseError(controller, err). An error reaches the handler once, and
 // nothing after it.
-import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { isIP } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { Connector, ConnectOptions } from './undici.js'
 import { holdWrites } from './write-batch.js'
+import { PARSER, newParser, type NativeParser as BaseParser, type ParserBinding } from './llhttp.js'
 
-interface NativeParser {
-  initialize (type: number, resource: object, maxHeaderSize: number, lenient: number): void
-  execute (data: Buffer): number | Error
-  finish (): number | Error | undefined
-  close (): void
-  conn: H1Connection | null
-  [key: number]: unknown
-}
+type NativeParser = BaseParser & { conn: H1Connection | null }
 
-interface ParserBinding {
-  new (): NativeParser
-  readonly RESPONSE: number
-  readonly kOnHeaders: number
-  readonly kOnHeadersComplete: number
-  readonly kOnBody: number
-  readonly kOnMessageComplete: number
-}
-
-/**
- * Node's llhttp binding, as node:http uses it. It is Node's own, not a public
- * API: should a Node release stop exposing it, `H1_POOL_AVAILABLE` is false and
- * HTTP/1.1 upstreams go through undici's Pool instead (tests run on Node 20 and 24).
- */
-function loadParser (): ParserBinding | null {
-  try {
-    const p = (createRequire(import.meta.url)('_http_common') as { HTTPParser?: ParserBinding }).HTTPParser
-    return typeof p === 'function' && typeof p.RESPONSE === 'number' && typeof p.kOnHeadersComplete === 'number' ? p : null
-  } catch {
-    return null
-  }
-}
-
-const PARSER = loadParser()
 export const H1_POOL_AVAILABLE = PARSER !== null
 const HTTPParser = PARSER as ParserBinding
 
@@ -212,14 +181,7 @@ class H1Connection {
     this.answerSeen = false
     this.chunkFresh = false
     this.wholeBody = -1
-    const parser = new HTTPParser()
-    parser.initialize(HTTPParser.RESPONSE, {}, MAX_RESPONSE_HEADER_BYTES, 0)
-    parser.conn = this
-    parser[HTTPParser.kOnHeaders] = onParserHeaders
-    parser[HTTPParser.kOnHeadersComplete] = onParserHeadersComplete
-    parser[HTTPParser.kOnBody] = onParserBody
-    parser[HTTPParser.kOnMessageComplete] = onParserMessageComplete
-    this.parser = parser
+    this.parser = newParser<H1Connection>(HTTPParser, HTTPParser.RESPONSE, MAX_RESPONSE_HEADER_BYTES, this, RESPONSE_CALLBACKS)
     ;(socket as unknown as { meshgateConn: H1Connection }).meshgateConn = this
     socket.on('data', onSocketData)
     socket.on('end', onSocketEnd)
@@ -472,6 +434,8 @@ function onSocketRead (this: Socket, nread: number, buf: Buffer): void {
 
 /** The `onread` option for connectors of plain-TCP HTTP/1.1 upstreams. */
 export const H1_ONREAD = Object.freeze({ buffer: READ_BUFFER, callback: onSocketRead })
+
+const RESPONSE_CALLBACKS = { headers: onParserHeaders, headersComplete: onParserHeadersComplete, body: onParserBody, messageComplete: onParserMessageComplete }
 
 function onSocketData (this: Socket, data: Buffer): void {
   const conn = connOf(this) as H1Connection | undefined

@@ -3,12 +3,12 @@
 // closed socket; the gateway stays ready and keeps serving everyone else.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { createTestCa } from '../helpers/certs.js'
 import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
+import { rawExchange, type RawResult } from '../helpers/raw-http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { appConfig } from '../helpers/fixtures.js'
 import { DEFAULT_LIMITS } from '../../src/gateway/dataplane/listener.js'
@@ -44,27 +44,8 @@ after(async () => {
 })
 
 /** Writes raw bytes on a fresh connection and collects what comes back until the server closes (or `waitMs`). */
-function raw (chunks: Array<string | Buffer>, opts: { gapMs?: number, waitMs?: number } = {}): Promise<{ text: string, closed: boolean, ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const s: Socket = connect(port, '127.0.0.1')
-    let text = ''
-    let closed = false
-    const timer = setTimeout(() => { s.destroy(); resolve({ text, closed, ms: Date.now() - started }) }, opts.waitMs ?? 5_000)
-    s.on('data', d => { text += d.toString('latin1') })
-    s.on('close', () => { closed = true; clearTimeout(timer); resolve({ text, closed, ms: Date.now() - started }) })
-    s.on('error', err => { if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err) })
-    s.on('connect', () => {
-      let i = 0
-      const next = (): void => {
-        if (i >= chunks.length || s.destroyed) return
-        s.write(chunks[i++]!)
-        if (opts.gapMs !== undefined) setTimeout(next, opts.gapMs)
-        else next()
-      }
-      next()
-    })
-  })
+function raw (chunks: Array<string | Buffer>, opts: { gapMs?: number, waitMs?: number } = {}): Promise<RawResult> {
+  return rawExchange(port, chunks, opts)
 }
 
 async function stillServing (): Promise<void> {

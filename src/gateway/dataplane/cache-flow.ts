@@ -5,9 +5,9 @@
 // STALE | BYPASS`.
 import type { IncomingHttpHeaders } from 'node:http'
 import { fetchBuffered } from '../../mesh-bridge/upstreams.js'
-import type { Exchange } from './exchange.js'
+import type { Endable, Exchange } from './exchange.js'
 import { complete } from './forward.js'
-import { SERVER_HEADER, holdResponse } from './local-reply.js'
+import { SERVER_HEADER } from './local-reply.js'
 import { cacheKey, currentAgeMs, freshness, requestDecision, responseDecision, type HeaderMap } from '../../plugins/cache/semantics.js'
 import { replayHeaders, type CacheEntry } from '../../plugins/cache/entry.js'
 
@@ -99,7 +99,6 @@ export function serveEntry (ex: Exchange, e: CacheEntry, label: string, now: num
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1]!
   ex.cacheStatus = label
   ex.status = e.status
-  holdResponse(res)
   try {
     res.writeHead(e.status, out)
   } catch {
@@ -107,8 +106,8 @@ export function serveEntry (ex: Exchange, e: CacheEntry, label: string, now: num
     complete(ex)
     return
   }
-  if (ex.facts.method === 'HEAD') res.end()
-  else { res.end(e.body); ex.bytesSent = e.body.length }
+  if (ex.facts.method === 'HEAD') (res as Endable).end()
+  else { (res as Endable).end(e.body); ex.bytesSent = e.body.length }
   complete(ex)
 }
 

@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import type { CachePolicyRule, RouteDestination, Snapshot } from '../snapshot.js'
 import { UpstreamManager } from '../../mesh-bridge/upstreams.js'
 import { RequestFacts } from './request-facts.js'
-import { Exchange, type DownstreamRequest } from './exchange.js'
+import { Exchange, requestBody, type DownstreamRequest } from './exchange.js'
 import { BODY_FAULT_ABORT, Flags, type DownstreamResponse } from './local-reply.js'
 import { newSelection, pickDestination, selectRoute, stickyValue, type RouteSelection } from './route-request.js'
 import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseHeaders } from './headers.js'
@@ -502,18 +502,19 @@ function readBodyThenForward (ex: Exchange): void {
   if (Number.isNaN(length) || length > MAX_BUFFERED_BODY) {
     ex.streamBody = true
     // A body of unknown length is counted on its way through.
-    if (limit > 0 && Number.isNaN(length)) ex.bodyStream = req.pipe(new BodyLimit(limit, ex))
+    if (limit > 0 && Number.isNaN(length)) ex.bodyStream = requestBody(req).pipe(new BodyLimit(limit, ex))
     startForward(ex)
     return
   }
   const chunks: Buffer[] = []
-  req.on('data', (c: Buffer) => { chunks.push(c) })
-  req.once('end', () => {
+  const stream = requestBody(req)
+  stream.on('data', (c: Buffer) => { chunks.push(c) })
+  stream.once('end', () => {
     if (ex.done) return
     ex.body = chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
     startForward(ex)
   })
-  req.once('error', () => abortUpstream(ex))
+  stream.once('error', () => abortUpstream(ex))
 }
 
 const PAYLOAD_TOO_LARGE = 'Payload Too Large'

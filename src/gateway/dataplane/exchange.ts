@@ -10,10 +10,19 @@ import type { RequestFacts } from './request-facts.js'
 import type { DownstreamResponse } from './local-reply.js'
 import type { DataPlane } from './data-plane.js'
 import type { Readable } from 'node:stream'
+import { H1Request } from './h1-server.js'
 import type { TraceContext } from '../../plugins/tracing.js'
 import type { AuthzDecision } from '../../plugins/authz.js'
 
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest | H1Request
+
+/** The request's body as a stream: node:http's requests are their own body. */
+export function requestBody (req: DownstreamRequest): Readable {
+  return req instanceof H1Request ? req.body() : req
+}
+
+/** end() of any downstream answer (their overloads differ). */
+export interface Endable { end (chunk?: string | Buffer): unknown }
 
 export interface AttemptControl { abort (reason?: Error): void, pause (): void, resume (): void }
 

@@ -3,8 +3,8 @@
 // timeouts, streaming the answer back, outlier bookkeeping.
 import { randomBytes } from 'node:crypto'
 import { applyResponseOps, filterResponseHeaders, type ResponseHeaders } from './headers.js'
-import { BODY_NO_HEALTHY_UPSTREAM, BODY_OVERFLOW, BODY_TIMEOUT, Flags, SERVER_HEADER, connectErrorBody, holdResponse, sendLocalReply } from './local-reply.js'
-import type { Exchange, AttemptControl } from './exchange.js'
+import { BODY_NO_HEALTHY_UPSTREAM, BODY_OVERFLOW, BODY_TIMEOUT, Flags, SERVER_HEADER, connectErrorBody, sendLocalReply } from './local-reply.js'
+import { requestBody, type Exchange, type AttemptControl, type Endable } from './exchange.js'
 import type { RetryPolicy } from '../snapshot.js'
 import { cookieValue } from './route-request.js'
 import { UPSTREAM_CODES } from '../errors.js'
@@ -71,7 +71,7 @@ function startAttempt (ex: Exchange): void {
     ex.tryTimer = setTimeout(onTryTimeout, retry.perTryTimeoutMs, ex, ex.gen)
   }
   const handler = new AttemptHandler(ex, ex.gen)
-  const body = ex.streamBody ? (ex.bodyStream ?? ex.req) : ex.body
+  const body = ex.streamBody ? (ex.bodyStream ?? requestBody(ex.req)) : ex.body
   try {
     rt.poolOf(ep).dispatch({
       path: ex.upstreamPath,
@@ -150,7 +150,6 @@ class AttemptHandler {
     out.server = SERVER_HEADER
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.upstreamStart))
     const res = ex.res
-    holdResponse(res)
     try {
       res.writeHead(statusCode, out as Record<string, string | string[]>)
     } catch {
@@ -188,7 +187,7 @@ class AttemptHandler {
     const t = upstreamTrailers(controller, trailers)
     if (t !== null) (ex.res as { addTrailers (h: Record<string, string | string[]>): void }).addTrailers(t)
     if (ex.cacheCapture) onUpstreamEnd(ex)
-    ex.res.end()
+    ;(ex.res as Endable).end()
     complete(ex)
   }
 

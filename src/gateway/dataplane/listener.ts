@@ -11,6 +11,7 @@ import type { DataPlane } from './data-plane.js'
 import { handleUpgrade } from './upgrade.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { H1Server, useH1Server } from './h1-server.js'
 
 export interface ListenerLimits {
   /** Request line and headers together (Envoy's max_request_headers_kb: 60). Over it: 431. */
@@ -62,6 +63,8 @@ export class GatewayListener {
   readonly #sockets = new Set<Socket>()
   readonly #sessions = new Set<Http2Session>()
   #h2c: Http2Server | null = null
+  /** HTTP/1.1 on a plain listener, unless node:http serves it (MESHGATE_DOWNSTREAM_HTTP1=node). */
+  #h1: H1Server | null = null
   /** Accepted sockets that have not sent a byte yet: idle, so draining closes them at once. */
   readonly #sniffing = new Set<Socket>()
   readonly #firstByteTimeoutMs: number
@@ -163,7 +166,19 @@ export class GatewayListener {
     server.headersTimeout = limits.headersTimeoutMs
     // One over the limit, so the data plane can tell an overflow (431) from a request at the limit.
     server.maxHeadersCount = limits.maxHeadersCount + 1
-    if (!listener.tls) this.#acceptH2c(plane, port)
+    if (!listener.tls) {
+      if (useH1Server()) {
+        this.#h1 = new H1Server({
+          maxHeaderBytes: limits.maxHeaderBytes,
+          headersTimeoutMs: limits.headersTimeoutMs,
+          requestTimeoutMs: limits.requestTimeoutMs,
+          keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+          onRequest: (req, res) => { plane.handle(req, res, port, 'http', '') },
+          onUpgrade: (req, socket, head) => { handleUpgrade(plane, req, socket, head, port, 'http', '') }
+        })
+      }
+      this.#acceptH2c(plane, port)
+    }
   }
 
   /**
@@ -209,6 +224,9 @@ export class GatewayListener {
         if (n >= 3 && chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) {
           // The session takes the unshifted preface from the socket's buffer itself.
           h2.emit('connection', socket)
+        } else if (this.#h1 !== null) {
+          this.#h1.accept(socket)
+          socket.resume()
         } else {
           for (const l of http1Listeners) l.call(h1, socket)
           socket.resume()
@@ -239,7 +257,8 @@ export class GatewayListener {
     for (const s of this.#sessions) s.close()
     for (const s of this.#sniffing) s.destroy()
     server.closeIdleConnections?.()
-    const idleSweep = setInterval(() => server.closeIdleConnections?.(), 50)
+    this.#h1?.drain()
+    const idleSweep = setInterval(() => { server.closeIdleConnections?.(); this.#h1?.drain() }, 50)
     let timer: NodeJS.Timeout | null = null
     const timeout = new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })
     await Promise.race([closing, timeout])
@@ -248,6 +267,7 @@ export class GatewayListener {
     for (const s of this.#sockets) s.destroy()
     for (const s of this.#sessions) s.destroy()
     this.#h2c?.close()
+    this.#h1?.close()
     await closing.catch(() => {})
   }
 }

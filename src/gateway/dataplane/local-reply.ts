@@ -2,9 +2,10 @@
 // response flags (NR, NC, UH, UF, UC, UO, UT, FI, DI).
 import type { ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
-import { holdWrites } from '../../mesh-bridge/write-batch.js'
+import type { H1Response } from './h1-server.js'
+import type { Endable } from './exchange.js'
 
-export type DownstreamResponse = ServerResponse | Http2ServerResponse
+export type DownstreamResponse = ServerResponse | Http2ServerResponse | H1Response
 
 export const SERVER_HEADER = 'istio-envoy'
 
@@ -26,17 +27,6 @@ export const Flags = {
 
 const TEXT_PLAIN = 'text/plain'
 
-/**
- * An HTTP/1.1 answer's writes wait for the end of this event-loop turn, to
- * leave with the other answers of the turn (see write-batch.ts). HTTP/2
- * answers share their connection's socket with other streams and are left alone.
- */
-export function holdResponse (res: DownstreamResponse): void {
-  if ((res as Http2ServerResponse).stream !== undefined) return
-  const socket = (res as ServerResponse).socket
-  if (socket !== null) holdWrites(socket)
-}
-
 /** Writes a complete local reply. `extra` is a flat [name, value, ...] list. */
 export function sendLocalReply (res: DownstreamResponse, status: number, body: string | Buffer | null, extra: readonly string[] | null): number {
   if (res.headersSent) {
@@ -44,7 +34,6 @@ export function sendLocalReply (res: DownstreamResponse, status: number, body: s
     return 0
   }
   const len = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
-  holdResponse(res)
   res.statusCode = status
   res.setHeader('server', SERVER_HEADER)
   if (len > 0) res.setHeader('content-type', TEXT_PLAIN)
@@ -52,8 +41,8 @@ export function sendLocalReply (res: DownstreamResponse, status: number, body: s
   if (extra !== null) {
     for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
   }
-  if (len > 0) (res as ServerResponse).end(body)
-  else res.end()
+  if (len > 0) (res as Endable).end(body!)
+  else (res as Endable).end()
   return len
 }
 

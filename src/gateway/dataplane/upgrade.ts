@@ -3,6 +3,9 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { IncomingMessage } from 'node:http'
+
+/** What an upgrade needs of its request (node:http's or the plain listener's own). */
+export type UpgradeRequest = Pick<IncomingMessage, 'headers' | 'method' | 'url' | 'socket'>
 import type { Duplex } from 'node:stream'
 import type { DataPlane } from './data-plane.js'
 import { RequestFacts } from './request-facts.js'
@@ -19,7 +22,7 @@ function refuse (socket: Duplex, status: number, reason: string, body = ''): voi
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nserver: istio-envoy\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${body === '' ? '' : 'content-type: text/plain\r\n'}\r\n${body}`)
 }
 
-export function handleUpgrade (plane: DataPlane, req: IncomingMessage, socket: Duplex, head: Buffer, port: number, scheme: string, sni: string): void {
+export function handleUpgrade (plane: DataPlane, req: UpgradeRequest, socket: Duplex, head: Buffer, port: number, scheme: string, sni: string): void {
   socket.on('error', () => socket.destroy())
   const snapshot = plane.current
   const authority = req.headers.host ?? ''
@@ -37,7 +40,7 @@ export function handleUpgrade (plane: DataPlane, req: IncomingMessage, socket: D
   }, () => { refuse(socket, 401, 'Unauthorized', 'Jwt verification fails') })
 }
 
-function upgradeAuthenticated (plane: DataPlane, snapshot: Snapshot, facts: RequestFacts, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+function upgradeAuthenticated (plane: DataPlane, snapshot: Snapshot, facts: RequestFacts, req: UpgradeRequest, socket: Duplex, head: Buffer): void {
   if (socket.destroyed) return
   const sel = selectRoute(snapshot, facts, newSelection())
   const noKey = snapshot.apiKeys.policies.length > 0 ? checkApiKeys(snapshot.apiKeys, facts, sel) : null

@@ -1,0 +1,685 @@
+// HTTP/1.1 on plain-text listeners, on `net` and Node's llhttp binding (the
+// parser node:http's server uses), without node:http's request and response
+// streams. A proxied request is a plain object here; only a request that has a
+// body gets a Readable, when the data plane asks for it. Answers are written as
+// one head string, followed by the body, on the socket itself.
+//
+// What node:http's server did and this one does too: keep-alive with an idle
+// timeout; an absolute deadline for a request head (408) and optionally for the
+// whole request; 431 for an oversized head and 400 for bytes llhttp refuses,
+// then close; `Expect: 100-continue` answered with 100 (417 for other
+// expectations); pipelined requests answered in order (one at a time, as Envoy
+// does); Upgrade and CONNECT handed over with the bytes after the head; answers
+// framed by content-length, chunked for HTTP/1.1 when the length is unknown, or
+// by closing for HTTP/1.0; `date` added when the answer has none; draining
+// closes idle connections and ends busy ones after their answer.
+import type { Socket } from 'node:net'
+import { Readable } from 'node:stream'
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http'
+import { METHODS, PARSER, newParser, type NativeParser, type ParserBinding } from '../../mesh-bridge/llhttp.js'
+
+export const H1_SERVER_AVAILABLE = PARSER !== null
+const HTTPParser = PARSER as ParserBinding
+
+/** Plain listeners serve HTTP/1.1 with node:http instead when set to `node`. */
+export function useH1Server (): boolean {
+  return H1_SERVER_AVAILABLE && process.env.MESHGATE_DOWNSTREAM_HTTP1 !== 'node'
+}
+
+export interface H1ServerOptions {
+  readonly maxHeaderBytes: number
+  readonly headersTimeoutMs: number
+  /** 0 = none. */
+  readonly requestTimeoutMs: number
+  readonly keepAliveTimeoutMs: number
+  readonly onRequest: (req: H1Request, res: H1Response) => void
+  readonly onUpgrade: (req: H1Request, socket: Socket, head: Buffer) => void
+}
+
+type Listener = (this: H1Response) => void
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
+
+/** The request side, with the fields of IncomingMessage the data plane reads. */
+export class H1Request {
+  readonly method: string
+  readonly url: string
+  readonly httpVersion: string
+  readonly httpVersionMinor: number
+  readonly rawHeaders: string[]
+  readonly socket: Socket
+  complete: boolean
+  /** Declared by the head: content-length above 0 or transfer-encoding. */
+  readonly hasBody: boolean
+  #headers: Record<string, string | string[]> | null
+  #body: BodyStream | null
+  readonly conn: H1ServerConnection
+
+  constructor (conn: H1ServerConnection, method: string, url: string, minor: number, rawHeaders: string[], hasBody: boolean) {
+    this.conn = conn
+    this.method = method
+    this.url = url
+    this.httpVersionMinor = minor
+    this.httpVersion = minor === 0 ? '1.0' : '1.1'
+    this.rawHeaders = rawHeaders
+    this.socket = conn.socket
+    this.complete = !hasBody
+    this.hasBody = hasBody
+    this.#headers = null
+    this.#body = null
+  }
+
+  /** As IncomingMessage#headers: lower-case names, repeated ones combined by node:http's rules. */
+  get headers (): IncomingHttpHeaders {
+    let h = this.#headers
+    if (h === null) {
+      h = {}
+      const raw = this.rawHeaders
+      for (let i = 0; i < raw.length; i += 2) addHeaderLine(h, raw[i]!, raw[i + 1]!)
+      this.#headers = h
+    }
+    return h as IncomingHttpHeaders
+  }
+
+  /** The body as a stream (empty when the head declares none). */
+  body (): Readable {
+    let b = this.#body
+    if (b === null) {
+      b = new BodyStream(this.conn)
+      if (!this.hasBody) b.push(null)
+      this.#body = b
+    }
+    return b
+  }
+
+  on (event: string, fn: (...args: any[]) => void): this { this.body().on(event, fn); return this }
+  once (event: string, fn: (...args: any[]) => void): this { this.body().once(event, fn); return this }
+  destroy (): void { this.socket.destroy() }
+
+  /** @internal body bytes from the parser */
+  pushBody (chunk: Buffer): boolean { return this.#dumped || this.body().push(chunk) }
+
+  #dumped = false
+  /** @internal answered before its body was read: the rest is read and dropped (as node:http). */
+  dump (): void {
+    if (this.complete || this.#dumped) return
+    this.#dumped = true
+    this.#body?.resume()
+  }
+  /** @internal */
+  endBody (): void {
+    this.complete = true
+    if (this.hasBody) this.body().push(null)
+  }
+
+  /** @internal the connection went away before the body's end */
+  abortBody (): void {
+    const b = this.#body
+    if (b === null || this.complete) return
+    // An error nobody listens for would be thrown: then the stream just ends.
+    if (b.listenerCount('error') > 0) b.destroy(new Error('aborted'))
+    else b.destroy()
+  }
+}
+
+class BodyStream extends Readable {
+  readonly #conn: H1ServerConnection
+  constructor (conn: H1ServerConnection) {
+    super({ highWaterMark: 64 * 1024 })
+    this.#conn = conn
+  }
+
+  override _read (): void {
+    this.#conn.resumeReading()
+  }
+}
+
+/** Values of these names are kept once: a repeat is dropped (as node:http). */
+const SINGLE = new Set(['content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization',
+  'proxy-authorization', 'if-modified-since', 'if-unmodified-since', 'from', 'location', 'max-forwards',
+  'retry-after', 'etag', 'last-modified', 'server', 'age', 'expires'])
+
+function addHeaderLine (h: Record<string, string | string[]>, rawName: string, value: string): void {
+  const name = lowerCase(rawName)
+  const prev = h[name]
+  if (prev === undefined) {
+    h[name] = name === 'set-cookie' ? [value] : value
+  } else if (name === 'set-cookie') {
+    (prev as string[]).push(value)
+  } else if (!SINGLE.has(name)) {
+    h[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`
+  }
+}
+
+// Clients repeat the same few spellings: each is lower-cased once.
+const LOWER = new Map<string, string>()
+function lowerCase (name: string): string {
+  let l = LOWER.get(name)
+  if (l === undefined) {
+    l = name.toLowerCase()
+    if (LOWER.size < 4096) LOWER.set(name, l)
+  }
+  return l
+}
+
+let dateMs = 0
+let dateText = ''
+function httpDate (): string {
+  const now = Date.now()
+  if (now - dateMs >= 1000) {
+    dateMs = now - (now % 1000)
+    dateText = new Date(dateMs).toUTCString()
+  }
+  return dateText
+}
+
+const enum Framing { None, Length, Chunked, Close }
+
+/** The response side, with the fields and methods of ServerResponse the data plane uses. */
+export class H1Response {
+  statusCode: number
+  headersSent: boolean
+  writableFinished: boolean
+  destroyed: boolean
+  readonly req: H1Request
+  readonly socket: Socket
+  #fields: Record<string, string | string[] | number> | null
+  #head: string
+  #framing: Framing
+  #closeAfter: boolean
+  #trailers: string
+  #onClose: Listener | null
+  #onDrain: Listener | null
+
+  constructor (req: H1Request, closeAfter: boolean) {
+    this.req = req
+    this.socket = req.socket
+    this.statusCode = 200
+    this.headersSent = false
+    this.writableFinished = false
+    this.destroyed = false
+    this.#fields = null
+    this.#head = ''
+    this.#framing = Framing.None
+    this.#closeAfter = closeAfter
+    this.#trailers = ''
+    this.#onClose = null
+    this.#onDrain = null
+  }
+
+  setHeader (name: string, value: string | number | readonly string[]): this {
+    if (this.headersSent) throw new Error('headers already sent')
+    const f = this.#fields ?? (this.#fields = {})
+    f[name.toLowerCase()] = value as string | string[] | number
+    return this
+  }
+
+  getHeader (name: string): string | string[] | number | undefined {
+    return this.#fields?.[name.toLowerCase()]
+  }
+
+  /** Builds the head; it leaves with the first body bytes (or at end). Throws on a name or value HTTP forbids. */
+  writeHead (status: number, headers?: Record<string, string | string[] | number | undefined>): this {
+    if (this.headersSent) throw new Error('headers already sent')
+    this.statusCode = status
+    const req = this.req
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`
+    let length = false
+    let date = false
+    const all = headers === undefined ? this.#fields : this.#fields === null ? headers : { ...this.#fields, ...headers }
+    if (all !== null) {
+      for (const name in all) {
+        const v = all[name]
+        if (v === undefined) continue
+        if (!validName(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`)
+        if (name.length === 14 && name.toLowerCase() === 'content-length') length = true
+        else if (name.length === 4 && name.toLowerCase() === 'date') date = true
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) head += headerLine(name, v[i])
+        } else {
+          head += headerLine(name, v)
+        }
+      }
+    }
+    if (!date) head += `date: ${httpDate()}\r\n`
+    const bodyless = req.method === 'HEAD' || status === 204 || status === 304 || status < 200
+    if (bodyless) this.#framing = Framing.None
+    else if (length) this.#framing = Framing.Length
+    else if (req.httpVersionMinor >= 1) { this.#framing = Framing.Chunked; head += 'transfer-encoding: chunked\r\n' } else { this.#framing = Framing.Close; this.#closeAfter = true }
+    if (this.#closeAfter) head += 'connection: close\r\n'
+    else if (req.httpVersionMinor === 0) head += 'connection: keep-alive\r\n'
+    this.#head = head + '\r\n'
+    this.headersSent = true
+    return this
+  }
+
+  write (chunk: Buffer | string): boolean {
+    if (this.writableFinished || this.destroyed) return false
+    if (!this.headersSent) this.writeHead(this.statusCode)
+    const len = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
+    const socket = this.socket
+    const head = this.#head
+    this.#head = ''
+    if (this.#framing === Framing.None || len === 0) {
+      return head === '' ? true : socket.write(head, 'latin1')
+    }
+    if (this.#framing === Framing.Chunked) {
+      socket.cork()
+      socket.write(`${head}${len.toString(16)}\r\n`, 'latin1')
+      socket.write(chunk)
+      const ok = socket.write('\r\n', 'latin1')
+      socket.uncork()
+      return ok
+    }
+    if (head !== '' && len <= 16 * 1024) {
+      // Head and a small body in one buffer: one write, one packet.
+      const hl = head.length
+      const buf = Buffer.allocUnsafe(hl + len)
+      buf.write(head, 0, 'latin1')
+      if (typeof chunk === 'string') buf.write(chunk, hl)
+      else chunk.copy(buf, hl)
+      return socket.write(buf)
+    }
+    if (head !== '') socket.write(head, 'latin1')
+    return socket.write(chunk)
+  }
+
+  addTrailers (trailers: Record<string, string | string[]>): void {
+    let t = ''
+    for (const name in trailers) {
+      const v = trailers[name]!
+      if (!validName(name)) continue
+      if (Array.isArray(v)) for (const x of v) t += headerLine(name, x)
+      else t += headerLine(name, v)
+    }
+    this.#trailers = t
+  }
+
+  end (chunk?: Buffer | string): this {
+    if (this.writableFinished || this.destroyed) return this
+    if (!this.headersSent) {
+      if (chunk !== undefined && this.#fields?.['content-length'] === undefined) this.setHeader('content-length', typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length)
+      else if (chunk === undefined && this.#fields?.['content-length'] === undefined && this.req.method !== 'HEAD') this.setHeader('content-length', 0)
+      this.writeHead(this.statusCode)
+    }
+    if (chunk !== undefined) this.write(chunk)
+    const socket = this.socket
+    if (this.#head !== '') { socket.write(this.#head, 'latin1'); this.#head = '' }
+    if (this.#framing === Framing.Chunked) socket.write(`0\r\n${this.#trailers}\r\n`, 'latin1')
+    this.writableFinished = true
+    this.req.conn.answered(this, this.#closeAfter)
+    return this
+  }
+
+  destroy (): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.socket.destroy()
+  }
+
+  on (event: string, fn: Listener): this {
+    if (event === 'close') this.#onClose = fn
+    else if (event === 'drain') this.#onDrain = fn
+    return this
+  }
+
+  once (event: string, fn: Listener): this {
+    if (event === 'drain') { this.#onDrain = fn; this.req.conn.watchDrain() } else this.on(event, fn)
+    return this
+  }
+
+  /** @internal the socket drained */
+  drained (): void {
+    const fn = this.#onDrain
+    this.#onDrain = null
+    if (fn !== null) fn.call(this)
+  }
+
+  /** @internal the connection closed under this answer */
+  closed (): void {
+    this.destroyed = true
+    const fn = this.#onClose
+    this.#onClose = null
+    if (fn !== null) fn.call(this)
+  }
+}
+
+// Answers repeat the same few header names: each is checked once.
+const VALID_NAMES = new Set<string>()
+function validName (name: string): boolean {
+  if (VALID_NAMES.has(name)) return true
+  if (!TOKEN.test(name)) return false
+  if (VALID_NAMES.size < 4096) VALID_NAMES.add(name)
+  return true
+}
+
+function headerLine (name: string, v: string | number | undefined): string {
+  const s = typeof v === 'string' ? v : String(v)
+  if (INVALID_VALUE.test(s)) throw new TypeError(`invalid value for header ${name}`)
+  return `${name}: ${s}\r\n`
+}
+
+/** One client connection. */
+export class H1ServerConnection {
+  readonly socket: Socket
+  readonly server: H1Server
+  readonly parser: NativeParser
+  /** Requests parsed and not yet answered; the first is being answered. */
+  readonly queue: H1Request[]
+  /** The request whose head or body the parser is reading, null between requests. */
+  reading: H1Request | null
+  current: H1Response | null
+  /** Headers flushed by the parser before the head completed (heads of many lines). */
+  pendingHeaders: string[]
+  pendingUrl: string
+  /** When the head being read began (performance.now()), 0 between requests. */
+  headStart: number
+  /** When the request being read began; 0 once its body is complete. */
+  requestStart: number
+  /** When the connection went idle (no request in or out), 0 while busy. */
+  idleSince: number
+  paused: boolean
+  /** The client has sent its last byte (half-close): answer what was asked, then close. */
+  clientEnded: boolean
+  /** An Upgrade or CONNECT request: the connection leaves HTTP/1.1 after its head. */
+  upgradeReq: H1Request | null
+  upgraded: boolean
+  closing: boolean
+
+  constructor (server: H1Server, socket: Socket) {
+    this.server = server
+    this.socket = socket
+    this.queue = []
+    this.reading = null
+    this.current = null
+    this.pendingHeaders = []
+    this.pendingUrl = ''
+    this.headStart = 0
+    this.requestStart = 0
+    this.idleSince = performance.now()
+    this.paused = false
+    this.clientEnded = false
+    this.upgradeReq = null
+    this.upgraded = false
+    this.closing = false
+    this.parser = newParser<H1ServerConnection>(HTTPParser, HTTPParser.REQUEST, server.opts.maxHeaderBytes, this, REQUEST_CALLBACKS)
+    ;(socket as unknown as { h1conn: H1ServerConnection }).h1conn = this
+    socket.setNoDelay(true)
+    socket.on('data', onSocketData)
+    socket.on('error', onSocketError)
+    socket.on('close', onSocketClose)
+    socket.on('end', onSocketEnd)
+  }
+
+  /** Pauses reading while a request waits its turn or its body is not being read. */
+  pauseReading (): void {
+    if (!this.paused) { this.paused = true; this.socket.pause() }
+  }
+
+  resumeReading (): void {
+    if (this.paused && !this.upgraded) { this.paused = false; this.socket.resume() }
+  }
+
+  watchDrain (): void {
+    this.socket.once('drain', onSocketDrain)
+  }
+
+  /** A request's head is complete. */
+  accept (req: H1Request): void {
+    this.queue.push(req)
+    if (this.queue.length === 1) this.dispatch()
+    else this.pauseReading()
+  }
+
+  dispatch (): void {
+    const req = this.queue[0]!
+    const keepAlive = this.#keepAlive(req)
+    const res = new H1Response(req, !keepAlive || this.server.draining)
+    this.current = res
+    this.idleSince = 0
+    const expect = req.hasBody ? req.headers.expect : undefined
+    if (expect !== undefined) {
+      if (typeof expect === 'string' && expect.toLowerCase() === '100-continue') {
+        if (req.httpVersionMinor >= 1) this.socket.write(CONTINUE, 'latin1')
+      } else {
+        res.statusCode = 417
+        res.setHeader('content-length', 0)
+        res.end()
+        return
+      }
+    }
+    this.server.opts.onRequest(req, res)
+  }
+
+  #keepAlive (req: H1Request): boolean {
+    const raw = req.rawHeaders
+    let conn = ''
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!
+      if (n.length === 10 && n.toLowerCase() === 'connection') conn += raw[i + 1]!.toLowerCase()
+    }
+    if (req.httpVersionMinor === 0) return conn.includes('keep-alive')
+    return !conn.includes('close')
+  }
+
+  /** The current answer ended. */
+  answered (res: H1Response, close: boolean): void {
+    if (this.current !== res) return
+    this.current = null
+    this.queue.shift()
+    res.req.dump()
+    if (close) this.closing = true
+    if (!this.closing && this.queue.length > 0) {
+      this.dispatch()
+      return
+    }
+    if (this.closing || this.clientEnded || (this.server.draining && this.reading === null)) {
+      this.closing = true
+      closeAfter(this.socket, null)
+      return
+    }
+    if (this.reading === null) this.idleSince = performance.now()
+    this.resumeReading()
+  }
+
+  /**
+   * Answers `status` by itself and closes (a head llhttp refused, one too large
+   * or too slow), as node:http does: no body. An answer already started is cut
+   * instead; one not started yet is dropped (its exchange sees the close).
+   */
+  refuse (status: number): void {
+    if (this.closing && this.current === null) { this.socket.destroy(); return }
+    this.closing = true
+    const res = this.current
+    if (res !== null) {
+      if (res.headersSent) { this.socket.destroy(); return }
+      res.destroyed = true
+    }
+    closeAfter(this.socket, `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+  }
+
+  /** The connection is gone. */
+  gone (): void {
+    this.server.connections.delete(this)
+    const res = this.current
+    if (this.reading !== null) this.reading.abortBody()
+    for (const r of this.queue) r.abortBody()
+    this.queue.length = 0
+    this.current = null
+    if (res !== null && !res.writableFinished) res.closed()
+    if (!this.upgraded) {
+      const p = this.parser as NativeParser & { conn: H1ServerConnection | null }
+      p.conn = null
+      p.close()
+    }
+  }
+}
+
+function onSocketData (this: Socket, chunk: Buffer): void {
+  const conn = (this as unknown as { h1conn: H1ServerConnection }).h1conn
+  if (conn.closing) return
+  if (conn.headStart === 0 && conn.reading === null) {
+    const now = performance.now()
+    conn.headStart = now
+    conn.requestStart = now
+  }
+  const ret = conn.parser.execute(chunk)
+  if (typeof ret !== 'number') {
+    conn.refuse(ret.code === 'HPE_HEADER_OVERFLOW' ? 431 : ret.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400)
+    return
+  }
+  const up = conn.upgradeReq
+  if (up !== null) {
+    // Upgrade or CONNECT: the rest of the bytes belong to the new protocol.
+    conn.upgradeReq = null
+    conn.reading = null
+    if (conn.current !== null) { this.destroy(); return }
+    this.removeListener('data', onSocketData)
+    this.removeListener('error', onSocketError)
+    this.removeListener('close', onSocketClose)
+    this.removeListener('end', onSocketEnd)
+    conn.server.connections.delete(conn)
+    const p = conn.parser as NativeParser & { conn: H1ServerConnection | null }
+    p.conn = null
+    p.close()
+    this.pause()
+    conn.server.opts.onUpgrade(up, this, ret < chunk.length ? chunk.subarray(ret) : Buffer.alloc(0))
+  }
+}
+
+function onSocketDrain (this: Socket): void {
+  (this as unknown as { h1conn: H1ServerConnection }).h1conn.current?.drained()
+}
+
+function onSocketError (this: Socket): void {
+  this.destroy()
+}
+
+function onSocketEnd (this: Socket): void {
+  // The client sent all it will: answer what it asked (pipelined requests too), then close.
+  const conn = (this as unknown as { h1conn: H1ServerConnection }).h1conn
+  conn.clientEnded = true
+  if (conn.current === null) { conn.closing = true; closeAfter(this, null) }
+}
+
+/** Ends the socket and closes it once what was written has left (node's destroySoon). */
+function closeAfter (socket: Socket, last: string | null): void {
+  if (socket.destroyed) return
+  if (socket.writable) {
+    if (last === null) socket.end()
+    else socket.end(last, 'latin1')
+  }
+  if (socket.writableFinished) socket.destroy()
+  else socket.once('finish', destroyOnFinish)
+}
+
+function destroyOnFinish (this: Socket): void {
+  this.destroy()
+}
+
+function onSocketClose (this: Socket): void {
+  (this as unknown as { h1conn: H1ServerConnection }).h1conn.gone()
+}
+
+type BoundParser = NativeParser & { conn: H1ServerConnection | null }
+
+function onHeaders (this: BoundParser, headers: string[], url: string): void {
+  const conn = this.conn
+  if (conn === null) return
+  for (let i = 0; i < headers.length; i++) conn.pendingHeaders.push(headers[i]!)
+  conn.pendingUrl += url
+}
+
+function onHeadersComplete (this: BoundParser, _major: number, minor: number, headers: string[] | undefined, method: number,
+  url: string | undefined, _status: number, _message: string, upgrade: boolean): number {
+  const conn = this.conn
+  if (conn === null) return 0
+  let raw = headers
+  if (raw === undefined) { raw = conn.pendingHeaders; conn.pendingHeaders = [] }
+  let target = url
+  if (target === undefined) { target = conn.pendingUrl; conn.pendingUrl = '' }
+  const name = METHODS[method] ?? 'GET'
+  let hasBody = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!
+    if ((n.length === 14 && n.toLowerCase() === 'content-length' && raw[i + 1]!.trim() !== '0') ||
+      (n.length === 17 && n.toLowerCase() === 'transfer-encoding')) { hasBody = true; break }
+  }
+  const req = new H1Request(conn, name, target, minor, raw, hasBody && !upgrade)
+  conn.headStart = 0
+  conn.reading = req
+  if (upgrade) {
+    // Stop parsing here: the connection leaves HTTP/1.1 (onSocketData hands it over).
+    conn.upgraded = true
+    conn.upgradeReq = req
+    return 2
+  }
+  if (!hasBody) conn.requestStart = 0
+  conn.accept(req)
+  return 0
+}
+
+function onBody (this: BoundParser, chunk: Buffer): void {
+  const conn = this.conn
+  const req = conn?.reading
+  if (req === null || req === undefined) return
+  if (!req.pushBody(chunk)) conn!.pauseReading()
+}
+
+function onMessageComplete (this: BoundParser): void {
+  const conn = this.conn
+  if (conn === null) return
+  const req = conn.reading
+  conn.reading = null
+  conn.requestStart = 0
+  if (req !== null && !conn.upgraded) req.endBody()
+  if (conn.current === null && conn.queue.length === 0) conn.idleSince = performance.now()
+}
+
+const REQUEST_CALLBACKS = { headers: onHeaders, headersComplete: onHeadersComplete, body: onBody, messageComplete: onMessageComplete }
+
+/** The HTTP/1.1 side of one plain listener. */
+export class H1Server {
+  readonly opts: H1ServerOptions
+  readonly connections = new Set<H1ServerConnection>()
+  draining: boolean
+  #sweep: NodeJS.Timeout | null
+
+  constructor (opts: H1ServerOptions) {
+    this.opts = opts
+    this.draining = false
+    // Deadlines are checked by one sweep rather than a timer per request (as node:http does).
+    const every = Math.max(100, Math.min(1_000, Math.floor(Math.min(opts.headersTimeoutMs, opts.keepAliveTimeoutMs) / 4)))
+    this.#sweep = setInterval(() => { this.#checkDeadlines() }, every)
+    this.#sweep.unref()
+  }
+
+  /** Takes over a socket whose first bytes are still in its read buffer (unshifted). */
+  accept (socket: Socket): void {
+    this.connections.add(new H1ServerConnection(this, socket))
+  }
+
+  #checkDeadlines (): void {
+    const now = performance.now()
+    const o = this.opts
+    for (const c of this.connections) {
+      if (c.headStart !== 0 && now - c.headStart > o.headersTimeoutMs) { c.refuse(408); continue }
+      if (o.requestTimeoutMs > 0 && c.requestStart !== 0 && now - c.requestStart > o.requestTimeoutMs) { c.refuse(408); continue }
+      if (c.idleSince !== 0 && c.headStart === 0 && now - c.idleSince > o.keepAliveTimeoutMs) c.socket.destroy()
+    }
+  }
+
+  /** Closes idle connections now; busy ones close after their answer. */
+  drain (): void {
+    this.draining = true
+    for (const c of this.connections) {
+      if (c.current === null && c.reading === null && c.queue.length === 0 && !c.closing) { c.closing = true; closeAfter(c.socket, null) }
+    }
+  }
+
+  close (): void {
+    if (this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null }
+  }
+}
