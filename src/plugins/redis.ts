@@ -5,8 +5,12 @@
 // missing Redis never holds a request and its return needs no restart.
 import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
+import calculateSlot from 'cluster-key-slot'
 
 export type RedisClient = Redis | Cluster
+
+/** The scripts defined with a key count that varies per call (`defineCommand` without numberOfKeys). */
+export const BATCH_SCRIPTS = ['meshgateGcraBatch', 'meshgateCacheStoreBatch']
 
 export interface RedisOptions {
   /** Per-command timeout, ms (default 100). */
@@ -29,6 +33,10 @@ export async function connectRedis (urls: readonly string[], log: Logger | null,
     // Commands issued in the same tick (a rate-limit check and a cache lookup,
     // or many requests' checks) leave in one write: fewer syscalls on both ends.
     enableAutoPipelining: true,
+    // Scripts that take a batch of keys are batched already; auto-pipelining
+    // would route them on Redis Cluster by their first argument (the key
+    // count), not by their keys.
+    autoPipeliningIgnoredCommands: BATCH_SCRIPTS,
     // Reconnect for ever, at most every 2 s.
     retryStrategy: (times: number): number => Math.min(2_000, 100 * times)
   }
@@ -41,6 +49,7 @@ export async function connectRedis (urls: readonly string[], log: Logger | null,
     client = new Cluster(nodes, {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: BATCH_SCRIPTS,
       clusterRetryStrategy: common.retryStrategy,
       redisOptions: { ...common, password: first.password === '' ? undefined : decodeURIComponent(first.password), username: first.username === '' ? undefined : decodeURIComponent(first.username) }
     })
@@ -68,4 +77,27 @@ export function redisReady (client: RedisClient, timeoutMs: number): Promise<boo
     const timer = setTimeout(() => { done(false) }, timeoutMs)
     client.on('ready', onReady)
   })
+}
+
+/**
+ * `items` cut into script calls of at most `max`: as they come on one Redis,
+ * by hash slot on Redis Cluster (a script may only touch keys of one slot).
+ */
+export function scriptBatches<T> (items: T[], keyOf: (item: T) => string, cluster: boolean, max: number): T[][] {
+  const out: T[][] = []
+  if (!cluster) {
+    for (let i = 0; i < items.length; i += max) out.push(items.slice(i, i + max))
+    return out
+  }
+  const bySlot = new Map<number, T[]>()
+  for (const item of items) {
+    const slot = calculateSlot(keyOf(item))
+    const list = bySlot.get(slot)
+    if (list === undefined) bySlot.set(slot, [item])
+    else list.push(item)
+  }
+  for (const list of bySlot.values()) {
+    for (let i = 0; i < list.length; i += max) out.push(list.slice(i, i + max))
+  }
+  return out
 }

@@ -10,6 +10,7 @@ import { request, headerValue, type HttpResponse } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { startAdmin } from '../../src/gateway/admin.js'
+import { jwksOf, makeKey, signToken } from '../helpers/jwt.js'
 
 /** An origin whose answers each test shapes by path; it counts requests per path. */
 class Origin {
@@ -134,6 +135,35 @@ test('no-store, private and bodies over maxBodyBytes are never cached; authoriza
   const bypass = await get('/page', { authorization: 'Bearer x' })
   assert.equal(headerValue(bypass, 'x-cache'), 'BYPASS')
   assert.equal(origin.count('/page'), 2)
+})
+
+test('with vary [authorization], JWT callers get an entry per credential even though the token is not forwarded', async () => {
+  const key = await makeKey('cache')
+  const [p] = await getFreePorts(1) as [number]
+  const yaml = `${config(origin.port, p).replace('maxBodyBytes: 32768', 'maxBodyBytes: 32768\n  vary: [authorization]')}---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: istio-system}
+spec:
+  jwtRules:
+  - issuer: https://issuer.cache.test
+    jwks: '${jwksOf(key)}'
+`
+  const jwtGw = await startGateway(yaml)
+  try {
+    const alice = `Bearer ${await signToken(key, { iss: 'https://issuer.cache.test', sub: 'alice' })}`
+    const bob = `Bearer ${await signToken(key, { iss: 'https://issuer.cache.test', sub: 'bob' })}`
+    const seen: Array<string | undefined> = []
+    for (const who of [alice, alice, bob, bob]) {
+      const res = await get('/me', { authorization: who }, p)
+      assert.equal(res.status, 200)
+      seen.push(headerValue(res, 'x-cache'))
+    }
+    assert.deepEqual(seen, ['MISS', 'HIT', 'MISS', 'HIT'])
+    assert.equal(origin.count('/me'), 2, 'one upstream request per credential')
+  } finally {
+    await jwtGw.stop()
+  }
 })
 
 test('Vary: accept-language keeps two entries', async () => {

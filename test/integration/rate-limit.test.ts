@@ -199,6 +199,24 @@ test('Redis Cluster (--redis with three node URLs): exactly N of 4N requests pas
   }
 })
 
+test('on Redis Cluster, one batch of checks on keys of every master counts each key exactly', async () => {
+  const cluster = await startRedisCluster(3)
+  const client = await connectRedis(cluster.url.split(','), null, { commandTimeoutMs: 500 })
+  try {
+    assert.equal(await redisReady(client, 10_000), true)
+    const store = new RedisStore(client)
+    // 30 keys land on every master; 3 checks each, 2 allowed per key.
+    const results = await Promise.all(Array.from({ length: 90 }, (_, i) => store.take(`spread-${i % 30}`, 2, 60_000)))
+    for (let k = 0; k < 30; k++) {
+      const mine = results.filter((_, i) => i % 30 === k)
+      assert.deepEqual(mine.map(r => r.allowed), [true, true, false], `key ${k}`)
+    }
+  } finally {
+    client.disconnect()
+    await cluster.stop()
+  }
+})
+
 test('checks asked for together leave in one script call, and each key still counts exactly', async () => {
   const redis = await startRedis()
   const client = await connectRedis([redis.url], null)

@@ -23,6 +23,24 @@ interface Capture {
 }
 
 const captures = new WeakMap<Exchange, Capture>()
+const views = new WeakMap<Exchange, HeaderMap>()
+
+/**
+ * The request headers the cache decides and keys on: as the client sent them.
+ * A JWT that RequestAuthentication took off `authorization` still keys the
+ * entry (a policy that varies on `authorization` keeps one entry per
+ * credential; without it the request would carry a principal and no key).
+ */
+function cacheHeaders (ex: Exchange): HeaderMap {
+  const f = ex.facts
+  if (f.sentAuthorization === '' || f.headers.authorization !== undefined) return f.headers as HeaderMap
+  let v = views.get(ex)
+  if (v === undefined) {
+    v = { ...(f.headers as HeaderMap), authorization: f.sentAuthorization }
+    views.set(ex, v)
+  }
+  return v
+}
 
 /**
  * Before forwarding: true when the cache took the request (answered it, or it
@@ -31,7 +49,7 @@ const captures = new WeakMap<Exchange, Capture>()
 export function cacheLookup (ex: Exchange, proceed: Proceed): boolean {
   const p = ex.cachePolicy!
   const f = ex.facts
-  const d = requestDecision(f.method, f.headers as HeaderMap, p.rules, f.requestPrincipal !== '')
+  const d = requestDecision(f.method, cacheHeaders(ex), p.rules, f.requestPrincipal !== '')
   if (d.kind === 'bypass') { ex.cacheStatus = 'BYPASS'; return false }
   ex.cacheKey = cacheKey(p.id, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`)
   ex.cacheStatus = 'MISS'
@@ -39,9 +57,9 @@ export function cacheLookup (ex: Exchange, proceed: Proceed): boolean {
   const storable = f.method !== 'HEAD'
   if (d.kind === 'refresh') { ex.cacheCapture = storable; return false }
   const store = ex.plane.cache.storeFor(p)
-  const local = store.getLocal(ex.cacheKey, f.headers as HeaderMap)
+  const local = store.getLocal(ex.cacheKey, cacheHeaders(ex))
   if (local !== undefined) return afterLookup(ex, local, storable, proceed)
-  void store.get(ex.cacheKey, f.headers as HeaderMap).then(e => {
+  void store.get(ex.cacheKey, cacheHeaders(ex)).then(e => {
     if (ex.done) return
     if (!afterLookup(ex, e, storable, proceed)) proceed(ex)
   })
@@ -68,7 +86,7 @@ function afterLookup (ex: Exchange, e: CacheEntry | null, storable: boolean, pro
     // Another request fetches this key: answer from what it stores, or forward after it.
     waiting.push(() => {
       if (ex.done) return
-      const got = ex.plane.cache.storeFor(ex.cachePolicy!).getLocal(ex.cacheKey, ex.facts.headers as HeaderMap)
+      const got = ex.plane.cache.storeFor(ex.cachePolicy!).getLocal(ex.cacheKey, cacheHeaders(ex))
       if (got !== null && got !== undefined && freshness(got, Date.now()) === 'fresh') serveEntry(ex, got, 'MISS', Date.now())
       else proceed(ex)
     })
@@ -123,7 +141,7 @@ export function onUpstreamResponse (ex: Exchange, status: number, headers: Incom
   if (ex.cacheStatus !== '') out['x-cache'] = ex.cacheStatus
   if (!ex.cacheCapture) return false
   const now = Date.now()
-  const d = responseDecision(status, headers as HeaderMap, ex.facts.headers as HeaderMap, ex.cachePolicy!.rules, now)
+  const d = responseDecision(status, headers as HeaderMap, cacheHeaders(ex), ex.cachePolicy!.rules, now)
   if (d.store) captures.set(ex, { status, headers: replayHeaders(headers), chunks: [], bytes: 0, decision: d, storedAt: now })
   return false
 }
@@ -153,7 +171,7 @@ export function onUpstreamEnd (ex: Exchange): void {
     staleIfErrorMs: d.staleIfErrorMs,
     vary: d.vary
   }
-  ex.plane.cache.storeFor(ex.cachePolicy!).set(ex.cacheKey, ex.facts.headers as HeaderMap, entry)
+  ex.plane.cache.storeFor(ex.cachePolicy!).set(ex.cacheKey, cacheHeaders(ex), entry)
 }
 
 /** Local failure answers (503/504 from the upstream path): a stale entry within stale-if-error instead. */
@@ -185,7 +203,7 @@ function refreshInBackground (ex: Exchange): void {
   if (ep === null) return
   cache.refreshing.add(key)
   const policy = ex.cachePolicy!
-  const reqHeaders = ex.facts.headers as HeaderMap
+  const reqHeaders = cacheHeaders(ex)
   const maxBody = policy.rules.maxBodyBytes
   void (async () => {
     try {

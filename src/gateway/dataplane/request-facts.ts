@@ -31,6 +31,12 @@ export class RequestFacts {
   claims: Record<string, unknown> | null
   /** Request principal: `<iss>/<sub>` of a validated JWT, `apikey/<consumer>` for an API key, '' for none. */
   requestPrincipal: string
+  /**
+   * The `authorization` header as the client sent it, when RequestAuthentication
+   * took it off the request (forwardOriginalToken false), else ''. The cache
+   * keys on the credential, not on what is forwarded.
+   */
+  sentAuthorization: string
   /** `aud` of the validated JWT (always a list), empty for none. */
   authAudiences: readonly string[]
   /** `azp` of the validated JWT, '' for none. */
@@ -67,6 +73,7 @@ export class RequestFacts {
     this.clientIp = peerIp
     this.claims = null
     this.requestPrincipal = ''
+    this.sentAuthorization = ''
     this.authAudiences = NO_AUDIENCES
     this.authPresenter = ''
     this.peerPrincipal = ''

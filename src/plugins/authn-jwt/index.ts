@@ -272,7 +272,11 @@ function apply (f: RequestFacts, v: Verified, found: Found): void {
   f.authPresenter = v.presenter
   const rule = v.rule
   const h = f.headers
-  if (!rule.forwardOriginalToken && found.location.kind === 'header') h[found.location.name] = undefined
+  if (!rule.forwardOriginalToken && found.location.kind === 'header') {
+    const name = found.location.name
+    if (name === 'authorization' && typeof h.authorization === 'string') f.sentAuthorization = h.authorization
+    h[name] = undefined
+  }
   if (rule.outputPayloadToHeader !== '') h[rule.outputPayloadToHeader] = found.token.split('.')[1] ?? ''
   for (const o of rule.outputClaimToHeaders) {
     const value = claimAt(v.payload, o.claim)

@@ -81,13 +81,14 @@ const MAX_META_BYTES = 1 << 20
 interface EntryMeta { s: number, h: Array<[string, string]>, t: number, a: number, f: number, w: number, e: number, v: string[] }
 
 export function encodeEntry (e: CacheEntry): Buffer {
-  const meta: EntryMeta = { s: e.status, h: e.headers.map(([n, v]) => [n, v]), t: e.storedAt, a: e.initialAgeMs, f: e.freshMs, w: e.staleWhileRevalidateMs, e: e.staleIfErrorMs, v: [...e.vary] }
-  const json = Buffer.from(JSON.stringify(meta), 'utf8')
-  const out = Buffer.allocUnsafe(TAG_BYTES + 4 + json.length + e.body.length)
+  const meta: EntryMeta = { s: e.status, h: e.headers as Array<[string, string]>, t: e.storedAt, a: e.initialAgeMs, f: e.freshMs, w: e.staleWhileRevalidateMs, e: e.staleIfErrorMs, v: e.vary as string[] }
+  const json = JSON.stringify(meta)
+  const jsonLength = Buffer.byteLength(json)
+  const out = Buffer.allocUnsafe(TAG_BYTES + 4 + jsonLength + e.body.length)
   out[0] = MAGIC_0; out[1] = MAGIC_1; out[2] = KIND_ENTRY; out[3] = VERSION
-  out.writeUInt32BE(json.length, TAG_BYTES)
-  json.copy(out, TAG_BYTES + 4)
-  e.body.copy(out, TAG_BYTES + 4 + json.length)
+  out.writeUInt32BE(jsonLength, TAG_BYTES)
+  out.write(json, TAG_BYTES + 4, jsonLength, 'utf8')
+  e.body.copy(out, TAG_BYTES + 4 + jsonLength)
   return out
 }
 

@@ -2,7 +2,7 @@
 // requests may be answered from the cache, which responses may be stored and
 // for how long, and how keys are made. Pure functions: no I/O, and the clock is
 // always the caller's `now`, so the same answers hold in tests and in `explain`.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { CacheEntry } from './entry.js'
 
 /** Request or response headers as Node gives them: lowercase names. */
@@ -209,7 +209,7 @@ export function varyKey (vary: readonly string[], reqHeaders: HeaderMap): string
  * cookie) never appear in key names, and so that the suffix holds no `|`.
  */
 export function variantKey (primaryKey: string, vary: readonly string[], reqHeaders: HeaderMap): string {
-  return primaryKey + '#' + createHash('sha256').update(varyKey(vary, reqHeaders)).digest('base64url')
+  return primaryKey + '#' + hash('sha256', varyKey(vary, reqHeaders), 'base64url')
 }
 
 /**

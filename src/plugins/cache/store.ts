@@ -13,7 +13,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import type { RedisClient } from '../redis.js'
+import { scriptBatches, type RedisClient } from '../redis.js'
 import { decodeStored, encodeEntry, encodeVaryRecord, entrySize, varyRecordSize, VaryRecord, type CacheEntry } from './entry.js'
 import { matchesPurge, purgePattern, remainingLifeMs, variantKey, type HeaderMap, type PurgeScope } from './semantics.js'
 
@@ -52,16 +52,38 @@ export interface PurgeResult {
 
 type Item = CacheEntry | VaryRecord
 
-// A vary record serves every variant of its primary key: keep the longer of
-// its current and new lifetimes, so a short-lived variant does not hide the others.
-const SET_VARY_RECORD_LUA = `
-local px = tonumber(ARGV[2])
-local left = redis.call('PTTL', KEYS[1])
-if left > px then px = left end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', px)
-return px
+interface PendingWrite {
+  readonly key: string
+  /** 'E' an entry, 'V' a vary record. */
+  readonly kind: 'E' | 'V'
+  readonly value: Buffer
+  readonly lifeMs: number
+}
+
+const keyOfWrite = (w: PendingWrite): string => w.key
+
+/** How much sooner than a new entry its vary record may expire before the record is rewritten. */
+const RECORD_SLACK_MS = 1_000
+
+// The Redis writes of one batch in one script call: KEYS[i] gets ARGV[3i-1]
+// for ARGV[3i] ms. A vary record ('V' in ARGV[3i-2]) serves every variant of
+// its primary key: it keeps the longer of its current and new lifetimes, so a
+// short-lived variant does not hide the others.
+const STORE_BATCH_LUA = `
+for i, key in ipairs(KEYS) do
+  local px = tonumber(ARGV[3 * i])
+  if ARGV[3 * i - 2] == 'V' then
+    local left = redis.call('PTTL', key)
+    if left > px then px = left end
+  end
+  redis.call('SET', key, ARGV[3 * i - 1], 'PX', px)
+end
+return #KEYS
 `
-type SetVaryRecord = (key: string, value: Buffer, px: number) => Promise<number>
+type StoreBatch = (...args: Array<string | number | Buffer>) => Promise<number>
+
+/** Most writes in one script call (bounds its run time on the Redis side). */
+const MAX_BATCH = 128
 
 const SCAN_COUNT = 1_000
 const ERROR_LOG_INTERVAL_MS = 10_000
@@ -90,7 +112,7 @@ export class CacheStore {
     this.#redis = opts.redis
     this.#log = opts.log ?? null
     this.#now = opts.now ?? Date.now
-    if (this.#redis !== null) this.#redis.defineCommand('meshgateCacheVaryRecord', { numberOfKeys: 1, lua: SET_VARY_RECORD_LUA })
+    if (this.#redis !== null) this.#redis.defineCommand('meshgateCacheStoreBatch', { lua: STORE_BATCH_LUA })
   }
 
   get stats (): CacheStats {
@@ -130,21 +152,49 @@ export class CacheStore {
     try {
       const lifeMs = Math.ceil(remainingLifeMs(entry, this.#now()))
       if (lifeMs <= 0) return
-      const vary = [...new Set(entry.vary)].sort()
+      const vary = entry.vary.length === 0 ? entry.vary : [...new Set(entry.vary)].sort()
       const record = vary.length === 0 ? null : new VaryRecord(vary)
       const key = record === null ? primaryKey : variantKey(primaryKey, vary, reqHeaders)
-      if (record !== null) this.#setLocal(primaryKey, record, lifeMs)
+      // A record naming the same headers that outlives this entry (give or take
+      // a second) needs no rewrite: under steady traffic every store would
+      // otherwise rewrite it, here and in Redis.
+      const writeRecord = record !== null && !this.#recordHolds(primaryKey, record, lifeMs)
+      if (writeRecord) this.#setLocal(primaryKey, record, lifeMs)
       this.#setLocal(key, entry, lifeMs)
-      const redis = this.#redis
-      if (redis === null) return
-      redis.set(key, encodeEntry(entry), 'PX', lifeMs).catch(this.#onRedisError)
-      if (record !== null) {
-        const setRecord = (redis as unknown as { meshgateCacheVaryRecord: SetVaryRecord }).meshgateCacheVaryRecord
-        setRecord.call(redis, primaryKey, encodeVaryRecord(record), lifeMs).catch(this.#onRedisError)
-      }
+      if (this.#redis === null) return
+      if (writeRecord) this.#pending.push({ key: primaryKey, kind: 'V', value: encodeVaryRecord(record), lifeMs })
+      this.#pending.push({ key, kind: 'E', value: encodeEntry(entry), lifeMs })
+      if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#flush) }
     } catch (err) {
       // Nothing above should throw (encoding a hostile entry at worst); a cache write is never worth a failed request.
       this.#onRedisError(err)
+    }
+  }
+
+  #recordHolds (primaryKey: string, record: VaryRecord, lifeMs: number): boolean {
+    const held = this.#l1.peek(primaryKey)
+    if (!(held instanceof VaryRecord) || held.vary.length !== record.vary.length) return false
+    for (let i = 0; i < held.vary.length; i++) if (held.vary[i] !== record.vary[i]) return false
+    return this.#l1.getRemainingTTL(primaryKey) >= lifeMs - RECORD_SLACK_MS
+  }
+
+  // Redis writes asked for while the event loop handles one round of sockets
+  // leave together when the round is over, in one script call (per hash slot
+  // on Redis Cluster) rather than one command per stored answer.
+  #pending: PendingWrite[] = []
+  #scheduled = false
+  readonly #flush = (): void => {
+    this.#scheduled = false
+    const pending = this.#pending
+    this.#pending = []
+    const redis = this.#redis
+    if (redis === null) return
+    const run = (redis as unknown as { meshgateCacheStoreBatch: StoreBatch }).meshgateCacheStoreBatch
+    for (const batch of scriptBatches(pending, keyOfWrite, redis.isCluster, MAX_BATCH)) {
+      const args: Array<string | number | Buffer> = [batch.length]
+      for (const w of batch) args.push(w.key)
+      for (const w of batch) args.push(w.kind, w.value, w.lifeMs)
+      run.apply(redis, args).catch(this.#onRedisError)
     }
   }
 

@@ -5,7 +5,7 @@
 // Answers carry `ratelimit-limit/-remaining/-reset` for the tightest limit;
 // refusals are 429 with `retry-after`. When Redis fails, a policy lets the
 // request through (failOpen, the default) or refuses it (500), never waits.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { RateLimit, RateLimitConfig, RateLimitPolicyRule } from '../../gateway/snapshot.js'
 import type { RequestFacts } from '../../gateway/dataplane/request-facts.js'
@@ -141,6 +141,6 @@ function storeKey (l: RateLimit, f: RequestFacts): string {
     }
     default: v = ''
   }
-  if (v.length > 128) v = createHash('sha256').update(v).digest('base64url')
+  if (v.length > 128) v = hash('sha256', v, 'base64url')
   return l.keyPrefix + v
 }

@@ -5,8 +5,7 @@
 // run on the Redis side), sent when that round is over (setImmediate). On Redis
 // Cluster a script may only touch keys of one hash slot, so a batch is split by
 // slot.
-import calculateSlot from 'cluster-key-slot'
-import type { RedisClient } from '../redis.js'
+import { scriptBatches, type RedisClient } from '../redis.js'
 import { GCRA_BATCH_LUA, type GcraResult } from './gcra.js'
 
 type BatchCommand = (...args: Array<string | number>) => Promise<number[]>
@@ -18,6 +17,8 @@ interface Pending {
   readonly resolve: (r: GcraResult) => void
   readonly reject: (err: Error) => void
 }
+
+const keyOfPending = (p: Pending): string => p.key
 
 /** Most checks in one script call (bounds the script's run time and the reply size). */
 const MAX_BATCH = 256
@@ -48,20 +49,7 @@ export class RedisStore {
     this.#scheduled = false
     const queue = this.#queue
     this.#queue = []
-    if (!this.#cluster) {
-      for (let i = 0; i < queue.length; i += MAX_BATCH) this.#send(queue.slice(i, i + MAX_BATCH))
-      return
-    }
-    const bySlot = new Map<number, Pending[]>()
-    for (const p of queue) {
-      const slot = calculateSlot(p.key)
-      const list = bySlot.get(slot)
-      if (list === undefined) bySlot.set(slot, [p])
-      else list.push(p)
-    }
-    for (const list of bySlot.values()) {
-      for (let i = 0; i < list.length; i += MAX_BATCH) this.#send(list.slice(i, i + MAX_BATCH))
-    }
+    for (const batch of scriptBatches(queue, keyOfPending, this.#cluster, MAX_BATCH)) this.#send(batch)
   }
 
   #send (batch: Pending[]): void {
