@@ -11,6 +11,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { startAdmin } from '../../src/gateway/admin.js'
 import { jwksOf, makeKey, signToken } from '../helpers/jwt.js'
+import { cacheKey } from '../../src/plugins/cache/semantics.js'
 
 /** An origin whose answers each test shapes by path; it counts requests per path. */
 class Origin {
@@ -256,6 +257,17 @@ test('memory bound: 10x the cache size of bodies keeps its byte count within the
   } finally {
     await small.stop()
   }
+})
+
+test('a small cached body owns its memory rather than pinning a slab of Buffer\'s shared pool', async () => {
+  const res = await get('/owned')
+  assert.equal(headerValue(res, 'x-cache'), 'MISS')
+  const plane = gw.gateway.plane!
+  const policy = plane.current.cache.policies[0]!
+  const entry = plane.cache.storeFor(policy).getLocal(cacheKey(policy.id, 'site.example', '/owned'), {})
+  assert.ok(entry !== null && entry !== undefined, 'stored')
+  assert.equal(entry.body.toString(), res.body)
+  assert.equal(entry.body.buffer.byteLength, entry.body.length, 'the body is not a view into a larger buffer')
 })
 
 test('two gateways share a HIT through Redis', async () => {

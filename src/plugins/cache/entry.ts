@@ -58,7 +58,8 @@ export function replayHeaders (resHeaders: Readonly<Record<string, string | stri
   const connection = resHeaders.connection
   const named = typeof connection === 'string' ? connection.toLowerCase().split(',').map(s => s.trim()) : []
   const out: Array<readonly [string, string]> = []
-  for (const [rawName, value] of Object.entries(resHeaders)) {
+  for (const rawName in resHeaders) {
+    const value = resHeaders[rawName]
     if (value === undefined) continue
     const name = rawName.toLowerCase()
     if (NOT_REPLAYED.has(name) || named.includes(name)) continue

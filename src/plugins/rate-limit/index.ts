@@ -55,6 +55,13 @@ export class RateLimiter {
     }
     if (applicable === null) return null
     const redis = this.redis
+    if (applicable.length === 1) {
+      // The usual case, one limit: no list of promises to wait for.
+      const [policy, limit, key] = applicable[0]!
+      return redis.take(key, limit.requests, limit.periodMs).then(
+        result => this.#decide([{ policy, limit, result }]),
+        (err: Error) => { this.#storeFailed(policy, err); return this.#decide([{ policy, limit, result: null }]) })
+    }
     return Promise.all(applicable.map(async ([policy, limit, key]): Promise<Checked> => {
       try {
         return { policy, limit, result: await redis.take(key, limit.requests, limit.periodMs) }
