@@ -103,6 +103,8 @@ test('Expect: 100-continue gets 100 before the body is sent; another expectation
 
   const e = await rawExchange(port, [`POST /up HTTP/1.1\r\n${HOST}content-length: 2\r\nexpect: teapots\r\n\r\nhi`], { until: t => answers(t).length === 1 })
   assert.deepEqual(statuses(e.text), [417])
+  const bodiless = await rawExchange(port, [`GET /up HTTP/1.1\r\n${HOST}expect: teapots\r\n\r\n`], { until: t => answers(t).length === 1 })
+  assert.deepEqual(statuses(bodiless.text), [417], 'as node:http, also without a body')
 })
 let r100 = false
 

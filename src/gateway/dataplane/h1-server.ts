@@ -439,10 +439,11 @@ export class H1ServerConnection {
     const res = new H1Response(req, !keepAlive || this.server.draining)
     this.current = res
     this.idleSince = 0
-    const expect = req.hasBody ? req.headers.expect : undefined
+    // As node:http: HTTP/1.1 expectations only; 100-continue is answered at once.
+    const expect = req.httpVersionMinor >= 1 ? req.headers.expect : undefined
     if (expect !== undefined) {
       if (typeof expect === 'string' && expect.toLowerCase() === '100-continue') {
-        if (req.httpVersionMinor >= 1) this.socket.write(CONTINUE, 'latin1')
+        this.socket.write(CONTINUE, 'latin1')
       } else {
         res.statusCode = 417
         res.setHeader('content-length', 0)
