@@ -53,11 +53,13 @@ export class H1Request {
   complete: boolean
   /** Declared by the head: content-length above 0 or transfer-encoding. */
   readonly hasBody: boolean
+  /** llhttp's reading of Connection for this HTTP version: the connection may serve another request. */
+  readonly keepAlive: boolean
   #headers: Record<string, string | string[]> | null
   #body: BodyStream | null
   readonly conn: H1ServerConnection
 
-  constructor (conn: H1ServerConnection, method: string, url: string, minor: number, rawHeaders: string[], hasBody: boolean) {
+  constructor (conn: H1ServerConnection, method: string, url: string, minor: number, rawHeaders: string[], hasBody: boolean, keepAlive: boolean) {
     this.conn = conn
     this.method = method
     this.url = url
@@ -67,6 +69,7 @@ export class H1Request {
     this.socket = conn.socket
     this.complete = !hasBody
     this.hasBody = hasBody
+    this.keepAlive = keepAlive
     this.#headers = null
     this.#body = null
   }
@@ -435,8 +438,7 @@ export class H1ServerConnection {
 
   dispatch (): void {
     const req = this.queue[0]!
-    const keepAlive = this.#keepAlive(req)
-    const res = new H1Response(req, !keepAlive || this.server.draining)
+    const res = new H1Response(req, !req.keepAlive || this.server.draining)
     this.current = res
     this.idleSince = 0
     // As node:http: HTTP/1.1 expectations only; 100-continue is answered at once.
@@ -452,17 +454,6 @@ export class H1ServerConnection {
       }
     }
     this.server.opts.onRequest(req, res)
-  }
-
-  #keepAlive (req: H1Request): boolean {
-    const raw = req.rawHeaders
-    let conn = ''
-    for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i]!
-      if (n.length === 10 && n.toLowerCase() === 'connection') conn += raw[i + 1]!.toLowerCase()
-    }
-    if (req.httpVersionMinor === 0) return conn.includes('keep-alive')
-    return !conn.includes('close')
   }
 
   /** The current answer ended. */
@@ -594,7 +585,7 @@ function onHeaders (this: BoundParser, headers: string[], url: string): void {
 }
 
 function onHeadersComplete (this: BoundParser, _major: number, minor: number, headers: string[] | undefined, method: number,
-  url: string | undefined, _status: number, _message: string, upgrade: boolean): number {
+  url: string | undefined, _status: number, _message: string, upgrade: boolean, keepAlive: boolean): number {
   const conn = this.conn
   if (conn === null) return 0
   let raw = headers
@@ -608,7 +599,7 @@ function onHeadersComplete (this: BoundParser, _major: number, minor: number, he
     if ((n.length === 14 && n.toLowerCase() === 'content-length' && raw[i + 1]!.trim() !== '0') ||
       (n.length === 17 && n.toLowerCase() === 'transfer-encoding')) { hasBody = true; break }
   }
-  const req = new H1Request(conn, name, target, minor, raw, hasBody && !upgrade)
+  const req = new H1Request(conn, name, target, minor, raw, hasBody && !upgrade, keepAlive)
   conn.headStart = 0
   conn.reading = req
   if (upgrade) {
