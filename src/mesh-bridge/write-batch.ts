@@ -33,3 +33,28 @@ export function holdWrites (socket: Socket): void {
   held.push(socket)
   if (held.length === 1) setImmediate(releaseAll)
 }
+
+// Answers to clients: the first answer of a turn leaves at once, so a lone
+// request under light load waits for nothing; later answers of the same turn
+// are held and leave together at its end (at most MAX_ANSWERS_HELD at a time),
+// so a busy turn wakes a sleeping client process about twice rather than once
+// per answer. Holding every answer instead raised the median latency of a
+// bursty half load by ~0.2 ms; this raises it less and keeps most of the
+// saving (README "Performance").
+let answeredThisTurn = 0
+let answersHeld = 0
+const MAX_ANSWERS_HELD = 16
+
+function newTurn (): void {
+  answeredThisTurn = 0
+  answersHeld = 0
+}
+
+/** Called as an answer's first bytes are written to `socket`. */
+export function holdAfterFirst (socket: Socket): void {
+  if (answeredThisTurn++ === 0) { setImmediate(newTurn); return }
+  if (socket.writableCorked > 0 || socket.destroyed) return
+  if (answersHeld === MAX_ANSWERS_HELD) { releaseAll(); answersHeld = 0 }
+  answersHeld++
+  holdWrites(socket)
+}

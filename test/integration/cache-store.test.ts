@@ -96,6 +96,39 @@ test('a vary record keeps the longest lifetime of its variants', T, async () => 
   assert.ok(typeof pttl === 'number' && pttl > 500_000, `record PTTL ${String(pttl)}`)
 })
 
+/** How many SETs Redis has run (scripts' included). */
+async function setCalls (): Promise<number> {
+  const info = await redis.command('INFO', 'commandstats')
+  const m = /cmdstat_set:calls=(\d+)/.exec(String(info))
+  return m === null ? 0 : Number(m[1])
+}
+
+test('writes to one key in one event-loop round leave once: the last entry, the longest vary record', T, async () => {
+  const before = await setCalls()
+  const key = cacheKey('p', 'h', '/coalesced')
+  for (let i = 0; i < 10; i++) a.set(key, {}, entry(`v${i}`))
+  const vkey = cacheKey('p', 'h', '/coalesced-vary')
+  a.set(vkey, { 'x-v': '1' }, entry('long', { vary: ['x-v'], freshMs: 600_000 }))
+  a.set(vkey, { 'x-w': '1' }, entry('short', { vary: ['x-w'], freshMs: 1_000, staleWhileRevalidateMs: 0, staleIfErrorMs: 0 }))
+  await untilInRedis(variantKey(vkey, ['x-w'], { 'x-w': '1' }))
+  await sleep(50)
+  assert.equal(await setCalls() - before, 4, 'one entry, one vary record, two variants')
+  assert.equal((await b.get(key, {}))?.body.toString(), 'v9')
+  const pttl = await redis.command('PTTL', vkey)
+  assert.ok(typeof pttl === 'number' && pttl > 500_000, `the record keeps the longer lifetime: PTTL ${String(pttl)}`)
+  assert.equal((await b.get(vkey, { 'x-w': '1' }))?.body.toString(), 'short', 'the record names the last vary list')
+})
+
+test('a purge drops writes that have not left yet', T, async () => {
+  const before = await setCalls()
+  const key = cacheKey('p', 'h', '/unsent')
+  a.set(key, {}, entry('unsent'))
+  await a.purge('/unsent')
+  await sleep(100)
+  assert.equal(await redis.command('EXISTS', key), 0)
+  assert.equal(await setCalls() - before, 0, 'the write never left')
+})
+
 test('garbage under a cache key is a miss', T, async () => {
   const key = cacheKey('p', 'h', '/garbage')
   await redis.command('SET', key, 'not an entry')

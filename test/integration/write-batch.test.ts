@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net, { type AddressInfo } from 'node:net'
 import { once } from 'node:events'
-import { holdWrites } from '../../src/mesh-bridge/write-batch.js'
+import { holdAfterFirst, holdWrites } from '../../src/mesh-bridge/write-batch.js'
 
 async function pair (): Promise<{ client: net.Socket, server: net.Socket, received: () => string, close: () => void }> {
   const listener = net.createServer()
@@ -83,5 +83,27 @@ test('a socket someone else corked is left to them; a destroyed one is skipped',
     assert.equal(a.client.writableCorked, 0)
   } finally {
     a.close()
+  }
+})
+
+test('answers: the first of a turn leaves at once, later ones wait for the turn\'s end, 16 at most', async () => {
+  const pairs = await Promise.all(Array.from({ length: 18 }, () => pair()))
+  try {
+    await new Promise(resolve => setImmediate(resolve)) // a turn of its own
+    const answer = (i: number): void => { holdAfterFirst(pairs[i]!.client); pairs[i]!.client.write('x') }
+    answer(0)
+    assert.equal(pairs[0]!.client.writableLength, 0, 'the first answer is not held')
+    for (let i = 1; i <= 16; i++) answer(i)
+    assert.ok(pairs.slice(1, 17).every(p => p.client.writableLength === 1), 'the next 16 are held')
+    answer(17)
+    assert.ok(pairs.slice(1, 17).every(p => p.client.writableLength === 0), 'the 18th answer releases the 16 before it')
+    assert.equal(pairs[17]!.client.writableLength, 1)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(pairs[17]!.client.writableLength, 0, 'released at the end of the turn')
+    await new Promise(resolve => setImmediate(resolve))
+    answer(1)
+    assert.equal(pairs[1]!.client.writableLength, 0, 'a new turn: its first answer leaves at once')
+  } finally {
+    for (const p of pairs) p.close()
   }
 })

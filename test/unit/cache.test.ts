@@ -178,6 +178,21 @@ test('varyKey is stable: name order, case of names, duplicates and whitespace do
   assert.equal(c, a)
 })
 
+test('variantKey: the same key from the memo and after it overflows, equal for equal normalised values, apart for others', () => {
+  const primary = 'mg:c:p|h|/x'
+  const key = (v: string | string[] | undefined): string => variantKey(primary, ['authorization', 'x-a'], v === undefined ? {} : { authorization: v, 'x-a': 'same' })
+  const first = key('Bearer one')
+  assert.equal(key('Bearer one'), first)
+  assert.equal(key(' Bearer  one '), first, 'whitespace runs do not matter')
+  assert.notEqual(key('Bearer two'), first)
+  assert.notEqual(key(undefined), first)
+  assert.equal(key(['a', 'b']), key('a,b'))
+  assert.ok(first.startsWith(primary + '#'))
+  for (let i = 0; i < 3_000; i++) key(`Bearer filler-${i}`) // more than two generations of the memo
+  assert.equal(key('Bearer one'), first, 'recomputed, not remembered: still the same key')
+  assert.equal(key('Bearer filler-2999'), key(' Bearer filler-2999'))
+})
+
 test('varyKey tells a missing header from an empty one, and values stay case-sensitive', () => {
   const missing = varyKey(['x-a'], {})
   const empty = varyKey(['x-a'], { 'x-a': '' })

@@ -17,6 +17,7 @@ import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http'
 import { METHODS, PARSER, newParser, type NativeParser, type ParserBinding } from '../../mesh-bridge/llhttp.js'
+import { holdAfterFirst } from '../../mesh-bridge/write-batch.js'
 
 export const H1_SERVER_AVAILABLE = PARSER !== null
 const HTTPParser = PARSER as ParserBinding
@@ -265,6 +266,7 @@ export class H1Response {
     const socket = this.socket
     const head = this.#head
     this.#head = ''
+    if (head !== '') holdAfterFirst(socket)
     if (this.#framing === Framing.None || len === 0) {
       return head === '' ? true : socket.write(head, 'latin1')
     }
@@ -309,7 +311,7 @@ export class H1Response {
     }
     if (chunk !== undefined) this.write(chunk)
     const socket = this.socket
-    if (this.#head !== '') { socket.write(this.#head, 'latin1'); this.#head = '' }
+    if (this.#head !== '') { holdAfterFirst(socket); socket.write(this.#head, 'latin1'); this.#head = '' }
     if (this.#framing === Framing.Chunked) socket.write(`0\r\n${this.#trailers}\r\n`, 'latin1')
     this.writableFinished = true
     this.req.conn.answered(this, this.#closeAfter)

@@ -52,12 +52,11 @@ export interface PurgeResult {
 
 type Item = CacheEntry | VaryRecord
 
+/** A Redis write waiting for the end of the event-loop round; encoded only when it leaves. */
 interface PendingWrite {
   readonly key: string
-  /** 'E' an entry, 'V' a vary record. */
-  readonly kind: 'E' | 'V'
-  readonly value: Buffer
-  readonly lifeMs: number
+  item: Item
+  lifeMs: number
 }
 
 const keyOfWrite = (w: PendingWrite): string => w.key
@@ -162,9 +161,8 @@ export class CacheStore {
       if (writeRecord) this.#setLocal(primaryKey, record, lifeMs)
       this.#setLocal(key, entry, lifeMs)
       if (this.#redis === null) return
-      if (writeRecord) this.#pending.push({ key: primaryKey, kind: 'V', value: encodeVaryRecord(record), lifeMs })
-      this.#pending.push({ key, kind: 'E', value: encodeEntry(entry), lifeMs })
-      if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#flush) }
+      if (writeRecord) this.#queue(primaryKey, record, lifeMs)
+      this.#queue(key, entry, lifeMs)
     } catch (err) {
       // Nothing above should throw (encoding a hostile entry at worst); a cache write is never worth a failed request.
       this.#onRedisError(err)
@@ -180,21 +178,42 @@ export class CacheStore {
 
   // Redis writes asked for while the event loop handles one round of sockets
   // leave together when the round is over, in one script call (per hash slot
-  // on Redis Cluster) rather than one command per stored answer.
-  #pending: PendingWrite[] = []
+  // on Redis Cluster) rather than one command per stored answer. Writes to one
+  // key within the round collapse into the last (Redis would end with it
+  // anyway; a vary record keeps the longest lifetime, as the script would), and
+  // an entry is encoded once, when it leaves.
+  #pending = new Map<string, PendingWrite>()
   #scheduled = false
+
+  #queue (key: string, item: Item, lifeMs: number): void {
+    const prev = this.#pending.get(key)
+    if (prev === undefined) this.#pending.set(key, { key, item, lifeMs })
+    else {
+      if (!(prev.item instanceof VaryRecord && item instanceof VaryRecord && prev.lifeMs > lifeMs)) prev.lifeMs = lifeMs
+      prev.item = item
+    }
+    if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#flush) }
+  }
+
   readonly #flush = (): void => {
     this.#scheduled = false
-    const pending = this.#pending
-    this.#pending = []
     const redis = this.#redis
-    if (redis === null) return
+    if (redis === null || this.#pending.size === 0) return
+    const pending = [...this.#pending.values()]
+    this.#pending.clear()
     const run = (redis as unknown as { meshgateCacheStoreBatch: StoreBatch }).meshgateCacheStoreBatch
     for (const batch of scriptBatches(pending, keyOfWrite, redis.isCluster, MAX_BATCH)) {
-      const args: Array<string | number | Buffer> = [batch.length]
-      for (const w of batch) args.push(w.key)
-      for (const w of batch) args.push(w.kind, w.value, w.lifeMs)
-      run.apply(redis, args).catch(this.#onRedisError)
+      try {
+        const args: Array<string | number | Buffer> = [batch.length]
+        for (const w of batch) args.push(w.key)
+        for (const w of batch) {
+          if (w.item instanceof VaryRecord) args.push('V', encodeVaryRecord(w.item), w.lifeMs)
+          else args.push('E', encodeEntry(w.item), w.lifeMs)
+        }
+        run.apply(redis, args).catch(this.#onRedisError)
+      } catch (err) {
+        this.#onRedisError(err)
+      }
     }
   }
 
@@ -209,6 +228,8 @@ export class CacheStore {
     for (const key of this.#l1.keys()) if (matchesPurge(key, pathPrefix, scope)) doomed.push(key)
     let local = 0
     for (const key of doomed) if (this.#l1.delete(key)) local++
+    // Writes not yet sent would bring purged keys back.
+    for (const key of this.#pending.keys()) if (matchesPurge(key, pathPrefix, scope)) this.#pending.delete(key)
     const redis = this.#redis
     if (redis === null) return { local, shared: 0, sharedError: null }
     const removed = { count: 0 }
