@@ -40,6 +40,10 @@ export class GatewayMetrics {
   readonly #byDestination = new WeakMap<RouteDestination, DestinationSeries>()
   readonly #durationByRoute = new WeakMap<Route, HistogramSeries>()
   readonly #attemptsByCluster = new WeakMap<Cluster, Map<string, CounterSeries>>()
+  // Series by config strings (whose hashes V8 keeps) instead of a key string built per request.
+  readonly #rateLimitByName = new Map<string, [CounterSeries | undefined, CounterSeries | undefined]>()
+  readonly #authzByPolicy = new Map<string, [CounterSeries | undefined, CounterSeries | undefined]>()
+  readonly #cacheByPolicy = new Map<string, Map<string, CounterSeries>>()
 
   constructor (opts: { maxConsumers?: number } = {}) {
     this.#maxConsumers = opts.maxConsumers ?? 100
@@ -117,8 +121,14 @@ export class GatewayMetrics {
   }
 
   rateLimitDecision (limit: string, allowed: boolean): void {
-    const key = allowed ? `${limit}|1` : `${limit}|0`
-    const s = this.rateLimitDecisions.get(key) ?? this.rateLimitDecisions.add(key, { limit, decision: allowed ? 'allow' : 'deny' })
+    let pair = this.#rateLimitByName.get(limit)
+    if (pair === undefined) { pair = [undefined, undefined]; this.#rateLimitByName.set(limit, pair) }
+    const i = allowed ? 1 : 0
+    let s = pair[i]
+    if (s === undefined) {
+      const key = `${limit}|${i}`
+      s = pair[i] = this.rateLimitDecisions.get(key) ?? this.rateLimitDecisions.add(key, { limit, decision: allowed ? 'allow' : 'deny' })
+    }
     s.inc()
   }
 
@@ -160,16 +170,28 @@ export class GatewayMetrics {
     r.inc()
     if (ex.cacheStatus !== '') {
       const policy = ex.cachePolicy?.id ?? ''
-      const ckey = `${policy}|${ex.cacheStatus}`
-      const c = this.cacheResults.get(ckey) ?? this.cacheResults.add(ckey, { policy, result: ex.cacheStatus })
+      let byStatus = this.#cacheByPolicy.get(policy)
+      if (byStatus === undefined) { byStatus = new Map(); this.#cacheByPolicy.set(policy, byStatus) }
+      let c = byStatus.get(ex.cacheStatus)
+      if (c === undefined) {
+        const ckey = `${policy}|${ex.cacheStatus}`
+        c = this.cacheResults.get(ckey) ?? this.cacheResults.add(ckey, { policy, result: ex.cacheStatus })
+        byStatus.set(ex.cacheStatus, c)
+      }
       c.inc()
     }
     const consumer = ex.facts.consumer
     if (consumer !== '') this.#countConsumer(consumer, status)
     const az = ex.authz
     if (az !== null && az.reason !== 'no-policy') {
-      const akey = `${az.policy}|${az.allowed ? 1 : 0}`
-      const a = this.authzDecisions.get(akey) ?? this.authzDecisions.add(akey, { policy: az.policy === '' ? '(no ALLOW matched)' : az.policy, decision: az.allowed ? 'allow' : 'deny' })
+      let pair = this.#authzByPolicy.get(az.policy)
+      if (pair === undefined) { pair = [undefined, undefined]; this.#authzByPolicy.set(az.policy, pair) }
+      const i = az.allowed ? 1 : 0
+      let a = pair[i]
+      if (a === undefined) {
+        const akey = `${az.policy}|${i}`
+        a = pair[i] = this.authzDecisions.get(akey) ?? this.authzDecisions.add(akey, { policy: az.policy === '' ? '(no ALLOW matched)' : az.policy, decision: az.allowed ? 'allow' : 'deny' })
+      }
       a.inc()
     }
     let h = route === null ? undefined : this.#durationByRoute.get(route)

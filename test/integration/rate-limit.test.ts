@@ -82,6 +82,12 @@ async function fresh (port: number, host: string, path: string, headers: Record<
 
 test('5 per 10 s per x-api-key: the 6th gets 429 with retry-after and ratelimit headers; other keys are unaffected', async () => {
   const key = { 'x-api-key': `k-${randomUUID()}` }
+  const decisions = async (): Promise<[number, number]> => {
+    const text = await local.metrics.registry.metrics()
+    const count = (d: string): number => Number(new RegExp(`meshgate_ratelimit_decisions_total\\{limit="test/partners/per-key",decision="${d}"\\} (\\d+)`).exec(text)?.[1] ?? 0)
+    return [count('allow'), count('deny')]
+  }
+  const before = await decisions()
   for (let i = 0; i < 5; i++) {
     const res = await request(`http://127.0.0.1:${localPort}/x`, { headers: { host: 'api.example', ...key } })
     assert.equal(res.status, 200)
@@ -94,6 +100,8 @@ test('5 per 10 s per x-api-key: the 6th gets 429 with retry-after and ratelimit 
   assert.equal(headerValue(sixth, 'retry-after'), '2')
   assert.equal(headerValue(sixth, 'ratelimit-remaining'), '0')
   assert.equal(headerValue(sixth, 'ratelimit-reset'), '10')
+  const after = await decisions()
+  assert.deepEqual([after[0] - before[0], after[1] - before[1]], [5, 1], 'counted: 5 allowed, 1 denied')
   assert.equal((await request(`http://127.0.0.1:${localPort}/x`, { headers: { host: 'api.example', 'x-api-key': 'someone-else' } })).status, 200)
   // Not targeted: no limit, no headers.
   const other = await request(`http://127.0.0.1:${localPort}/x`, { headers: { host: 'other.example', ...key } })
