@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import { Agent } from 'undici'
 import type { AddressInfo } from 'node:net'
 import { getFreePorts } from '../helpers/ports.js'
 import { request, headerValue, type HttpResponse } from '../helpers/http.js'
@@ -154,13 +155,16 @@ spec:
   try {
     const alice = `Bearer ${await signToken(key, { iss: 'https://issuer.cache.test', sub: 'alice' })}`
     const bob = `Bearer ${await signToken(key, { iss: 'https://issuer.cache.test', sub: 'bob' })}`
+    // One client connection switching credentials: what it sent last must not key the next.
+    const oneConnection = new Agent({ connections: 1 })
     const seen: Array<string | undefined> = []
-    for (const who of [alice, alice, bob, bob]) {
-      const res = await get('/me', { authorization: who }, p)
+    for (const who of [alice, alice, bob, bob, alice]) {
+      const res = await request(`http://127.0.0.1:${p}/me`, { headers: { host: 'site.example', authorization: who }, dispatcher: oneConnection })
       assert.equal(res.status, 200)
       seen.push(headerValue(res, 'x-cache'))
     }
-    assert.deepEqual(seen, ['MISS', 'HIT', 'MISS', 'HIT'])
+    await oneConnection.close()
+    assert.deepEqual(seen, ['MISS', 'HIT', 'MISS', 'HIT', 'HIT'])
     assert.equal(origin.count('/me'), 2, 'one upstream request per credential')
   } finally {
     await jwtGw.stop()

@@ -42,6 +42,11 @@ function cacheHeaders (ex: Exchange): HeaderMap {
   return v
 }
 
+/** The client's connection for HTTP/1.x (its requests come one after another), else null. */
+function connectionOf (ex: Exchange): object | null {
+  return ex.req.httpVersion === '2.0' ? null : ex.req.socket
+}
+
 /**
  * Before forwarding: true when the cache took the request (answered it, or it
  * waits for a miss in flight, or for the shared store); false to forward now.
@@ -57,9 +62,9 @@ export function cacheLookup (ex: Exchange, proceed: Proceed): boolean {
   const storable = f.method !== 'HEAD'
   if (d.kind === 'refresh') { ex.cacheCapture = storable; return false }
   const store = ex.plane.cache.storeFor(p)
-  const local = store.getLocal(ex.cacheKey, cacheHeaders(ex))
+  const local = store.getLocal(ex.cacheKey, cacheHeaders(ex), connectionOf(ex))
   if (local !== undefined) return afterLookup(ex, local, storable, proceed)
-  void store.get(ex.cacheKey, cacheHeaders(ex)).then(e => {
+  void store.get(ex.cacheKey, cacheHeaders(ex), connectionOf(ex)).then(e => {
     if (ex.done) return
     if (!afterLookup(ex, e, storable, proceed)) proceed(ex)
   })
@@ -86,7 +91,7 @@ function afterLookup (ex: Exchange, e: CacheEntry | null, storable: boolean, pro
     // Another request fetches this key: answer from what it stores, or forward after it.
     waiting.push(() => {
       if (ex.done) return
-      const got = ex.plane.cache.storeFor(ex.cachePolicy!).getLocal(ex.cacheKey, cacheHeaders(ex))
+      const got = ex.plane.cache.storeFor(ex.cachePolicy!).getLocal(ex.cacheKey, cacheHeaders(ex), connectionOf(ex))
       if (got !== null && got !== undefined && freshness(got, Date.now()) === 'fresh') serveEntry(ex, got, 'MISS', Date.now())
       else proceed(ex)
     })
@@ -171,7 +176,7 @@ export function onUpstreamEnd (ex: Exchange): void {
     staleIfErrorMs: d.staleIfErrorMs,
     vary: d.vary
   }
-  ex.plane.cache.storeFor(ex.cachePolicy!).set(ex.cacheKey, cacheHeaders(ex), entry)
+  ex.plane.cache.storeFor(ex.cachePolicy!).set(ex.cacheKey, cacheHeaders(ex), entry, connectionOf(ex))
 }
 
 /**

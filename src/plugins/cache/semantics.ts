@@ -210,33 +210,40 @@ function normalizeValue (value: string): string {
   return value.replace(SPACES, ' ').trim().replace(SPACED_COMMA, ',')
 }
 
-// Variant suffixes by the raw varied values, in two generations of at most
-// SUFFIX_MEMO_MAX each: a client sends the same credential or language on
-// every request, and hashing a JWT costs more than the rest of a lookup. The
-// memo holds varied values (credentials too) in this process only, as the
-// JWT verifier's own cache does.
-const SUFFIX_MEMO_MAX = 1_024
-let suffixes = new Map<string, string>()
-let olderSuffixes = new Map<string, string>()
+// The last variant suffix per client connection: a client sends the same
+// credential or language on every request of a connection, and comparing the
+// values with the previous ones costs a memcmp, where hashing a JWT again
+// costs more than the rest of a lookup. Held only while the connection lives.
+interface LastVariant { readonly vary: readonly string[], readonly values: ReadonlyArray<string | undefined>, readonly suffix: string }
+const lastVariant = new WeakMap<object, LastVariant>()
+
+function sameAsLast (last: LastVariant, vary: readonly string[], reqHeaders: HeaderMap): boolean {
+  if (last.vary !== vary && (last.vary.length !== vary.length || last.vary.some((n, i) => n !== vary[i]))) return false
+  for (let i = 0; i < vary.length; i++) if (reqHeaders[vary[i]!] !== last.values[i]) return false
+  return true
+}
 
 /**
  * The key of one variant of a primary key: `<primaryKey>#<sha256 of varyKey,
  * base64url>`. Hashed so that credentials named in `vary` (authorization,
  * cookie) never appear in key names, and so that the suffix holds no `|`.
+ * `connection` (the client's, when known) lets the same values as its last
+ * request's skip the hash.
  */
-export function variantKey (primaryKey: string, vary: readonly string[], reqHeaders: HeaderMap): string {
-  // The raw values, unambiguous: names hold no ':' and values no line breaks.
-  let raw = ''
-  for (let i = 0; i < vary.length; i++) {
-    const name = vary[i]!
-    const v = reqHeaders[name]
-    raw += v === undefined ? name + '\n' : name + ':' + (typeof v === 'string' ? v : v.join(', ')) + '\n'
+export function variantKey (primaryKey: string, vary: readonly string[], reqHeaders: HeaderMap, connection: object | null = null): string {
+  if (connection !== null) {
+    const last = lastVariant.get(connection)
+    if (last !== undefined && sameAsLast(last, vary, reqHeaders)) return primaryKey + '#' + last.suffix
   }
-  let suffix = suffixes.get(raw)
-  if (suffix === undefined) {
-    suffix = olderSuffixes.get(raw) ?? hash('sha256', varyKey(vary, reqHeaders), 'base64url')
-    if (suffixes.size === SUFFIX_MEMO_MAX) { olderSuffixes = suffixes; suffixes = new Map() }
-    suffixes.set(raw, suffix)
+  const suffix = hash('sha256', varyKey(vary, reqHeaders), 'base64url')
+  if (connection !== null) {
+    const values: Array<string | undefined> = []
+    for (const name of vary) {
+      const v = reqHeaders[name]
+      if (Array.isArray(v)) return primaryKey + '#' + suffix // repeated headers: not remembered
+      values.push(v)
+    }
+    lastVariant.set(connection, { vary, values, suffix })
   }
   return primaryKey + '#' + suffix
 }

@@ -131,29 +131,29 @@ export class CacheStore {
    * Redis configured), `undefined` when only L2 can tell (call `get`). The
    * entry may be stale: the caller asks `freshness()`.
    */
-  getLocal (primaryKey: string, reqHeaders: HeaderMap): CacheEntry | null | undefined {
+  getLocal (primaryKey: string, reqHeaders: HeaderMap, connection: object | null = null): CacheEntry | null | undefined {
     const item = this.#l1.get(primaryKey)
-    const found = item instanceof VaryRecord ? this.#l1.get(variantKey(primaryKey, item.vary, reqHeaders)) : item
+    const found = item instanceof VaryRecord ? this.#l1.get(variantKey(primaryKey, item.vary, reqHeaders, connection)) : item
     if (found !== undefined && !(found instanceof VaryRecord)) { this.#l1Hits++; return found }
     if (this.#redis === null) { this.#misses++; return null }
     return undefined
   }
 
   /** L1, then L2; an L2 hit is copied into L1. Resolves null on a miss and when Redis fails; never rejects. */
-  get (primaryKey: string, reqHeaders: HeaderMap): Promise<CacheEntry | null> {
-    const local = this.getLocal(primaryKey, reqHeaders)
+  get (primaryKey: string, reqHeaders: HeaderMap, connection: object | null = null): Promise<CacheEntry | null> {
+    const local = this.getLocal(primaryKey, reqHeaders, connection)
     if (local !== undefined) return Promise.resolve(local)
-    return this.#getShared(this.#redis as RedisClient, primaryKey, reqHeaders)
+    return this.#getShared(this.#redis as RedisClient, primaryKey, reqHeaders, connection)
   }
 
   /** Stores in L1 now and in Redis in the background. Never throws, never waits for Redis. */
-  set (primaryKey: string, reqHeaders: HeaderMap, entry: CacheEntry): void {
+  set (primaryKey: string, reqHeaders: HeaderMap, entry: CacheEntry, connection: object | null = null): void {
     try {
       const lifeMs = Math.ceil(remainingLifeMs(entry, this.#now()))
       if (lifeMs <= 0) return
       const vary = entry.vary.length === 0 ? entry.vary : [...new Set(entry.vary)].sort()
       const record = vary.length === 0 ? null : new VaryRecord(vary)
-      const key = record === null ? primaryKey : variantKey(primaryKey, vary, reqHeaders)
+      const key = record === null ? primaryKey : variantKey(primaryKey, vary, reqHeaders, connection)
       // A record naming the same headers that outlives this entry (give or take
       // a second) needs no rewrite: under steady traffic every store would
       // otherwise rewrite it, here and in Redis.
@@ -244,7 +244,7 @@ export class CacheStore {
     }
   }
 
-  async #getShared (redis: RedisClient, primaryKey: string, reqHeaders: HeaderMap): Promise<CacheEntry | null> {
+  async #getShared (redis: RedisClient, primaryKey: string, reqHeaders: HeaderMap, connection: object | null): Promise<CacheEntry | null> {
     try {
       const raw = await redis.getBuffer(primaryKey)
       let found = raw === null ? null : decodeStored(raw)
@@ -252,7 +252,7 @@ export class CacheStore {
       let key = primaryKey
       if (found instanceof VaryRecord) {
         record = found
-        key = variantKey(primaryKey, record.vary, reqHeaders)
+        key = variantKey(primaryKey, record.vary, reqHeaders, connection)
         const variant = await redis.getBuffer(key)
         found = variant === null ? null : decodeStored(variant)
       }
