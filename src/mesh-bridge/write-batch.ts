@@ -38,9 +38,8 @@ export function holdWrites (socket: Socket): void {
 // request under light load waits for nothing; later answers of the same turn
 // are held and leave together at its end (at most MAX_ANSWERS_HELD at a time),
 // so a busy turn wakes a sleeping client process about twice rather than once
-// per answer. Holding every answer instead raised the median latency of a
-// bursty half load by ~0.2 ms; this raises it less and keeps most of the
-// saving (README "Performance").
+// per answer. It pays where turns are long (the full-stack benchmark) and
+// costs latency inside a burst: README "Performance" has both figures.
 let answeredThisTurn = 0
 let answersHeld = 0
 const MAX_ANSWERS_HELD = 16
