@@ -63,7 +63,7 @@ export class GatewayListener {
   readonly #sockets = new Set<Socket>()
   readonly #sessions = new Set<Http2Session>()
   #h2c: Http2Server | null = null
-  /** HTTP/1.1 on a plain listener, unless node:http serves it (MESHGATE_DOWNSTREAM_HTTP1=node). */
+  /** HTTP/1.1 (on TLS listeners: connections that did not pick h2), unless node:http serves it (MESHGATE_DOWNSTREAM_HTTP1=node). */
   #h1: H1Server | null = null
   /** Accepted sockets that have not sent a byte yet: idle, so draining closes them at once. */
   readonly #sniffing = new Set<Socket>()
@@ -151,15 +151,30 @@ export class GatewayListener {
       s.once('close', () => this.#sessions.delete(s))
     })
     if (listener.tls) {
-      this.app.server.on('secureConnection', (s: TLSSocket) => {
+      const srv = this.app.server
+      // Node's HTTP/2 server hands every TLS connection to its own listener, which
+      // serves HTTP/1.1 through node:http when ALPN did not pick h2. With meshgate's
+      // HTTP/1.1 server, connections that did not pick h2 go there instead.
+      const http2Listeners = useH1Server() ? srv.listeners('secureConnection') as Array<(s: TLSSocket) => void> : null
+      if (http2Listeners !== null) {
+        srv.removeAllListeners('secureConnection')
+        this.#h1 = this.#h1Server(plane, limits, 'https')
+      }
+      srv.on('secureConnection', (s: TLSSocket) => {
         this.#sockets.add(s)
         s.once('close', () => this.#sockets.delete(s))
-        // HTTP/1.1 inside Node's HTTP/2 server gets no headersTimeout of its own:
-        // the head must arrive within it, as on plain listeners (see holdTlsHttp1).
-        if (s.alpnProtocol !== 'h2') armHeadDeadline(s, limits.headersTimeoutMs)
         const l = plane.current.listeners.get(port)
         const chain = l === undefined ? null : findTlsServer(l, typeof s.servername === 'string' ? s.servername : '')
-        if (chain !== null && !isClientAccepted(chain, s)) s.destroy()
+        if (chain !== null && !isClientAccepted(chain, s)) { s.destroy(); return }
+        if (http2Listeners === null) {
+          // HTTP/1.1 inside Node's HTTP/2 server gets no headersTimeout of its own:
+          // the head must arrive within it, as on plain listeners (see holdTlsHttp1).
+          if (s.alpnProtocol !== 'h2') armHeadDeadline(s, limits.headersTimeoutMs)
+        } else if (s.alpnProtocol === 'h2') {
+          for (const fn of http2Listeners) fn.call(srv, s)
+        } else {
+          this.#h1!.accept(s)
+        }
       })
     }
     const server = this.app.server as unknown as { maxHeaderSize?: number, headersTimeout?: number, maxHeadersCount?: number }
@@ -167,18 +182,21 @@ export class GatewayListener {
     // One over the limit, so the data plane can tell an overflow (431) from a request at the limit.
     server.maxHeadersCount = limits.maxHeadersCount + 1
     if (!listener.tls) {
-      if (useH1Server()) {
-        this.#h1 = new H1Server({
-          maxHeaderBytes: limits.maxHeaderBytes,
-          headersTimeoutMs: limits.headersTimeoutMs,
-          requestTimeoutMs: limits.requestTimeoutMs,
-          keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
-          onRequest: (req, res) => { plane.handle(req, res, port, 'http', '') },
-          onUpgrade: (req, socket, head) => { handleUpgrade(plane, req, socket, head, port, 'http', '') }
-        })
-      }
+      if (useH1Server()) this.#h1 = this.#h1Server(plane, limits, 'http')
       this.#acceptH2c(plane, port)
     }
+  }
+
+  #h1Server (plane: DataPlane, limits: ListenerLimits, scheme: 'http' | 'https'): H1Server {
+    const port = this.port
+    return new H1Server({
+      maxHeaderBytes: limits.maxHeaderBytes,
+      headersTimeoutMs: limits.headersTimeoutMs,
+      requestTimeoutMs: limits.requestTimeoutMs,
+      keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+      onRequest: (req, res) => { plane.handle(req, res, port, scheme, serverNameOf(req.socket)) },
+      onUpgrade: (req, socket, head) => { handleUpgrade(plane, req, socket, head, port, scheme, serverNameOf(socket)) }
+    })
   }
 
   /**
@@ -314,6 +332,12 @@ function armHeadDeadline (sock: TLSSocket, ms: number): void {
   t.unref()
   holder[kHeadDeadline] = t
   if (prev === undefined) sock.once('close', () => { const x = holder[kHeadDeadline]; if (x !== undefined) clearTimeout(x) })
+}
+
+/** The SNI name a TLS client sent ('' for none, and on plain sockets). */
+function serverNameOf (socket: Socket): string {
+  const name = (socket as TLSSocket).servername
+  return typeof name === 'string' ? name : ''
 }
 
 function destroySilently (this: Socket): void {
