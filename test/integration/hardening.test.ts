@@ -150,6 +150,16 @@ ${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { port, v1: ups.get('v
       })
       assert.ok(slowBody.ms < 800 + 2_000, `slow body closed after ${slowBody.ms} ms`)
       assert.ok(slowBody.text === '' || /^HTTP\/1\.1 408/.test(slowBody.text), slowBody.text.slice(0, 60))
+      // A handshake and then silence: the first head is due within the headers timeout too.
+      const silentFor = await new Promise<number>((resolve) => {
+        const t0 = Date.now()
+        const s = tlsConnect({ port: tlsPort, host: '127.0.0.1', servername: 's.example', ca: ca.cert, ALPNProtocols: ['http/1.1'] })
+        s.resume() // a 408 may come first
+        s.on('error', () => {})
+        s.on('close', () => resolve(Date.now() - t0))
+        setTimeout(() => s.destroy(), 8_000)
+      })
+      assert.ok(silentFor >= HEADERS_TIMEOUT_MS - 100 && silentFor < HEADERS_TIMEOUT_MS + 2_000, `silent connection closed after ${silentFor} ms`)
       const ok = await request(`https://127.0.0.1:${tlsPort}/x`, { headers: { host: 's.example' }, tls: { ca: ca.cert, servername: 's.example' } })
       assert.equal(ok.status, 200)
     } finally {

@@ -650,9 +650,16 @@ export class H1Server {
     this.#sweep.unref()
   }
 
-  /** Takes over a socket whose first bytes are still in its read buffer (unshifted). */
-  accept (socket: Socket): void {
-    this.connections.add(new H1ServerConnection(this, socket))
+  /**
+   * Takes over a socket whose first bytes are still in its read buffer
+   * (unshifted), or, with `headFromNow`, one that has sent none yet (a TLS
+   * connection after its handshake): its first head is due within
+   * headersTimeout from now, as node:http counts it.
+   */
+  accept (socket: Socket, headFromNow = false): void {
+    const conn = new H1ServerConnection(this, socket)
+    if (headFromNow) conn.headStart = conn.requestStart = performance.now()
+    this.connections.add(conn)
   }
 
   #checkDeadlines (): void {

@@ -173,7 +173,7 @@ export class GatewayListener {
         } else if (s.alpnProtocol === 'h2') {
           for (const fn of http2Listeners) fn.call(srv, s)
         } else {
-          this.#h1!.accept(s)
+          this.#h1!.accept(s, true)
         }
       })
     }
