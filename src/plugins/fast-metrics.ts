@@ -4,7 +4,7 @@
 // Registry the usual `get()` shape at scrape time (aggregation across workers
 // included).
 
-type Labels = Readonly<Record<string, string>>
+export type Labels = Readonly<Record<string, string>>
 
 const OVERFLOW = '\u0000overflow'
 
@@ -35,6 +35,26 @@ export class FastCounter {
   get (key: string): CounterSeries | undefined {
     return this.#series.get(key)
   }
+
+  /**
+   * The series for the pair (`a`, `b`), found by two lookups on strings the
+   * caller keeps (config names, constants) rather than a key string built per
+   * call; `labels` is called once, when the pair is first seen. Its key is
+   * `a|b`, as `get`/`add` callers would write it.
+   */
+  pair (a: string, b: string, labels: (a: string, b: string) => Labels): CounterSeries {
+    let inner = this.#pairs.get(a)
+    if (inner === undefined) { inner = new Map(); this.#pairs.set(a, inner) }
+    let s = inner.get(b)
+    if (s === undefined) {
+      const key = `${a}|${b}`
+      s = this.get(key) ?? this.add(key, labels(a, b))
+      inner.set(b, s)
+    }
+    return s
+  }
+
+  readonly #pairs = new Map<string, Map<string, CounterSeries>>()
 
   /** Adds the series for `key`; beyond the limit, new label sets share one `overflow` series. */
   add (key: string, labels: Labels): CounterSeries {

@@ -4,9 +4,13 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
-import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js'
+import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries, type Labels } from './fast-metrics.js'
 import type { Exchange } from '../gateway/dataplane/exchange.js'
 import type { Cluster, Route, RouteDestination } from '../gateway/snapshot.js'
+
+const rateLimitLabels = (limit: string, allowed: string): Labels => ({ limit, decision: allowed === '1' ? 'allow' : 'deny' })
+const authzLabels = (policy: string, allowed: string): Labels => ({ policy: policy === '' ? '(no ALLOW matched)' : policy, decision: allowed === '1' ? 'allow' : 'deny' })
+const cacheLabels = (policy: string, result: string): Labels => ({ policy, result })
 
 /** The request counters of one destination of one route, by listener port and status (no response flags). */
 interface DestinationSeries { readonly route: Route, readonly byCode: Map<number, CounterSeries> }
@@ -40,10 +44,6 @@ export class GatewayMetrics {
   readonly #byDestination = new WeakMap<RouteDestination, DestinationSeries>()
   readonly #durationByRoute = new WeakMap<Route, HistogramSeries>()
   readonly #attemptsByCluster = new WeakMap<Cluster, Map<string, CounterSeries>>()
-  // Series by config strings (whose hashes V8 keeps) instead of a key string built per request.
-  readonly #rateLimitByName = new Map<string, [CounterSeries | undefined, CounterSeries | undefined]>()
-  readonly #authzByPolicy = new Map<string, [CounterSeries | undefined, CounterSeries | undefined]>()
-  readonly #cacheByPolicy = new Map<string, Map<string, CounterSeries>>()
 
   constructor (opts: { maxConsumers?: number } = {}) {
     this.#maxConsumers = opts.maxConsumers ?? 100
@@ -121,15 +121,7 @@ export class GatewayMetrics {
   }
 
   rateLimitDecision (limit: string, allowed: boolean): void {
-    let pair = this.#rateLimitByName.get(limit)
-    if (pair === undefined) { pair = [undefined, undefined]; this.#rateLimitByName.set(limit, pair) }
-    const i = allowed ? 1 : 0
-    let s = pair[i]
-    if (s === undefined) {
-      const key = `${limit}|${i}`
-      s = pair[i] = this.rateLimitDecisions.get(key) ?? this.rateLimitDecisions.add(key, { limit, decision: allowed ? 'allow' : 'deny' })
-    }
-    s.inc()
+    this.rateLimitDecisions.pair(limit, allowed ? '1' : '0', rateLimitLabels).inc()
   }
 
   rateLimitStoreError (policy: string): void {
@@ -169,30 +161,13 @@ export class GatewayMetrics {
     }
     r.inc()
     if (ex.cacheStatus !== '') {
-      const policy = ex.cachePolicy?.id ?? ''
-      let byStatus = this.#cacheByPolicy.get(policy)
-      if (byStatus === undefined) { byStatus = new Map(); this.#cacheByPolicy.set(policy, byStatus) }
-      let c = byStatus.get(ex.cacheStatus)
-      if (c === undefined) {
-        const ckey = `${policy}|${ex.cacheStatus}`
-        c = this.cacheResults.get(ckey) ?? this.cacheResults.add(ckey, { policy, result: ex.cacheStatus })
-        byStatus.set(ex.cacheStatus, c)
-      }
-      c.inc()
+      this.cacheResults.pair(ex.cachePolicy?.id ?? '', ex.cacheStatus, cacheLabels).inc()
     }
     const consumer = ex.facts.consumer
     if (consumer !== '') this.#countConsumer(consumer, status)
     const az = ex.authz
     if (az !== null && az.reason !== 'no-policy') {
-      let pair = this.#authzByPolicy.get(az.policy)
-      if (pair === undefined) { pair = [undefined, undefined]; this.#authzByPolicy.set(az.policy, pair) }
-      const i = az.allowed ? 1 : 0
-      let a = pair[i]
-      if (a === undefined) {
-        const akey = `${az.policy}|${i}`
-        a = pair[i] = this.authzDecisions.get(akey) ?? this.authzDecisions.add(akey, { policy: az.policy === '' ? '(no ALLOW matched)' : az.policy, decision: az.allowed ? 'allow' : 'deny' })
-      }
-      a.inc()
+      this.authzDecisions.pair(az.policy, az.allowed ? '1' : '0', authzLabels).inc()
     }
     let h = route === null ? undefined : this.#durationByRoute.get(route)
     if (h === undefined) {

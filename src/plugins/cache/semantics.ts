@@ -218,8 +218,10 @@ interface LastVariant { readonly vary: readonly string[], readonly values: Reado
 const lastVariant = new WeakMap<object, LastVariant>()
 
 function sameAsLast (last: LastVariant, vary: readonly string[], reqHeaders: HeaderMap): boolean {
-  if (last.vary !== vary && (last.vary.length !== vary.length || last.vary.some((n, i) => n !== vary[i]))) return false
-  for (let i = 0; i < vary.length; i++) if (reqHeaders[vary[i]!] !== last.values[i]) return false
+  if (last.vary.length !== vary.length) return false
+  for (let i = 0; i < vary.length; i++) {
+    if (last.vary[i] !== vary[i] || reqHeaders[vary[i]!] !== last.values[i]) return false
+  }
   return true
 }
 

@@ -189,7 +189,7 @@ export class CacheStore {
     const prev = this.#pending.get(key)
     if (prev === undefined) this.#pending.set(key, { key, item, lifeMs })
     else {
-      if (!(prev.item instanceof VaryRecord && item instanceof VaryRecord && prev.lifeMs > lifeMs)) prev.lifeMs = lifeMs
+      prev.lifeMs = prev.item instanceof VaryRecord && item instanceof VaryRecord ? Math.max(prev.lifeMs, lifeMs) : lifeMs
       prev.item = item
     }
     if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#flush) }
