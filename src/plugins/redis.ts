@@ -68,6 +68,49 @@ function redact (u: string): string {
   try { const x = new URL(u); if (x.password !== '') x.password = '***'; return x.toString() } catch { return u }
 }
 
+/**
+ * Work for the end of the current event-loop round: the batched writes of the
+ * rate-limit and cache stores. They run together in one `setImmediate`, with
+ * the connection's socket corked on a single Redis, so one round's commands
+ * leave in one write. Each task handles its own errors.
+ */
+export function atRoundEnd (client: RedisClient, task: () => void): void {
+  let round = rounds.get(client)
+  if (round === undefined) { round = new RoundEnd(client); rounds.set(client, round) }
+  round.add(task)
+}
+
+const rounds = new WeakMap<RedisClient, RoundEnd>()
+
+class RoundEnd {
+  readonly #client: RedisClient
+  #tasks: Array<() => void> = []
+  #spare: Array<() => void> = []
+  #scheduled = false
+
+  constructor (client: RedisClient) { this.#client = client }
+
+  add (task: () => void): void {
+    this.#tasks.push(task)
+    if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#run) }
+  }
+
+  readonly #run = (): void => {
+    this.#scheduled = false
+    const tasks = this.#tasks
+    this.#tasks = this.#spare
+    const socket = this.#client.isCluster ? undefined : (this.#client as Redis).stream
+    socket?.cork()
+    try {
+      for (let i = 0; i < tasks.length; i++) tasks[i]!()
+    } finally {
+      tasks.length = 0
+      this.#spare = tasks
+      socket?.uncork()
+    }
+  }
+}
+
 /** Resolves true once the client is ready, false after `timeoutMs`. */
 export function redisReady (client: RedisClient, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true)

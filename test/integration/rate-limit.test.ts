@@ -235,11 +235,15 @@ test('checks asked for together leave in one script call, and each key still cou
       const info = String(await redis.command('INFO', 'commandstats'))
       return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
     }
+    const reads = async (): Promise<number> => Number(/cmdstat_get:calls=(\d+)/.exec(String(await redis.command('INFO', 'commandstats')))?.[1] ?? 0)
     const before = await calls()
+    const readsBefore = await reads()
     // 3 keys × 20 checks at once, 7 allowed per key and period.
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) => store.take(`batch-${i % 3}`, 7, 60_000)))
     const after = await calls()
     assert.ok(after - before <= 2, `60 checks took ${after - before} script calls`)
+    // The checks on one key run as one step: one read per key and call, not one per check.
+    assert.ok(await reads() - readsBefore <= 3 * (after - before), `60 checks on 3 keys read ${await reads() - readsBefore} times`)
     for (let k = 0; k < 3; k++) {
       const mine = results.filter((_, i) => i % 3 === k)
       assert.equal(mine.filter(r => r.allowed).length, 7, `key ${k}: exactly 7 allowed`)
@@ -247,6 +251,29 @@ test('checks asked for together leave in one script call, and each key still cou
       assert.deepEqual(mine.slice(0, 7).map(r => r.remaining), [6, 5, 4, 3, 2, 1, 0])
       assert.ok(mine.slice(7).every(r => !r.allowed && r.retryAfterMs > 0))
     }
+  } finally {
+    client.disconnect()
+    await redis.stop()
+  }
+})
+
+test('a batch gives each check the numbers it would get alone (fractional interval: 3 per second)', async () => {
+  const redis = await startRedis()
+  const client = await connectRedis([redis.url], null)
+  try {
+    assert.equal(await redisReady(client, 5_000), true)
+    const store = new RedisStore(client)
+    const together = await Promise.all(Array.from({ length: 5 }, () => store.take('frac-batch', 3, 1_000)))
+    const alone = []
+    for (let i = 0; i < 5; i++) alone.push(await store.take('frac-alone', 3, 1_000))
+    assert.deepEqual(together.map(r => r.allowed), [true, true, true, false, false])
+    assert.deepEqual(together.map(r => r.allowed), alone.map(r => r.allowed))
+    assert.deepEqual(together.map(r => r.remaining), [2, 1, 0, 0, 0])
+    assert.deepEqual(together.map(r => r.remaining), alone.map(r => r.remaining))
+    // A 334, 667, 1000 ms backlog (rounded up), then a refusal until a third of a second passes.
+    assert.deepEqual(together.map(r => r.resetMs), [334, 667, 1000, 1000, 1000])
+    assert.deepEqual(together.slice(3).map(r => r.retryAfterMs), [334, 334])
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(together[i]!.resetMs - alone[i]!.resetMs) <= 50, `check ${i}: ${together[i]!.resetMs} vs ${alone[i]!.resetMs} ms`)
   } finally {
     client.disconnect()
     await redis.stop()

@@ -13,7 +13,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { scriptBatches, type RedisClient } from '../redis.js'
+import { atRoundEnd, scriptBatches, type RedisClient } from '../redis.js'
 import { decodeStored, encodeEntry, encodeVaryRecord, entrySize, varyRecordSize, VaryRecord, type CacheEntry } from './entry.js'
 import { matchesPurge, purgePattern, remainingLifeMs, variantKey, type HeaderMap, type PurgeScope } from './semantics.js'
 
@@ -192,7 +192,7 @@ export class CacheStore {
       prev.lifeMs = prev.item instanceof VaryRecord && item instanceof VaryRecord ? Math.max(prev.lifeMs, lifeMs) : lifeMs
       prev.item = item
     }
-    if (!this.#scheduled) { this.#scheduled = true; setImmediate(this.#flush) }
+    if (!this.#scheduled) { this.#scheduled = true; atRoundEnd(this.#redis!, this.#flush) }
   }
 
   readonly #flush = (): void => {

@@ -34,37 +34,60 @@ export function remainingAfter (backlogMs: number, requests: number, periodMs: n
 
 /**
  * `gcra` as one atomic Redis script, on Redis' own clock so that gateways with
- * skewed clocks share one timeline, for many keys in one call: KEYS[i] with
- * ARGV[2i-1] (period) and ARGV[2i] (interval). Each step gives four integers:
- * allowed, backlog (ms, rounded up), retryAfter (ms, rounded up) and the
- * requests remaining, counted here from the exact backlog (Redis turns Lua
- * numbers into integers, so a fractional interval would otherwise lose one).
- * A batch is exactly as if its keys had been sent one after another.
+ * skewed clocks share one timeline, for many keys in one call. KEYS[i] takes
+ * ARGV[3i] checks in a row, with ARGV[3i-2] (period) and ARGV[3i-1]
+ * (interval): one read and at most one write per key, however many checks.
+ *
+ * All checks of one call see the same instant, so once one is refused the rest
+ * of its run is refused too: the allowed checks are always the first ones. The
+ * reply is therefore small: Redis' time, then per key the TAT the run started
+ * from (written with 17 digits, so it parses back to the same double) and how
+ * many were allowed. `replayGcraRun` derives each check's numbers from that
+ * with the same arithmetic; a batch is exactly as if its checks had been sent
+ * one after another.
  */
 export const GCRA_BATCH_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {}
+local out = {now}
 for i, key in ipairs(KEYS) do
-  local period = tonumber(ARGV[2 * i - 1])
-  local interval = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[3 * i - 2])
+  local interval = tonumber(ARGV[3 * i - 1])
+  local count = tonumber(ARGV[3 * i])
   local tat = tonumber(redis.call('GET', key))
   if tat == nil or tat < now then tat = now end
-  local nexttat = tat + interval
-  local allowat = nexttat - period
-  local n = #out
-  if now < allowat then
-    out[n + 1] = 0
-    out[n + 2] = math.ceil(tat - now)
-    out[n + 3] = math.ceil(allowat - now)
-    out[n + 4] = 0
-  else
-    redis.call('SET', key, tostring(nexttat), 'PX', math.max(1, math.ceil(nexttat - now)))
-    out[n + 1] = 1
-    out[n + 2] = math.ceil(nexttat - now)
-    out[n + 3] = 0
-    out[n + 4] = math.max(0, math.floor((period - (nexttat - now)) / interval + 1e-9))
+  local start = tat
+  local allowed = 0
+  while allowed < count do
+    local nexttat = tat + interval
+    if now < nexttat - period then break end
+    tat = nexttat
+    allowed = allowed + 1
   end
+  if allowed > 0 then
+    redis.call('SET', key, tostring(tat), 'PX', math.max(1, math.ceil(tat - now)))
+  end
+  out[2 * i] = string.format('%.17g', start)
+  out[2 * i + 1] = allowed
 end
 return out
 `
+
+/**
+ * The results of a run of `count` checks on one key that started from `start`
+ * (the TAT, already no earlier than `now`), of which the first `allowed` passed:
+ * the script's steps again, in the same order of floating-point operations.
+ * Times are rounded up to whole ms, as the script did before this form.
+ */
+export function replayGcraRun (start: number, now: number, allowed: number, count: number, periodMs: number, interval: number, each: (i: number, r: GcraResult) => void): void {
+  let tat = start
+  for (let i = 0; i < count; i++) {
+    const next = tat + interval
+    if (i < allowed) {
+      tat = next
+      each(i, { allowed: true, remaining: Math.max(0, Math.floor((periodMs - (next - now)) / interval + 1e-9)), resetMs: Math.ceil(next - now), retryAfterMs: 0 })
+    } else {
+      each(i, { allowed: false, remaining: 0, resetMs: Math.ceil(tat - now), retryAfterMs: Math.ceil(next - periodMs - now) })
+    }
+  }
+}

@@ -2,31 +2,50 @@
 // across workers and replicas. Checks are batched: every check asked for while
 // the event loop handles one round of sockets leaves in one script call (one
 // command to build, send and parse instead of one per check, and one script
-// run on the Redis side), sent when that round is over (setImmediate). On Redis
-// Cluster a script may only touch keys of one hash slot, so a batch is split by
-// slot.
-import { scriptBatches, type RedisClient } from '../redis.js'
-import { GCRA_BATCH_LUA, type GcraResult } from './gcra.js'
+// run on the Redis side), sent when that round is over. The checks of a round
+// on one key form one run: one read and one write in Redis and two numbers in
+// the reply, however many requests share the key. On Redis Cluster a script
+// may only touch keys of one hash slot, so a batch is split by slot.
+import { atRoundEnd, scriptBatches, type RedisClient } from '../redis.js'
+import { GCRA_BATCH_LUA, replayGcraRun, type GcraResult } from './gcra.js'
 
-type BatchCommand = (...args: Array<string | number>) => Promise<number[]>
+type BatchCommand = (...args: Array<string | number>) => Promise<Array<string | number>>
 
-interface Pending {
+/** Someone waiting for one check: told its result, or the error that stopped the batch. */
+export interface GcraWaiter {
+  settle: (result: GcraResult | null, err: Error | null) => void
+}
+
+/** The checks of one round on one key with one limit, in the order asked: one script step. */
+interface Run {
   readonly key: string
   readonly requests: number
   readonly periodMs: number
-  readonly resolve: (r: GcraResult) => void
-  readonly reject: (err: Error) => void
+  readonly waiters: GcraWaiter[]
 }
 
-const keyOfPending = (p: Pending): string => p.key
+const keyOfRun = (r: Run): string => r.key
 
-/** Most checks in one script call (bounds the script's run time and the reply size). */
+/** Most keys in one script call (bounds the script's run time and the reply size). */
 const MAX_BATCH = 256
+/** Most checks in one run: a longer one starts a second run on the same key. */
+const MAX_RUN = 1_024
+
+/** A promise's resolve and reject as a waiter, for `take`. */
+class PromiseWaiter implements GcraWaiter {
+  constructor (readonly resolve: (r: GcraResult) => void, readonly reject: (err: Error) => void) {}
+  settle (result: GcraResult | null, err: Error | null): void {
+    if (result !== null) this.resolve(result)
+    else this.reject(err ?? new Error('no result'))
+  }
+}
 
 export class RedisStore {
   readonly client: RedisClient
   readonly #cluster: boolean
-  #queue: Pending[] = []
+  #runs: Run[] = []
+  /** The open run per key in this round. */
+  readonly #open = new Map<string, Run>()
   #scheduled = false
 
   constructor (client: RedisClient) {
@@ -36,34 +55,52 @@ export class RedisStore {
   }
 
   take (key: string, requests: number, periodMs: number): Promise<GcraResult> {
-    return new Promise<GcraResult>((resolve, reject) => {
-      this.#queue.push({ key, requests, periodMs, resolve, reject })
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        setImmediate(this.#flush)
-      }
-    })
+    return new Promise<GcraResult>((resolve, reject) => { this.check(key, requests, periodMs, new PromiseWaiter(resolve, reject)) })
+  }
+
+  /** Queues one check; `waiter` hears once, after the round's batch came back. */
+  check (key: string, requests: number, periodMs: number, waiter: GcraWaiter): void {
+    let run = this.#open.get(key)
+    if (run === undefined || run.requests !== requests || run.periodMs !== periodMs || run.waiters.length >= MAX_RUN) {
+      run = { key, requests, periodMs, waiters: [] }
+      this.#open.set(key, run)
+      this.#runs.push(run)
+    }
+    run.waiters.push(waiter)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      atRoundEnd(this.client, this.#flush)
+    }
   }
 
   readonly #flush = (): void => {
     this.#scheduled = false
-    const queue = this.#queue
-    this.#queue = []
-    for (const batch of scriptBatches(queue, keyOfPending, this.#cluster, MAX_BATCH)) this.#send(batch)
+    const runs = this.#runs
+    this.#runs = []
+    this.#open.clear()
+    for (const batch of scriptBatches(runs, keyOfRun, this.#cluster, MAX_BATCH)) {
+      try {
+        this.#send(batch)
+      } catch (err) {
+        for (const r of batch) for (const w of r.waiters) w.settle(null, err as Error)
+      }
+    }
   }
 
-  #send (batch: Pending[]): void {
+  #send (batch: Run[]): void {
     const args: Array<string | number> = [batch.length]
-    for (const p of batch) args.push(p.key)
-    for (const p of batch) args.push(p.periodMs, p.periodMs / p.requests)
+    for (const r of batch) args.push(r.key)
+    for (const r of batch) args.push(r.periodMs, r.periodMs / r.requests, r.waiters.length)
     const run = (this.client as unknown as { meshgateGcraBatch: BatchCommand }).meshgateGcraBatch
     run.apply(this.client, args).then(reply => {
+      const now = Number(reply[0])
       for (let i = 0; i < batch.length; i++) {
-        const o = 4 * i
-        batch[i]!.resolve({ allowed: reply[o] === 1, resetMs: reply[o + 1]!, retryAfterMs: reply[o + 2]!, remaining: reply[o + 3]! })
+        const r = batch[i]!
+        const waiters = r.waiters
+        replayGcraRun(Number(reply[2 * i + 1]), now, Number(reply[2 * i + 2]), waiters.length, r.periodMs, r.periodMs / r.requests, (j, result) => { waiters[j]!.settle(result, null) })
       }
     }, (err: Error) => {
-      for (const p of batch) p.reject(err)
+      for (const r of batch) for (const w of r.waiters) w.settle(null, err)
     })
   }
 }
