@@ -28,7 +28,7 @@ async function store (): Promise<CacheStore> {
 }
 
 function entry (body: string, over: Partial<CacheEntry> = {}): CacheEntry {
-  return { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from(body), storedAt: Date.now(), initialAgeMs: 0, freshMs: 60_000, staleWhileRevalidateMs: 10_000, staleIfErrorMs: 30_000, vary: [], ...over }
+  return { status: 200, headers: ['content-type', 'text/plain'], body: Buffer.from(body), storedAt: Date.now(), initialAgeMs: 0, freshMs: 60_000, staleWhileRevalidateMs: 10_000, staleIfErrorMs: 30_000, vary: [], ...over }
 }
 
 /** Writes to Redis run in the background: wait until `key` is there. */
@@ -65,7 +65,7 @@ test('a response stored by one replica is an L2 hit in the other, then an L1 hit
   assert.equal(b.getLocal(key, {}), undefined, 'B\'s L1 knows nothing: ask L2')
   const got = await b.get(key, {})
   assert.equal(got?.body.toString(), 'one')
-  assert.deepEqual(got?.headers, [['content-type', 'text/plain']])
+  assert.deepEqual(got?.headers, ['content-type', 'text/plain'])
   assert.equal(b.stats.l2Hits, 1)
   assert.equal(b.getLocal(key, {})?.body.toString(), 'one', 'copied into B\'s L1')
   assert.equal(b.stats.l1Hits, 1)

@@ -130,7 +130,7 @@ test('cache-control parsing keeps quoted commas and takes the first occurrence',
 function entry (over: Partial<CacheEntry> = {}): CacheEntry {
   return {
     status: 200,
-    headers: [['content-type', 'text/plain']],
+    headers: ['content-type', 'text/plain'],
     body: Buffer.from('hello'),
     storedAt: Date.now(),
     initialAgeMs: 0,
@@ -266,7 +266,7 @@ function escapeRegExp (s: string): string {
 test('an entry survives encode and decode, binary body and all', () => {
   const body = Buffer.alloc(512)
   for (let i = 0; i < body.length; i++) body[i] = i % 256
-  const e = entry({ status: 203, headers: [['content-type', 'application/octet-stream'], ['x-n', 'é ü'], ['link', '<a>'], ['link', '<b>']], body, storedAt: 1_700_000_000_123, initialAgeMs: 4_000, freshMs: 30_000, staleWhileRevalidateMs: 5_000, staleIfErrorMs: 60_000, vary: ['accept-language', 'x-tenant'] })
+  const e = entry({ status: 203, headers: ['content-type', 'application/octet-stream', 'x-n', 'é ü', 'link', '<a>', 'link', '<b>'], body, storedAt: 1_700_000_000_123, initialAgeMs: 4_000, freshMs: 30_000, staleWhileRevalidateMs: 5_000, staleIfErrorMs: 60_000, vary: ['accept-language', 'x-tenant'] })
   const back = decodeEntry(encodeEntry(e))
   assert.ok(back !== null)
   assert.deepEqual({ ...back, body: null }, { ...e, body: null })
@@ -301,7 +301,7 @@ test('garbage, truncation, other versions and vary records decode to null', () =
 })
 
 test('random corruption never throws: it decodes to null or to a well-formed entry', () => {
-  const good = encodeEntry(entry({ headers: [['a', 'b']], vary: ['x'] }))
+  const good = encodeEntry(entry({ headers: ['a', 'b'], vary: ['x'] }))
   let seed = 7
   const rand = (n: number): number => { seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648; return seed % n }
   for (let i = 0; i < 2_000; i++) {
@@ -327,12 +327,12 @@ test('entrySize counts the body, the headers and a fixed overhead', () => {
   const small = entrySize(entry({ body: Buffer.alloc(0), headers: [] }))
   assert.ok(small > 0)
   assert.equal(entrySize(entry({ body: Buffer.alloc(1_000), headers: [] })), small + 1_000)
-  assert.ok(entrySize(entry({ body: Buffer.alloc(0), headers: [['x-long', 'v'.repeat(500)]] })) > small + 500)
+  assert.ok(entrySize(entry({ body: Buffer.alloc(0), headers: ['x-long', 'v'.repeat(500)] })) > small + 500)
 })
 
 test('replayHeaders drops hop-by-hop, connection-named, age and set-cookie headers', () => {
   const h = replayHeaders({ 'Content-Type': 'text/plain', connection: 'close, X-Hop', 'x-hop': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', age: '3', 'set-cookie': ['a=1'], vary: 'accept', link: ['<a>', '<b>'], 'content-length': 5 })
-  assert.deepEqual(h, [['content-type', 'text/plain'], ['vary', 'accept'], ['link', '<a>'], ['link', '<b>'], ['content-length', '5']])
+  assert.deepEqual(h, ['content-type', 'text/plain', 'vary', 'accept', 'link', '<a>', 'link', '<b>', 'content-length', '5'])
 })
 
 // --- the store without Redis -----------------------------------------------------

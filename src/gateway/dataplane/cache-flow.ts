@@ -13,17 +13,14 @@ import { replayHeaders, type CacheEntry } from '../../plugins/cache/entry.js'
 
 type Proceed = (ex: Exchange) => void
 
-interface Capture {
+export interface CacheCapture {
   status: number
-  headers: Array<readonly [string, string]>
+  headers: string[]
   chunks: Buffer[]
   bytes: number
   decision: Extract<ReturnType<typeof responseDecision>, { store: true }>
   storedAt: number
 }
-
-const captures = new WeakMap<Exchange, Capture>()
-const views = new WeakMap<Exchange, HeaderMap>()
 
 /**
  * The request headers the cache decides and keys on: as the client sent them.
@@ -34,12 +31,7 @@ const views = new WeakMap<Exchange, HeaderMap>()
 function cacheHeaders (ex: Exchange): HeaderMap {
   const f = ex.facts
   if (f.sentAuthorization === '' || f.headers.authorization !== undefined) return f.headers as HeaderMap
-  let v = views.get(ex)
-  if (v === undefined) {
-    v = { ...(f.headers as HeaderMap), authorization: f.sentAuthorization }
-    views.set(ex, v)
-  }
-  return v
+  return (ex.cacheView ??= { ...(f.headers as HeaderMap), authorization: f.sentAuthorization })
 }
 
 /** The client's connection for HTTP/1.x (its requests come one after another), else null. */
@@ -109,7 +101,10 @@ export function serveEntry (ex: Exchange, e: CacheEntry, label: string, now: num
   const res = ex.res
   if (res.headersSent) { res.destroy(); complete(ex); return }
   const out: Record<string, string | string[]> = {}
-  for (const [k, v] of e.headers) {
+  const h = e.headers
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!
+    const v = h[i + 1]!
     const prev = out[k]
     if (prev === undefined) out[k] = v
     else if (Array.isArray(prev)) prev.push(v)
@@ -147,23 +142,23 @@ export function onUpstreamResponse (ex: Exchange, status: number, headers: Incom
   if (!ex.cacheCapture) return false
   const now = Date.now()
   const d = responseDecision(status, headers as HeaderMap, cacheHeaders(ex), ex.cachePolicy!.rules, now)
-  if (d.store) captures.set(ex, { status, headers: replayHeaders(headers), chunks: [], bytes: 0, decision: d, storedAt: now })
+  if (d.store) ex.cacheCaptured = { status, headers: replayHeaders(headers), chunks: [], bytes: 0, decision: d, storedAt: now }
   return false
 }
 
 export function onUpstreamData (ex: Exchange, chunk: Buffer): void {
-  const c = captures.get(ex)
-  if (c === undefined) return
+  const c = ex.cacheCaptured
+  if (c === null) return
   c.bytes += chunk.length
   // Larger than the policy allows: stream it through, do not store.
-  if (c.bytes > ex.cachePolicy!.rules.maxBodyBytes) { captures.delete(ex); return }
+  if (c.bytes > ex.cachePolicy!.rules.maxBodyBytes) { ex.cacheCaptured = null; return }
   c.chunks.push(chunk)
 }
 
 export function onUpstreamEnd (ex: Exchange): void {
-  const c = captures.get(ex)
-  if (c === undefined) return
-  captures.delete(ex)
+  const c = ex.cacheCaptured
+  if (c === null) return
+  ex.cacheCaptured = null
   const d = c.decision
   const entry: CacheEntry = {
     status: c.status,
@@ -208,7 +203,7 @@ export function staleOnFailure (ex: Exchange, status: number): boolean {
 export function releaseWaiters (ex: Exchange): void {
   if (!ex.cacheLeader) return
   ex.cacheLeader = false
-  captures.delete(ex)
+  ex.cacheCaptured = null
   const cache = ex.plane.cache
   const waiting = cache.inflight.get(ex.cacheKey)
   cache.inflight.delete(ex.cacheKey)

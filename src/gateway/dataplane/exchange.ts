@@ -4,6 +4,8 @@ import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
 import type { CachePolicyRule, CompiledRule, Route, RouteDestination, Snapshot } from '../snapshot.js'
 import type { CacheEntry } from '../../plugins/cache/entry.js'
+import type { HeaderMap } from '../../plugins/cache/semantics.js'
+import type { CacheCapture } from './cache-flow.js'
 import type { ClusterRuntime } from '../../mesh-bridge/upstreams.js'
 import type { EndpointState } from '../../mesh-bridge/endpoint-state.js'
 import type { RequestFacts } from './request-facts.js'
@@ -82,6 +84,10 @@ export class Exchange {
   cacheLeader: boolean
   /** A stale entry usable if the upstream fails (stale-if-error). */
   staleEntry: CacheEntry | null
+  /** The request headers the cache keys on, once built (see cache-flow's cacheHeaders). */
+  cacheView: HeaderMap | null
+  /** The upstream answer being captured for the cache, or null. */
+  cacheCaptured: CacheCapture | null
   /** The gateway's span when tracing is on, else null. */
   trace: TraceContext | null
   /** The AuthorizationPolicy decision, once made. */
@@ -133,5 +139,7 @@ export class Exchange {
     this.cacheCapture = false
     this.cacheLeader = false
     this.staleEntry = null
+    this.cacheView = null
+    this.cacheCaptured = null
   }
 }

@@ -5,8 +5,8 @@
 
 export interface CacheEntry {
   readonly status: number
-  /** Response headers to replay, lowercase names, hop-by-hop and `age`, `set-cookie` removed. */
-  readonly headers: ReadonlyArray<readonly [string, string]>
+  /** Response headers to replay, flat `[name, value, name, value, ...]`: lowercase names, hop-by-hop and `age`, `set-cookie` removed. */
+  readonly headers: readonly string[]
   readonly body: Buffer
   /** ms since the epoch when the response arrived. */
   readonly storedAt: number
@@ -38,7 +38,8 @@ const RECORD_OVERHEAD_BYTES = 96
 
 export function entrySize (e: CacheEntry): number {
   let n = ENTRY_OVERHEAD_BYTES + e.body.length
-  for (const [name, value] of e.headers) n += name.length + value.length + 16
+  const h = e.headers
+  for (let i = 0; i < h.length; i += 2) n += h[i]!.length + h[i + 1]!.length + 16
   for (const name of e.vary) n += name.length + 8
   return n
 }
@@ -54,20 +55,22 @@ export function varyRecordSize (r: VaryRecord): number {
 const NOT_REPLAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'age', 'set-cookie'])
 
 /** The headers of an upstream response as `CacheEntry.headers`: lowercase, without hop-by-hop (including those named in `connection`), `age` and `set-cookie`. */
-export function replayHeaders (resHeaders: Readonly<Record<string, string | string[] | number | undefined>>): Array<readonly [string, string]> {
+export function replayHeaders (resHeaders: Readonly<Record<string, string | string[] | number | undefined>>): string[] {
   const connection = resHeaders.connection
-  const named = typeof connection === 'string' ? connection.toLowerCase().split(',').map(s => s.trim()) : []
-  const out: Array<readonly [string, string]> = []
+  const named = typeof connection === 'string' ? connection.toLowerCase().split(',').map(s => s.trim()) : NONE
+  const out: string[] = []
   for (const rawName in resHeaders) {
     const value = resHeaders[rawName]
     if (value === undefined) continue
     const name = rawName.toLowerCase()
     if (NOT_REPLAYED.has(name) || named.includes(name)) continue
-    if (Array.isArray(value)) for (const v of value) out.push([name, v])
-    else out.push([name, String(value)])
+    if (Array.isArray(value)) for (const v of value) out.push(name, v)
+    else out.push(name, String(value))
   }
   return out
 }
+
+const NONE: readonly string[] = []
 
 // 'm' 'g' <kind> <version>
 const MAGIC_0 = 0x6d
@@ -82,7 +85,9 @@ const MAX_META_BYTES = 1 << 20
 interface EntryMeta { s: number, h: Array<[string, string]>, t: number, a: number, f: number, w: number, e: number, v: string[] }
 
 export function encodeEntry (e: CacheEntry): Buffer {
-  const meta: EntryMeta = { s: e.status, h: e.headers as Array<[string, string]>, t: e.storedAt, a: e.initialAgeMs, f: e.freshMs, w: e.staleWhileRevalidateMs, e: e.staleIfErrorMs, v: e.vary as string[] }
+  const pairs: Array<[string, string]> = []
+  for (let i = 0; i < e.headers.length; i += 2) pairs.push([e.headers[i]!, e.headers[i + 1]!])
+  const meta: EntryMeta = { s: e.status, h: pairs, t: e.storedAt, a: e.initialAgeMs, f: e.freshMs, w: e.staleWhileRevalidateMs, e: e.staleIfErrorMs, v: e.vary as string[] }
   const json = JSON.stringify(meta)
   const jsonLength = Buffer.byteLength(json)
   const out = Buffer.allocUnsafe(TAG_BYTES + 4 + jsonLength + e.body.length)
@@ -101,7 +106,7 @@ export function decodeEntry (b: Buffer): CacheEntry | null {
   if (metaLength > MAX_META_BYTES || bodyStart > b.length) return null
   const m = parseJson(b.toString('utf8', TAG_BYTES + 4, bodyStart))
   if (!isEntryMeta(m)) return null
-  return { status: m.s, headers: m.h, body: b.subarray(bodyStart), storedAt: m.t, initialAgeMs: m.a, freshMs: m.f, staleWhileRevalidateMs: m.w, staleIfErrorMs: m.e, vary: m.v }
+  return { status: m.s, headers: m.h.flat(), body: b.subarray(bodyStart), storedAt: m.t, initialAgeMs: m.a, freshMs: m.f, staleWhileRevalidateMs: m.w, staleIfErrorMs: m.e, vary: m.v }
 }
 
 export function encodeVaryRecord (r: VaryRecord): Buffer {

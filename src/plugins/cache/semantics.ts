@@ -42,8 +42,8 @@ export type ResponseDecision =
     readonly freshMs: number
     readonly staleWhileRevalidateMs: number
     readonly staleIfErrorMs: number
-    /** Sorted, deduplicated: the response's `Vary` plus the policy's `vary`. */
-    readonly vary: string[]
+    /** Sorted, deduplicated: the response's `Vary` plus the policy's `vary` (shared: never modify). */
+    readonly vary: readonly string[]
     readonly initialAgeMs: number
   }
 
@@ -299,14 +299,36 @@ function globEscape (s: string): string {
   return s.replace(GLOB_SPECIALS, '\\$&')
 }
 
+export type Directives = ReadonlyMap<string, string | null>
+
+const NO_DIRECTIVES: Directives = new Map()
+// Cache-Control values repeat from message to message (`no-cache`,
+// `public, max-age=60`): each distinct short value is parsed once. Read-only
+// maps, shared by every caller.
+const parsedDirectives = new Map<string, Directives>()
+const PARSED_LIMIT = 512
+const PARSED_VALUE_MAX = 256
+
 /**
  * Cache-Control directives: lowercase names to values (unquoted; `null` when
  * the directive has none). The first occurrence of a directive wins.
  */
-export function parseCacheControl (value: string | string[] | undefined): Map<string, string | null> {
+export function parseCacheControl (value: string | string[] | undefined): Directives {
+  if (value === undefined) return NO_DIRECTIVES
+  if (typeof value !== 'string') return parseDirectives(value.join(','))
+  let d = parsedDirectives.get(value)
+  if (d === undefined) {
+    d = parseDirectives(value)
+    if (value.length <= PARSED_VALUE_MAX) {
+      if (parsedDirectives.size >= PARSED_LIMIT) parsedDirectives.clear()
+      parsedDirectives.set(value, d)
+    }
+  }
+  return d
+}
+
+function parseDirectives (text: string): Directives {
   const out = new Map<string, string | null>()
-  if (value === undefined) return out
-  const text = typeof value === 'string' ? value : value.join(',')
   let i = 0
   while (i < text.length) {
     // name up to '=', ',' or end
@@ -380,8 +402,19 @@ function hasToken (v: string | string[] | undefined, token: string): boolean {
   return text.toLowerCase().split(',').some(t => t.trim() === token)
 }
 
+// The policy's vary names sorted, per policy: what most responses (no Vary of their own) vary on.
+const policyVaryNames = new WeakMap<readonly string[], readonly string[]>()
+
 /** The response's Vary names plus the policy's, sorted and deduplicated; null for `Vary: *`. */
-function mergeVary (resVary: string | string[] | undefined, policyVary: readonly string[]): string[] | null {
+function mergeVary (resVary: string | string[] | undefined, policyVary: readonly string[]): readonly string[] | null {
+  if (resVary === undefined) {
+    let names = policyVaryNames.get(policyVary)
+    if (names === undefined) {
+      names = Object.freeze([...new Set(policyVary)].sort())
+      policyVaryNames.set(policyVary, names)
+    }
+    return names
+  }
   const names = new Set(policyVary)
   if (resVary !== undefined) {
     const text = typeof resVary === 'string' ? resVary : resVary.join(',')
@@ -394,7 +427,8 @@ function mergeVary (resVary: string | string[] | undefined, policyVary: readonly
   return [...names].sort()
 }
 
-function sortedNames (names: readonly string[]): readonly string[] {
+/** `names` sorted and deduplicated: the same array when it already is. */
+export function sortedNames (names: readonly string[]): readonly string[] {
   for (let i = 1; i < names.length; i++) {
     if ((names[i - 1] as string) >= (names[i] as string)) return [...new Set(names)].sort()
   }

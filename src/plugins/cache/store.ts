@@ -15,7 +15,7 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { atRoundEnd, scriptBatches, type RedisClient } from '../redis.js'
 import { decodeStored, encodeEntry, encodeVaryRecord, entrySize, varyRecordSize, VaryRecord, type CacheEntry } from './entry.js'
-import { matchesPurge, purgePattern, remainingLifeMs, variantKey, type HeaderMap, type PurgeScope } from './semantics.js'
+import { matchesPurge, purgePattern, remainingLifeMs, sortedNames, variantKey, type HeaderMap, type PurgeScope } from './semantics.js'
 
 export interface CacheStoreOptions {
   /** L1 bound: the total `entrySize` (and small vary records) held in this process, bytes. */
@@ -151,17 +151,16 @@ export class CacheStore {
     try {
       const lifeMs = Math.ceil(remainingLifeMs(entry, this.#now()))
       if (lifeMs <= 0) return
-      const vary = entry.vary.length === 0 ? entry.vary : [...new Set(entry.vary)].sort()
-      const record = vary.length === 0 ? null : new VaryRecord(vary)
-      const key = record === null ? primaryKey : variantKey(primaryKey, vary, reqHeaders, connection)
+      const vary = sortedNames(entry.vary)
+      const key = vary.length === 0 ? primaryKey : variantKey(primaryKey, vary, reqHeaders, connection)
       // A record naming the same headers that outlives this entry (give or take
       // a second) needs no rewrite: under steady traffic every store would
       // otherwise rewrite it, here and in Redis.
-      const writeRecord = record !== null && !this.#recordHolds(primaryKey, record, lifeMs)
-      if (writeRecord) this.#setLocal(primaryKey, record, lifeMs)
+      const record = vary.length === 0 || this.#recordHolds(primaryKey, vary, lifeMs) ? null : new VaryRecord(vary)
+      if (record !== null) this.#setLocal(primaryKey, record, lifeMs)
       this.#setLocal(key, entry, lifeMs)
       if (this.#redis === null) return
-      if (writeRecord) this.#queue(primaryKey, record, lifeMs)
+      if (record !== null) this.#queue(primaryKey, record, lifeMs)
       this.#queue(key, entry, lifeMs)
     } catch (err) {
       // Nothing above should throw (encoding a hostile entry at worst); a cache write is never worth a failed request.
@@ -169,10 +168,10 @@ export class CacheStore {
     }
   }
 
-  #recordHolds (primaryKey: string, record: VaryRecord, lifeMs: number): boolean {
+  #recordHolds (primaryKey: string, vary: readonly string[], lifeMs: number): boolean {
     const held = this.#l1.peek(primaryKey)
-    if (!(held instanceof VaryRecord) || held.vary.length !== record.vary.length) return false
-    for (let i = 0; i < held.vary.length; i++) if (held.vary[i] !== record.vary[i]) return false
+    if (!(held instanceof VaryRecord) || held.vary.length !== vary.length) return false
+    for (let i = 0; i < vary.length; i++) if (held.vary[i] !== vary[i]) return false
     return this.#l1.getRemainingTTL(primaryKey) >= lifeMs - RECORD_SLACK_MS
   }
 
