@@ -161,6 +161,29 @@ test('forged fact headers are replaced by the real facts, both ways', async () =
   assert.equal(seen['x-envoy-external-address'], MADRID)
 })
 
+test('one keep-alive connection changing x-forwarded-for and user-agent gets each request\'s own facts', async () => {
+  const one = new Agent({ localAddress: '127.0.0.2', connections: 1 })
+  try {
+    const sequence: Array<[string, string, string, string]> = [
+      [SEVILLE, UA.iPhone, 'AN', 'iPhone'],
+      [SEVILLE, UA.iPhone, 'AN', 'iPhone'],
+      [MADRID, UA.iPhone, 'MD', 'iPhone'],
+      [MADRID, UA.android, 'MD', 'mobile'],
+      [SEVILLE, UA.android, 'AN', 'mobile'],
+      [SEVILLE, UA.iPhone, 'AN', 'iPhone']
+    ]
+    for (const [ip, ua, region, device] of sequence) {
+      ups.clear()
+      const res = await send({ ip, ua, uid: 'same-user', agent: one })
+      assert.equal(res.status, 200)
+      const seen = [...ups.get('v1').requests, ...ups.get('v2').requests].at(-1)!.headers
+      assert.deepEqual([seen['x-geo-region'], seen['x-ua-device'], seen['x-envoy-external-address']], [region, device, ip], `${ip} ${device}`)
+    }
+  } finally {
+    await one.close()
+  }
+})
+
 test('1000 users split within binomial tolerance; raising the canary from 10% to 20% keeps everyone on v2', async () => {
   const callers = users(1000, SEVILLE)
   const half = await sides(callers)

@@ -104,7 +104,7 @@ export class DataPlane {
       facts.clientCert = forwardedClientCert(req.socket)
       if (facts.clientCert !== '') facts.peerPrincipal = peerPrincipal(req.socket)
     }
-    this.edge.apply(facts, snapshot.edgeFacts)
+    this.edge.apply(facts, snapshot.edgeFacts, req.httpVersion === '2.0' ? null : req.socket)
     const ex = new Exchange(this, req, res, facts, snapshot, requestId())
     ;(res as unknown as Record<symbol, Exchange>)[kExchange] = ex
     res.on('close', onDownstreamClose)

@@ -48,6 +48,7 @@ export class GeoDatabase {
   readonly #cache = new LRUCache<string, GeoFacts>({ max: 50_000 })
   #log: Logger | null = null
   #watching = false
+  #generation = 0
 
   private constructor (files: GeoFile[]) {
     this.#files = files
@@ -64,6 +65,9 @@ export class GeoDatabase {
   get files (): GeoDatabaseInfo[] {
     return this.#files.map(f => ({ path: f.path, databaseType: f.databaseType, ipVersion: f.ipVersion, buildEpoch: f.reader.metadata.buildEpoch.toISOString() }))
   }
+
+  /** Counts reloads: facts looked up before a change are stale once it moves. */
+  get generation (): number { return this.#generation }
 
   lookup (ip: string): GeoFacts {
     const hit = this.#cache.get(ip)
@@ -113,6 +117,7 @@ export class GeoDatabase {
       f.databaseType = next.databaseType
       f.mtimeMs = next.mtimeMs
       this.#cache.clear()
+      this.#generation++
       this.#log?.info({ geoip: f.path, databaseType: f.databaseType, build: f.reader.metadata.buildEpoch.toISOString() }, 'geoip database reloaded')
     } catch (err) {
       this.#log?.error({ geoip: f.path, err: (err as Error).message }, 'geoip database changed but cannot be loaded; the previous one keeps serving')

@@ -14,10 +14,26 @@ export { CidrSet, clientAddress } from './client-address.js'
 export { DeviceClassifier, classifyUserAgent, type DeviceFacts } from './device.js'
 export { GeoDatabase, NO_GEO, geoFactsOf, type GeoFacts } from './geo.js'
 
+// What the last request of a client connection derived, and from what. A
+// connection's requests come from one peer and mostly carry the same
+// `x-forwarded-for` and `user-agent`: the same strings again (a memcmp) reuse
+// the client address, geo and device facts instead of parsing the address,
+// walking the trusted hops and looking up both LRUs. Kept only while the
+// connection lives; geo from CDN headers is not remembered (other inputs).
+interface ConnectionFacts {
+  readonly cfg: EdgeFactsConfig
+  readonly geoGeneration: number
+  readonly xff: string | string[] | undefined
+  readonly ua: string | string[] | undefined
+  readonly clientIp: string
+  readonly geo: GeoFacts
+  readonly device: DeviceFacts | null
+}
 
 export class EdgeFactsEngine {
   readonly geo: GeoDatabase | null
   readonly devices: DeviceClassifier
+  readonly #lastOnConnection = new WeakMap<object, ConnectionFacts>()
 
   constructor (geo: GeoDatabase | null, devices = new DeviceClassifier()) {
     this.geo = geo
@@ -29,12 +45,28 @@ export class EdgeFactsEngine {
     if (cfg.geoHeaders.region !== '') prepareRegions()
   }
 
-  apply (f: RequestFacts, cfg: EdgeFactsConfig): void {
+  /** Derives the facts of `f` and sets their headers; `connection` (the client's, when known) may reuse its last request's. */
+  apply (f: RequestFacts, cfg: EdgeFactsConfig, connection: object | null = null): void {
     const headers = f.headers
-    const names = cfg.headers
     // Removed by assignment, not `delete`: deleting turns the headers object into a
     // slow dictionary for the rest of the request; forwarding skips undefined values.
     for (const name of cfg.headerNames) if (headers[name] !== undefined) headers[name] = undefined
+    if (connection === null || cfg.geoHeaders.country !== '') { this.#derive(f, cfg); return }
+    const xff = headers['x-forwarded-for']
+    const ua = headers['user-agent']
+    const generation = this.geo?.generation ?? 0
+    const last = this.#lastOnConnection.get(connection)
+    if (last !== undefined && last.cfg === cfg && last.geoGeneration === generation && last.xff === xff && last.ua === ua) {
+      f.clientIp = last.clientIp
+      this.#expose(f, cfg, last.geo, last.device)
+      return
+    }
+    this.#derive(f, cfg)
+    this.#lastOnConnection.set(connection, { cfg, geoGeneration: generation, xff, ua, clientIp: f.clientIp, geo: f.geo, device: typeof ua === 'string' && ua !== '' ? f.device : null })
+  }
+
+  #derive (f: RequestFacts, cfg: EdgeFactsConfig): void {
+    const headers = f.headers
     const trusted = cfg.trustedProxies
     let peerTrusted = false
     if (trusted !== null) {
@@ -44,13 +76,18 @@ export class EdgeFactsEngine {
     let geo: GeoFacts = NO_GEO
     if (peerTrusted && cfg.geoHeaders.country !== '') geo = geoFromHeaders(f, cfg)
     if (geo === NO_GEO && this.geo !== null) geo = this.geo.lookup(f.clientIp)
+    const ua = headers['user-agent']
+    this.#expose(f, cfg, geo, typeof ua === 'string' && ua !== '' ? this.devices.classify(ua) : null)
+  }
+
+  #expose (f: RequestFacts, cfg: EdgeFactsConfig, geo: GeoFacts, d: DeviceFacts | null): void {
+    const headers = f.headers
+    const names = cfg.headers
     f.geo = geo
     if (geo.country !== '') headers[names.country] = geo.country
     if (geo.region !== '') headers[names.region] = geo.region
     if (geo.city !== '') headers[names.city] = geo.city
-    const ua = headers['user-agent']
-    if (typeof ua === 'string' && ua !== '') {
-      const d = this.devices.classify(ua)
+    if (d !== null) {
       f.device = d
       if (d.os !== '') headers[names.os] = d.os
       headers[names.device] = d.device
