@@ -1,7 +1,8 @@
 // CachePolicy's store in two levels: L1 in this process, an LRU bounded by
 // bytes (lru-cache's own accounting), and L2 in Redis, shared by every
-// replica. A lookup tries L1, then L2, and copies an L2 hit into L1. Writes go
-// to L1 at once and to Redis in the background. Redis failing costs a miss or
+// replica. A lookup tries L1, then L2, and copies an L2 hit into L1. Writes are
+// seen by lookups at once and reach L1 and Redis when the event-loop round
+// ends (the last write to a key wins). Redis failing costs a miss or
 // a dropped write, never a wait or an error for the request (the client from
 // `connectRedis` fails fast: no offline queue, a short command timeout).
 //
@@ -52,11 +53,14 @@ export interface PurgeResult {
 
 type Item = CacheEntry | VaryRecord
 
-/** A Redis write waiting for the end of the event-loop round; encoded only when it leaves. */
+/** A write waiting for the end of the event-loop round: then it goes into L1 and, encoded, to Redis. */
 interface PendingWrite {
   readonly key: string
   item: Item
-  lifeMs: number
+  /** When the item's life ends, ms since the epoch (`now` of the store). */
+  until: number
+  /** Already in L1 (`stats` applies writes early). */
+  inL1: boolean
 }
 
 const keyOfWrite = (w: PendingWrite): string => w.key
@@ -92,6 +96,7 @@ export class CacheStore {
   readonly #redis: RedisClient | null
   readonly #log: Logger | null
   readonly #now: () => number
+  readonly #maxBytes: number
   #evictions = 0
   #l1Hits = 0
   #l2Hits = 0
@@ -108,6 +113,7 @@ export class CacheStore {
       sizeCalculation: itemSize,
       dispose: (_value, _key, reason) => { if (reason === 'evict') this.#evictions++ }
     })
+    this.#maxBytes = opts.maxBytes
     this.#redis = opts.redis
     this.#log = opts.log ?? null
     this.#now = opts.now ?? Date.now
@@ -115,6 +121,7 @@ export class CacheStore {
   }
 
   get stats (): CacheStats {
+    this.#applyLocal()
     return {
       bytes: this.#l1.calculatedSize,
       entries: this.#l1.size,
@@ -132,11 +139,20 @@ export class CacheStore {
    * entry may be stale: the caller asks `freshness()`.
    */
   getLocal (primaryKey: string, reqHeaders: HeaderMap, connection: object | null = null): CacheEntry | null | undefined {
-    const item = this.#l1.get(primaryKey)
-    const found = item instanceof VaryRecord ? this.#l1.get(variantKey(primaryKey, item.vary, reqHeaders, connection)) : item
+    const item = this.#localItem(primaryKey)
+    const found = item instanceof VaryRecord ? this.#localItem(variantKey(primaryKey, item.vary, reqHeaders, connection)) : item
     if (found !== undefined && !(found instanceof VaryRecord)) { this.#l1Hits++; return found }
     if (this.#redis === null) { this.#misses++; return null }
     return undefined
+  }
+
+  /** A write of this round not yet in L1, else L1's item. */
+  #localItem (key: string): Item | undefined {
+    if (this.#pending.size !== 0) {
+      const w = this.#pending.get(key)
+      if (w !== undefined && !w.inL1) return w.item
+    }
+    return this.#l1.get(key)
   }
 
   /** L1, then L2; an L2 hit is copied into L1. Resolves null on a miss and when Redis fails; never rejects. */
@@ -146,7 +162,10 @@ export class CacheStore {
     return this.#getShared(this.#redis as RedisClient, primaryKey, reqHeaders, connection)
   }
 
-  /** Stores in L1 now and in Redis in the background. Never throws, never waits for Redis. */
+  /**
+   * Stores in L1 and in Redis at the end of this event-loop round (lookups see
+   * it at once). Never throws, never waits for Redis.
+   */
   set (primaryKey: string, reqHeaders: HeaderMap, entry: CacheEntry, connection: object | null = null): void {
     try {
       const lifeMs = Math.ceil(remainingLifeMs(entry, this.#now()))
@@ -156,11 +175,7 @@ export class CacheStore {
       // A record naming the same headers that outlives this entry (give or take
       // a second) needs no rewrite: under steady traffic every store would
       // otherwise rewrite it, here and in Redis.
-      const record = vary.length === 0 || this.#recordHolds(primaryKey, vary, lifeMs) ? null : new VaryRecord(vary)
-      if (record !== null) this.#setLocal(primaryKey, record, lifeMs)
-      this.#setLocal(key, entry, lifeMs)
-      if (this.#redis === null) return
-      if (record !== null) this.#queue(primaryKey, record, lifeMs)
+      if (vary.length !== 0 && !this.#recordHolds(primaryKey, vary, lifeMs)) this.#queue(primaryKey, new VaryRecord(vary), lifeMs)
       this.#queue(key, entry, lifeMs)
     } catch (err) {
       // Nothing above should throw (encoding a hostile entry at worst); a cache write is never worth a failed request.
@@ -168,46 +183,71 @@ export class CacheStore {
     }
   }
 
+  /** The same vary record is held (or on its way) and lives about as long as this entry will. */
   #recordHolds (primaryKey: string, vary: readonly string[], lifeMs: number): boolean {
-    const held = this.#l1.peek(primaryKey)
+    let w = this.#pending.get(primaryKey)
+    if (w !== undefined && w.inL1) w = undefined
+    const held = w !== undefined ? w.item : this.#l1.peek(primaryKey)
     if (!(held instanceof VaryRecord) || held.vary.length !== vary.length) return false
     for (let i = 0; i < vary.length; i++) if (held.vary[i] !== vary[i]) return false
-    return this.#l1.getRemainingTTL(primaryKey) >= lifeMs - RECORD_SLACK_MS
+    return (w !== undefined ? w.until - this.#now() : this.#l1.getRemainingTTL(primaryKey)) >= lifeMs - RECORD_SLACK_MS
   }
 
-  // Redis writes asked for while the event loop handles one round of sockets
-  // leave together when the round is over, in one script call (per hash slot
-  // on Redis Cluster) rather than one command per stored answer. Writes to one
-  // key within the round collapse into the last (Redis would end with it
-  // anyway; a vary record keeps the longest lifetime, as the script would), and
-  // an entry is encoded once, when it leaves.
+  // Writes asked for while the event loop handles one round of sockets are
+  // applied when the round is over: to L1, and to Redis in one script call
+  // (per hash slot on Redis Cluster) rather than one command per stored
+  // answer. Writes to one key within the round collapse into the last (the
+  // end state is the same; a vary record keeps the longest lifetime, as
+  // `#setLocal` and the script do), so a key refreshed by many requests of one
+  // round costs one L1 update and one encoding. Lookups read these first.
   #pending = new Map<string, PendingWrite>()
   #scheduled = false
 
   #queue (key: string, item: Item, lifeMs: number): void {
+    // Larger than all of L1: Redis only (L1 would refuse it).
+    const l1 = itemSize(item) <= this.#maxBytes
+    const until = this.#now() + lifeMs
     const prev = this.#pending.get(key)
-    if (prev === undefined) this.#pending.set(key, { key, item, lifeMs })
+    if (prev === undefined) this.#pending.set(key, { key, item, until, inL1: !l1 })
     else {
-      prev.lifeMs = prev.item instanceof VaryRecord && item instanceof VaryRecord ? Math.max(prev.lifeMs, lifeMs) : lifeMs
+      prev.until = prev.item instanceof VaryRecord && item instanceof VaryRecord ? Math.max(prev.until, until) : until
       prev.item = item
+      prev.inL1 = !l1
     }
-    if (!this.#scheduled) { this.#scheduled = true; atRoundEnd(this.#redis!, this.#flush) }
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      if (this.#redis !== null) atRoundEnd(this.#redis, this.#flush)
+      else setImmediate(this.#flush)
+    }
+  }
+
+  #applyLocal (): void {
+    const now = this.#now()
+    for (const w of this.#pending.values()) {
+      if (w.inL1) continue
+      w.inL1 = true
+      if (w.until > now) this.#setLocal(w.key, w.item, Math.ceil(w.until - now))
+    }
   }
 
   readonly #flush = (): void => {
     this.#scheduled = false
-    const redis = this.#redis
-    if (redis === null || this.#pending.size === 0) return
-    const pending = [...this.#pending.values()]
+    if (this.#pending.size === 0) return
+    this.#applyLocal()
+    const now = this.#now()
+    const pending: PendingWrite[] = []
+    for (const w of this.#pending.values()) if (w.until > now) pending.push(w)
     this.#pending.clear()
+    const redis = this.#redis
+    if (redis === null || pending.length === 0) return
     const run = (redis as unknown as { meshgateCacheStoreBatch: StoreBatch }).meshgateCacheStoreBatch
     for (const batch of scriptBatches(pending, keyOfWrite, redis.isCluster, MAX_BATCH)) {
       try {
         const args: Array<string | number | Buffer> = [batch.length]
         for (const w of batch) args.push(w.key)
         for (const w of batch) {
-          if (w.item instanceof VaryRecord) args.push('V', encodeVaryRecord(w.item), w.lifeMs)
-          else args.push('E', encodeEntry(w.item), w.lifeMs)
+          if (w.item instanceof VaryRecord) args.push('V', encodeVaryRecord(w.item), Math.ceil(w.until - now))
+          else args.push('E', encodeEntry(w.item), Math.ceil(w.until - now))
         }
         run.apply(redis, args).catch(this.#onRedisError)
       } catch (err) {
@@ -223,6 +263,7 @@ export class CacheStore {
    * reached: they live until their own lifetime ends or their own purge.
    */
   async purge (pathPrefix: string, scope: PurgeScope = {}): Promise<PurgeResult> {
+    this.#applyLocal()
     const doomed: string[] = []
     for (const key of this.#l1.keys()) if (matchesPurge(key, pathPrefix, scope)) doomed.push(key)
     let local = 0
