@@ -94,7 +94,7 @@ export class RateLimiter {
     if (pending === null) return null
     for (let i = 0; i < pending.checked.length; i++) {
       const c = pending.checked[i]!
-      this.redis.check(storeKey(c.limit, f), c.limit.requests, c.limit.periodMs, c)
+      this.redis.check(c.limit.keyPrefix, storeValue(c.limit, f), c.limit.requests, c.limit.periodMs, c)
     }
     return undefined
   }
@@ -164,6 +164,11 @@ function outcomeOf (limit: RateLimit, r: GcraResult, denied: boolean): RateOutco
 
 /** The counter's key: the limit and the request's value for its key (long values hashed). */
 function storeKey (l: RateLimit, f: RequestFacts): string {
+  return l.keyPrefix + storeValue(l, f)
+}
+
+/** The request's value for a limit's key (long values hashed). */
+function storeValue (l: RateLimit, f: RequestFacts): string {
   let v: string
   switch (l.key.kind) {
     case 'ip': v = f.clientIp; break
@@ -177,5 +182,5 @@ function storeKey (l: RateLimit, f: RequestFacts): string {
     default: v = ''
   }
   if (v.length > 128) v = hash('sha256', v, 'base64url')
-  return l.keyPrefix + v
+  return v
 }

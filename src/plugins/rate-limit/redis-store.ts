@@ -44,8 +44,12 @@ export class RedisStore {
   readonly client: RedisClient
   readonly #cluster: boolean
   #runs: Run[] = []
-  /** The open run per key in this round. */
-  readonly #open = new Map<string, Run>()
+  /**
+   * The open run per key in this round, by the key's two parts (a limit's
+   * prefix, the request's value): both are strings that already exist, so no
+   * key is built and hashed per check, only per run.
+   */
+  readonly #open = new Map<string, Map<string, Run>>()
   #scheduled = false
 
   constructor (client: RedisClient) {
@@ -55,15 +59,17 @@ export class RedisStore {
   }
 
   take (key: string, requests: number, periodMs: number): Promise<GcraResult> {
-    return new Promise<GcraResult>((resolve, reject) => { this.check(key, requests, periodMs, new PromiseWaiter(resolve, reject)) })
+    return new Promise<GcraResult>((resolve, reject) => { this.check(key, '', requests, periodMs, new PromiseWaiter(resolve, reject)) })
   }
 
-  /** Queues one check; `waiter` hears once, after the round's batch came back. */
-  check (key: string, requests: number, periodMs: number, waiter: GcraWaiter): void {
-    let run = this.#open.get(key)
+  /** Queues one check on the key `prefix + value`; `waiter` hears once, after the round's batch came back. */
+  check (prefix: string, value: string, requests: number, periodMs: number, waiter: GcraWaiter): void {
+    let byValue = this.#open.get(prefix)
+    if (byValue === undefined) { byValue = new Map(); this.#open.set(prefix, byValue) }
+    let run = byValue.get(value)
     if (run === undefined || run.requests !== requests || run.periodMs !== periodMs || run.waiters.length >= MAX_RUN) {
-      run = { key, requests, periodMs, waiters: [] }
-      this.#open.set(key, run)
+      run = { key: prefix + value, requests, periodMs, waiters: [] }
+      byValue.set(value, run)
       this.#runs.push(run)
     }
     run.waiters.push(waiter)
