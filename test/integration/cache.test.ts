@@ -184,6 +184,19 @@ test('Vary: accept-language keeps two entries', async () => {
   assert.equal(origin.count('/lang'), 2)
 })
 
+test('one keep-alive connection asking for other paths and queries gets each its own entry', async () => {
+  const one = new Agent({ connections: 1 })
+  try {
+    const on = (path: string): Promise<HttpResponse> => request(`http://127.0.0.1:${port}${path}`, { headers: { host: 'site.example' }, dispatcher: one })
+    const labels: string[] = []
+    for (const path of ['/conn?a=1', '/conn?a=1', '/conn?a=2', '/conn', '/conn?a=2', '/conn2?a=1']) labels.push(String(headerValue(await on(path), 'x-cache')))
+    assert.deepEqual(labels, ['MISS', 'HIT', 'MISS', 'MISS', 'HIT', 'MISS'])
+    for (const url of ['/conn?a=1', '/conn?a=2', '/conn', '/conn2?a=1']) assert.equal(origin.count(url), 1, url)
+  } finally {
+    await one.close()
+  }
+})
+
 test('50 concurrent misses make one upstream request', async () => {
   origin.delayMs = 200
   try {

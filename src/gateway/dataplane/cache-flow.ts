@@ -39,6 +39,25 @@ function connectionOf (ex: Exchange): object | null {
   return ex.req.httpVersion === '2.0' ? null : ex.req.socket
 }
 
+// The last primary key per client connection, with what it was made of: a
+// connection asking for the same resource again gets the same key string,
+// whose hash the maps of both levels already know (a new string would be
+// built, flattened and hashed again).
+interface LastKey { readonly policyId: string, readonly host: string, readonly path: string, readonly query: string, readonly key: string }
+const lastKeys = new WeakMap<object, LastKey>()
+
+function primaryKeyOf (ex: Exchange, policyId: string): string {
+  const f = ex.facts
+  const connection = connectionOf(ex)
+  if (connection !== null) {
+    const last = lastKeys.get(connection)
+    if (last !== undefined && last.policyId === policyId && last.path === f.path && last.query === f.query && last.host === f.host) return last.key
+  }
+  const key = cacheKey(policyId, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`)
+  if (connection !== null) lastKeys.set(connection, { policyId, host: f.host, path: f.path, query: f.query, key })
+  return key
+}
+
 /**
  * Before forwarding: true when the cache took the request (answered it, or it
  * waits for a miss in flight, or for the shared store); false to forward now.
@@ -48,7 +67,7 @@ export function cacheLookup (ex: Exchange, proceed: Proceed): boolean {
   const f = ex.facts
   const d = requestDecision(f.method, cacheHeaders(ex), p.rules, f.requestPrincipal !== '')
   if (d.kind === 'bypass') { ex.cacheStatus = 'BYPASS'; return false }
-  ex.cacheKey = cacheKey(p.id, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`)
+  ex.cacheKey = primaryKeyOf(ex, p.id)
   ex.cacheStatus = 'MISS'
   // HEAD is answered from a GET entry but never stored (it has no body).
   const storable = f.method !== 'HEAD'

@@ -214,7 +214,14 @@ function normalizeValue (value: string): string {
 // credential or language on every request of a connection, and comparing the
 // values with the previous ones costs a memcmp, where hashing a JWT again
 // costs more than the rest of a lookup. Held only while the connection lives.
-interface LastVariant { readonly vary: readonly string[], readonly values: ReadonlyArray<string | undefined>, readonly suffix: string }
+interface LastVariant {
+  readonly vary: readonly string[]
+  readonly values: ReadonlyArray<string | undefined>
+  readonly suffix: string
+  /** The last variant key built, and its primary key: the same string again when both repeat. */
+  primaryKey: string
+  key: string
+}
 const lastVariant = new WeakMap<object, LastVariant>()
 
 function sameAsLast (last: LastVariant, vary: readonly string[], reqHeaders: HeaderMap): boolean {
@@ -235,7 +242,12 @@ function sameAsLast (last: LastVariant, vary: readonly string[], reqHeaders: Hea
 export function variantKey (primaryKey: string, vary: readonly string[], reqHeaders: HeaderMap, connection: object | null = null): string {
   if (connection !== null) {
     const last = lastVariant.get(connection)
-    if (last !== undefined && sameAsLast(last, vary, reqHeaders)) return primaryKey + '#' + last.suffix
+    if (last !== undefined && sameAsLast(last, vary, reqHeaders)) {
+      if (last.primaryKey === primaryKey) return last.key
+      last.primaryKey = primaryKey
+      last.key = primaryKey + '#' + last.suffix
+      return last.key
+    }
   }
   const suffix = hash('sha256', varyKey(vary, reqHeaders), 'base64url')
   if (connection !== null) {
@@ -245,7 +257,9 @@ export function variantKey (primaryKey: string, vary: readonly string[], reqHead
       if (Array.isArray(v)) return primaryKey + '#' + suffix // repeated headers: not remembered
       values.push(v)
     }
-    lastVariant.set(connection, { vary, values, suffix })
+    const key = primaryKey + '#' + suffix
+    lastVariant.set(connection, { vary, values, suffix, primaryKey, key })
+    return key
   }
   return primaryKey + '#' + suffix
 }
