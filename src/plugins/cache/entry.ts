@@ -54,17 +54,22 @@ export function varyRecordSize (r: VaryRecord): number {
 // recomputed when replaying; `set-cookie` is personal and never replayed.
 const NOT_REPLAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'age', 'set-cookie'])
 
-/** The headers of an upstream response as `CacheEntry.headers`: lowercase, without hop-by-hop (including those named in `connection`), `age` and `set-cookie`. */
+/**
+ * The headers of an upstream response as `CacheEntry.headers`: without
+ * hop-by-hop (including those named in `connection`), `age` and `set-cookie`.
+ * Names come lowercase from every upstream path (meshgate's HTTP/1.1 pool,
+ * undici, HTTP/2) and are taken as they are.
+ */
 export function replayHeaders (resHeaders: Readonly<Record<string, string | string[] | number | undefined>>): string[] {
   const connection = resHeaders.connection
-  const named = typeof connection === 'string' ? connection.toLowerCase().split(',').map(s => s.trim()) : NONE
+  // Most answers say just `keep-alive` or `close`: no other header is named.
+  const named = typeof connection !== 'string' || connection === 'keep-alive' || connection === 'close' ? NONE : connection.toLowerCase().split(',').map(s => s.trim())
   const out: string[] = []
-  for (const rawName in resHeaders) {
-    const value = resHeaders[rawName]
-    if (value === undefined) continue
-    const name = rawName.toLowerCase()
-    if (NOT_REPLAYED.has(name) || named.includes(name)) continue
-    if (Array.isArray(value)) for (const v of value) out.push(name, v)
+  for (const name in resHeaders) {
+    const value = resHeaders[name]
+    if (value === undefined || NOT_REPLAYED.has(name) || (named !== NONE && named.includes(name))) continue
+    if (typeof value === 'string') out.push(name, value)
+    else if (Array.isArray(value)) for (const v of value) out.push(name, v)
     else out.push(name, String(value))
   }
   return out
