@@ -23,8 +23,8 @@ async function client (): Promise<RedisClient> {
   return c
 }
 
-async function store (): Promise<CacheStore> {
-  return new CacheStore({ maxBytes: 1 << 20, redis: await client() })
+async function store (over: { writeWindowMs?: number } = {}): Promise<CacheStore> {
+  return new CacheStore({ maxBytes: 1 << 20, redis: await client(), ...over })
 }
 
 function entry (body: string, over: Partial<CacheEntry> = {}): CacheEntry {
@@ -56,6 +56,27 @@ before(async () => {
 after(async () => {
   for (const c of clients) c.disconnect()
   await redis?.stop()
+})
+
+test('a key written in many rounds of one write window reaches Redis once, with the last answer', T, async () => {
+  const key = cacheKey('p', 'h', '/window')
+  const scripts = async (): Promise<number> => {
+    const info = String(await redis.command('INFO', 'commandstats'))
+    return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
+  }
+  const x = await store({ writeWindowMs: 200 })
+  assert.equal(await redisReady(clients.at(-1)!, 5_000), true)
+  const before = await scripts()
+  for (let i = 0; i < 20; i++) {
+    x.set(key, {}, entry(`answer ${i}`))
+    assert.equal(x.getLocal(key, {})?.body.toString(), `answer ${i}`, 'a lookup sees the write at once')
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  await untilInRedis(key)
+  assert.equal(await scripts() - before, 1, 'one script call for 20 writes in 20 rounds')
+  const y = await store()
+  assert.equal(await redisReady(clients.at(-1)!, 5_000), true)
+  assert.equal((await y.get(key, {}))?.body.toString(), 'answer 19', 'the last write is the one shared')
 })
 
 test('a response stored by one replica is an L2 hit in the other, then an L1 hit there', T, async () => {

@@ -1,8 +1,8 @@
 // CachePolicy's store in two levels: L1 in this process, an LRU bounded by
 // bytes (lru-cache's own accounting), and L2 in Redis, shared by every
 // replica. A lookup tries L1, then L2, and copies an L2 hit into L1. Writes are
-// seen by lookups at once and reach L1 and Redis when the event-loop round
-// ends (the last write to a key wins). Redis failing costs a miss or
+// seen by lookups at once, reach L1 when the event-loop round ends and Redis
+// within a few ms (the last write to a key wins). Redis failing costs a miss or
 // a dropped write, never a wait or an error for the request (the client from
 // `connectRedis` fails fast: no offline queue, a short command timeout).
 //
@@ -27,6 +27,8 @@ export interface CacheStoreOptions {
   readonly log?: Logger | null
   /** The clock for entry lifetimes (default `Date.now`). */
   readonly now?: () => number
+  /** How long writes may gather before they go to Redis together, ms (default 5). */
+  readonly writeWindowMs?: number
 }
 
 export interface CacheStats {
@@ -85,6 +87,13 @@ return #KEYS
 `
 type StoreBatch = (...args: Array<string | number | Buffer>) => Promise<number>
 
+/**
+ * Writes gather this long before they go to Redis: under load a hot key is
+ * written once per window instead of once per event-loop round, and another
+ * replica sees it this much later at most.
+ */
+const DEFAULT_WRITE_WINDOW_MS = 5
+
 /** Most writes in one script call (bounds its run time on the Redis side). */
 const MAX_BATCH = 128
 
@@ -97,6 +106,7 @@ export class CacheStore {
   readonly #log: Logger | null
   readonly #now: () => number
   readonly #maxBytes: number
+  readonly #writeWindowMs: number
   #evictions = 0
   #l1Hits = 0
   #l2Hits = 0
@@ -114,6 +124,7 @@ export class CacheStore {
       dispose: (_value, _key, reason) => { if (reason === 'evict') this.#evictions++ }
     })
     this.#maxBytes = opts.maxBytes
+    this.#writeWindowMs = opts.writeWindowMs ?? DEFAULT_WRITE_WINDOW_MS
     this.#redis = opts.redis
     this.#log = opts.log ?? null
     this.#now = opts.now ?? Date.now
@@ -193,15 +204,16 @@ export class CacheStore {
     return (w !== undefined ? w.until - this.#now() : this.#l1.getRemainingTTL(primaryKey)) >= lifeMs - RECORD_SLACK_MS
   }
 
-  // Writes asked for while the event loop handles one round of sockets are
-  // applied when the round is over: to L1, and to Redis in one script call
-  // (per hash slot on Redis Cluster) rather than one command per stored
-  // answer. Writes to one key within the round collapse into the last (the
-  // end state is the same; a vary record keeps the longest lifetime, as
-  // `#setLocal` and the script do), so a key refreshed by many requests of one
-  // round costs one L1 update and one encoding. Lookups read these first.
+  // Writes are applied when the event-loop round that asked for them is over:
+  // to L1 then, and to Redis within `writeWindowMs`, in one script call (per
+  // hash slot on Redis Cluster) for everything written meanwhile. Writes to
+  // one key collapse into the last (the end state is the same; a vary record
+  // keeps the longest lifetime, as `#setLocal` and the script do): a key
+  // refreshed by many requests costs one L1 update per round and one encoding
+  // and Redis write per window. Lookups read writes not yet in L1 first.
   #pending = new Map<string, PendingWrite>()
-  #scheduled = false
+  #localScheduled = false
+  #sharedScheduled = false
 
   #queue (key: string, item: Item, lifeMs: number): void {
     // Larger than all of L1: Redis only (L1 would refuse it).
@@ -214,10 +226,13 @@ export class CacheStore {
       prev.item = item
       prev.inL1 = !l1
     }
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      if (this.#redis !== null) atRoundEnd(this.#redis, this.#flush)
-      else setImmediate(this.#flush)
+    if (!this.#localScheduled) {
+      this.#localScheduled = true
+      setImmediate(this.#flushLocal)
+    }
+    if (this.#redis !== null && !this.#sharedScheduled) {
+      this.#sharedScheduled = true
+      setTimeout(this.#windowOver, this.#writeWindowMs).unref()
     }
   }
 
@@ -230,8 +245,21 @@ export class CacheStore {
     }
   }
 
-  readonly #flush = (): void => {
-    this.#scheduled = false
+  readonly #flushLocal = (): void => {
+    this.#localScheduled = false
+    this.#applyLocal()
+    // Without Redis nothing else waits for these writes.
+    if (this.#redis === null) this.#pending.clear()
+  }
+
+  /** The window is over: the writes leave with the rest of this round's Redis commands. */
+  readonly #windowOver = (): void => {
+    if (this.#redis === null) { this.#sharedScheduled = false; return }
+    atRoundEnd(this.#redis, this.#flushShared)
+  }
+
+  readonly #flushShared = (): void => {
+    this.#sharedScheduled = false
     if (this.#pending.size === 0) return
     this.#applyLocal()
     const now = this.#now()
