@@ -162,9 +162,17 @@ export class DataPlane {
     if (snapshot.cache.policies.length > 0) ex.cachePolicy = coveringCachePolicy(snapshot, facts, sel)
     ex.requireTls = sel.vhost !== null && sel.vhost.requireTls && facts.scheme === 'http'
     if (snapshot.rateLimits.policies.length > 0) {
-      const limited = this.rateLimiter.check(snapshot.rateLimits, facts, sel, ex, afterSharedRateLimit)
-      if (limited === undefined) return
-      if (limited !== null && !admitRate(ex, limited)) return
+      const limited = this.rateLimiter.check(snapshot.rateLimits, facts, sel)
+      if (limited !== null) {
+        if ('then' in limited) {
+          limited.then(o => { if (!ex.done && admitRate(ex, o)) routeRequest(ex) }, (err: unknown) => {
+            this.log.error({ err }, 'rate limit check failed unexpectedly')
+            routeRequest(ex)
+          })
+          return
+        }
+        if (!admitRate(ex, limited)) return
+      }
     }
     routeRequest(ex)
   }

@@ -16,7 +16,7 @@ import { claimAt } from '../authn-jwt/index.js'
 import { covers } from '../targets.js'
 import type { GcraResult } from './gcra.js'
 import { MemoryStore } from './memory-store.js'
-import { RedisStore, type GcraWaiter } from './redis-store.js'
+import { RedisStore } from './redis-store.js'
 
 export { MemoryStore } from './memory-store.js'
 export { gcra } from './gcra.js'
@@ -31,72 +31,45 @@ export interface RateOutcome {
 export const RATE_LIMITED = 'rate limited'
 export const STORE_FAILED = 'rate limit store unavailable'
 
-/** One limit of one request, checked against Redis. */
-class Checked implements GcraWaiter {
-  result: GcraResult | null = null
-  constructor (readonly owner: SharedCheck<any>, readonly policy: RateLimitPolicyRule, readonly limit: RateLimit) {}
-  settle (result: GcraResult | null, err: Error | null): void {
-    this.result = result
-    if (result === null) this.owner.limiter.storeFailed(this.policy, err ?? new Error('no result'))
-    this.owner.settled()
-  }
-}
-
-/** The limits of one request checked against Redis: the outcome once every one has answered. */
-class SharedCheck<T> {
-  readonly checked: Checked[] = []
-  #left = 0
-  constructor (readonly limiter: RateLimiter, readonly ctx: T, readonly then: (ctx: T, outcome: RateOutcome) => void) {}
-  add (policy: RateLimitPolicyRule, limit: RateLimit): void {
-    this.checked.push(new Checked(this, policy, limit))
-    this.#left++
-  }
-
-  settled (): void {
-    if (--this.#left !== 0) return
-    try {
-      this.then(this.ctx, this.limiter.decide(this.checked))
-    } catch (err) {
-      // The other checks of this Redis reply still have to be told.
-      this.limiter.log?.error({ err }, 'rate limit: continuing a request failed unexpectedly')
-    }
-  }
-}
+interface Checked { policy: RateLimitPolicyRule, limit: RateLimit, result: GcraResult | null }
 
 export class RateLimiter {
   readonly memory = new MemoryStore()
   readonly redis: RedisStore | null
   readonly #metrics: GatewayMetrics | null
-  readonly log: Logger | null
+  readonly #log: Logger | null
   #lastErrorLog = 0
 
   constructor (redis: RedisClient | null, metrics: GatewayMetrics | null, log: Logger | null) {
     this.redis = redis === null ? null : new RedisStore(redis)
     this.#metrics = metrics
-    this.log = log
+    this.#log = log
   }
 
-  /**
-   * The outcome now (in-process store, or no limit applies: null), or
-   * undefined when it depends on Redis: `then(ctx, outcome)` is called once it
-   * is known (a module-level function and its context, so a request allocates
-   * no closures here).
-   */
-  check<T> (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection, ctx: T, then: (ctx: T, outcome: RateOutcome) => void): RateOutcome | null | undefined {
+  check (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection): RateOutcome | Promise<RateOutcome> | null {
     if (this.redis === null) return this.#checkMemory(cfg, f, sel)
-    let pending: SharedCheck<T> | null = null
-    const policies = cfg.policies
-    for (let i = 0; i < policies.length; i++) {
-      const p = policies[i]!
+    let applicable: Array<[RateLimitPolicyRule, RateLimit, string]> | null = null
+    for (const p of cfg.policies) {
       if (!covers(p.targets, f, sel)) continue
-      for (let j = 0; j < p.limits.length; j++) (pending ??= new SharedCheck(this, ctx, then)).add(p, p.limits[j]!)
+      for (const l of p.limits) (applicable ??= []).push([p, l, storeKey(l, f)])
     }
-    if (pending === null) return null
-    for (let i = 0; i < pending.checked.length; i++) {
-      const c = pending.checked[i]!
-      this.redis.check(c.limit.keyPrefix, storeValue(c.limit, f), c.limit.requests, c.limit.periodMs, c)
+    if (applicable === null) return null
+    const redis = this.redis
+    if (applicable.length === 1) {
+      // The usual case, one limit: no list of promises to wait for.
+      const [policy, limit, key] = applicable[0]!
+      return redis.take(key, limit.requests, limit.periodMs).then(
+        result => this.#decide([{ policy, limit, result }]),
+        (err: Error) => { this.#storeFailed(policy, err); return this.#decide([{ policy, limit, result: null }]) })
     }
-    return undefined
+    return Promise.all(applicable.map(async ([policy, limit, key]): Promise<Checked> => {
+      try {
+        return { policy, limit, result: await redis.take(key, limit.requests, limit.periodMs) }
+      } catch (err) {
+        this.#storeFailed(policy, err as Error)
+        return { policy, limit, result: null }
+      }
+    })).then(checked => this.#decide(checked))
   }
 
   /** The in-process path, allocation-light: no intermediate lists. */
@@ -124,8 +97,7 @@ export class RateLimiter {
     return outcomeOf(shown, shownResult!, denied)
   }
 
-  /** The outcome of checks against Redis; a failed check counts as its policy says (failOpen or not). */
-  decide (checked: Checked[]): RateOutcome {
+  #decide (checked: Checked[]): RateOutcome {
     let tightest: Checked | null = null
     let denied: Checked | null = null
     let failedClosed = false
@@ -145,12 +117,12 @@ export class RateLimiter {
     return outcomeOf(shown.limit, shown.result!, denied !== null)
   }
 
-  storeFailed (policy: RateLimitPolicyRule, err: Error): void {
+  #storeFailed (policy: RateLimitPolicyRule, err: Error): void {
     this.#metrics?.rateLimitStoreError(policy.id)
     const now = Date.now()
     if (now - this.#lastErrorLog > 10_000) {
       this.#lastErrorLog = now
-      this.log?.warn({ policy: policy.id, err: err.message, failOpen: policy.failOpen }, policy.failOpen ? 'rate limit store failed: letting requests through' : 'rate limit store failed: refusing requests')
+      this.#log?.warn({ policy: policy.id, err: err.message, failOpen: policy.failOpen }, policy.failOpen ? 'rate limit store failed: letting requests through' : 'rate limit store failed: refusing requests')
     }
   }
 }
@@ -164,11 +136,6 @@ function outcomeOf (limit: RateLimit, r: GcraResult, denied: boolean): RateOutco
 
 /** The counter's key: the limit and the request's value for its key (long values hashed). */
 function storeKey (l: RateLimit, f: RequestFacts): string {
-  return l.keyPrefix + storeValue(l, f)
-}
-
-/** The request's value for a limit's key (long values hashed). */
-function storeValue (l: RateLimit, f: RequestFacts): string {
   let v: string
   switch (l.key.kind) {
     case 'ip': v = f.clientIp; break
@@ -182,5 +149,5 @@ function storeValue (l: RateLimit, f: RequestFacts): string {
     default: v = ''
   }
   if (v.length > 128) v = hash('sha256', v, 'base64url')
-  return v
+  return l.keyPrefix + v
 }
