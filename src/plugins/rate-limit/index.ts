@@ -51,20 +51,20 @@ export class RateLimiter {
     let applicable: Array<[RateLimitPolicyRule, RateLimit, string]> | null = null
     for (const p of cfg.policies) {
       if (!covers(p.targets, f, sel)) continue
-      for (const l of p.limits) (applicable ??= []).push([p, l, storeKey(l, f)])
+      for (const l of p.limits) (applicable ??= []).push([p, l, storeValue(l, f)])
     }
     if (applicable === null) return null
     const redis = this.redis
     if (applicable.length === 1) {
       // The usual case, one limit: no list of promises to wait for.
-      const [policy, limit, key] = applicable[0]!
-      return redis.take(key, limit.requests, limit.periodMs).then(
+      const [policy, limit, value] = applicable[0]!
+      return redis.takeOn(limit.keyPrefix, value, limit.requests, limit.periodMs).then(
         result => this.#decide([{ policy, limit, result }]),
         (err: Error) => { this.#storeFailed(policy, err); return this.#decide([{ policy, limit, result: null }]) })
     }
-    return Promise.all(applicable.map(async ([policy, limit, key]): Promise<Checked> => {
+    return Promise.all(applicable.map(async ([policy, limit, value]): Promise<Checked> => {
       try {
-        return { policy, limit, result: await redis.take(key, limit.requests, limit.periodMs) }
+        return { policy, limit, result: await redis.takeOn(limit.keyPrefix, value, limit.requests, limit.periodMs) }
       } catch (err) {
         this.#storeFailed(policy, err as Error)
         return { policy, limit, result: null }
@@ -136,6 +136,11 @@ function outcomeOf (limit: RateLimit, r: GcraResult, denied: boolean): RateOutco
 
 /** The counter's key: the limit and the request's value for its key (long values hashed). */
 function storeKey (l: RateLimit, f: RequestFacts): string {
+  return l.keyPrefix + storeValue(l, f)
+}
+
+/** The request's value for a limit's key (long values hashed). */
+function storeValue (l: RateLimit, f: RequestFacts): string {
   let v: string
   switch (l.key.kind) {
     case 'ip': v = f.clientIp; break
@@ -149,5 +154,5 @@ function storeKey (l: RateLimit, f: RequestFacts): string {
     default: v = ''
   }
   if (v.length > 128) v = hash('sha256', v, 'base64url')
-  return l.keyPrefix + v
+  return v
 }

@@ -59,7 +59,12 @@ export class RedisStore {
   }
 
   take (key: string, requests: number, periodMs: number): Promise<GcraResult> {
-    return new Promise<GcraResult>((resolve, reject) => { this.check(key, '', requests, periodMs, new PromiseWaiter(resolve, reject)) })
+    return this.takeOn(key, '', requests, periodMs)
+  }
+
+  /** `take` on the key `prefix + value`, without building it per check. */
+  takeOn (prefix: string, value: string, requests: number, periodMs: number): Promise<GcraResult> {
+    return new Promise<GcraResult>((resolve, reject) => { this.check(prefix, value, requests, periodMs, new PromiseWaiter(resolve, reject)) })
   }
 
   /** Queues one check on the key `prefix + value`; `waiter` hears once, after the round's batch came back. */
