@@ -47,9 +47,11 @@ export class RedisStore {
   /**
    * The open run per key in this round, by the key's two parts (a limit's
    * prefix, the request's value): both are strings that already exist, so no
-   * key is built and hashed per check, only per run.
+   * key is built and hashed per check, only per run. A new map each round
+   * rather than one cleared: a long-lived map written with each round's new
+   * objects is work for every young-generation collection.
    */
-  readonly #open = new Map<string, Map<string, Run>>()
+  #open = new Map<string, Map<string, Run>>()
   #scheduled = false
 
   constructor (client: RedisClient) {
@@ -88,7 +90,7 @@ export class RedisStore {
     this.#scheduled = false
     const runs = this.#runs
     this.#runs = []
-    this.#open.clear()
+    this.#open = new Map()
     for (const batch of scriptBatches(runs, keyOfRun, this.#cluster, MAX_BATCH)) {
       try {
         this.#send(batch)
