@@ -225,12 +225,21 @@ test('on Redis Cluster, one batch of checks on keys of every master counts each 
   }
 })
 
-test('checks asked for together leave in one script call, and each key still counts exactly', async () => {
+/** A RedisStore on its own redis-server, stopped after `fn`. */
+async function withRedisStore (fn: (store: RedisStore, redis: RedisServer) => Promise<void>): Promise<void> {
   const redis = await startRedis()
   const client = await connectRedis([redis.url], null)
   try {
     assert.equal(await redisReady(client, 5_000), true)
-    const store = new RedisStore(client)
+    await fn(new RedisStore(client), redis)
+  } finally {
+    client.disconnect()
+    await redis.stop()
+  }
+}
+
+test('checks asked for together leave in one script call, and each key still counts exactly', async () => {
+  await withRedisStore(async (store, redis) => {
     const calls = async (): Promise<number> => {
       const info = String(await redis.command('INFO', 'commandstats'))
       return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
@@ -251,18 +260,11 @@ test('checks asked for together leave in one script call, and each key still cou
       assert.deepEqual(mine.slice(0, 7).map(r => r.remaining), [6, 5, 4, 3, 2, 1, 0])
       assert.ok(mine.slice(7).every(r => !r.allowed && r.retryAfterMs > 0))
     }
-  } finally {
-    client.disconnect()
-    await redis.stop()
-  }
+  })
 })
 
 test('a batch gives each check the numbers it would get alone (fractional interval: 3 per second)', async () => {
-  const redis = await startRedis()
-  const client = await connectRedis([redis.url], null)
-  try {
-    assert.equal(await redisReady(client, 5_000), true)
-    const store = new RedisStore(client)
+  await withRedisStore(async (store) => {
     const together = await Promise.all(Array.from({ length: 5 }, () => store.take('frac-batch', 3, 1_000)))
     const alone = []
     for (let i = 0; i < 5; i++) alone.push(await store.take('frac-alone', 3, 1_000))
@@ -274,8 +276,5 @@ test('a batch gives each check the numbers it would get alone (fractional interv
     assert.deepEqual(together.map(r => r.resetMs), [334, 667, 1000, 1000, 1000])
     assert.deepEqual(together.slice(3).map(r => r.retryAfterMs), [334, 334])
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(together[i]!.resetMs - alone[i]!.resetMs) <= 50, `check ${i}: ${together[i]!.resetMs} vs ${alone[i]!.resetMs} ms`)
-  } finally {
-    client.disconnect()
-    await redis.stop()
-  }
+  })
 })

@@ -55,13 +55,15 @@ export interface PurgeResult {
 
 type Item = CacheEntry | VaryRecord
 
-/** A write waiting for the end of the event-loop round: then it goes into L1 and, encoded, to Redis. */
+/** A write on its way: into L1 when the event-loop round ends, encoded to Redis when the write window ends. */
 interface PendingWrite {
   readonly key: string
   item: Item
+  /** `itemSize(item)`, computed once for L1's bound and its accounting. */
+  size: number
   /** When the item's life ends, ms since the epoch (`now` of the store). */
   until: number
-  /** Already in L1 (`stats` applies writes early). */
+  /** In L1 already, or too large for it. */
   inL1: boolean
 }
 
@@ -174,8 +176,8 @@ export class CacheStore {
   }
 
   /**
-   * Stores in L1 and in Redis at the end of this event-loop round (lookups see
-   * it at once). Never throws, never waits for Redis.
+   * Stores in L1 when this event-loop round ends and in Redis within the write
+   * window (lookups see it at once). Never throws, never waits for Redis.
    */
   set (primaryKey: string, reqHeaders: HeaderMap, entry: CacheEntry, connection: object | null = null): void {
     try {
@@ -216,15 +218,17 @@ export class CacheStore {
   #sharedScheduled = false
 
   #queue (key: string, item: Item, lifeMs: number): void {
+    const size = itemSize(item)
     // Larger than all of L1: Redis only (L1 would refuse it).
-    const l1 = itemSize(item) <= this.#maxBytes
+    const tooLarge = size > this.#maxBytes
     const until = this.#now() + lifeMs
     const prev = this.#pending.get(key)
-    if (prev === undefined) this.#pending.set(key, { key, item, until, inL1: !l1 })
+    if (prev === undefined) this.#pending.set(key, { key, item, size, until, inL1: tooLarge })
     else {
       prev.until = prev.item instanceof VaryRecord && item instanceof VaryRecord ? Math.max(prev.until, until) : until
       prev.item = item
-      prev.inL1 = !l1
+      prev.size = size
+      prev.inL1 = tooLarge
     }
     if (!this.#localScheduled) {
       this.#localScheduled = true
@@ -241,7 +245,7 @@ export class CacheStore {
     for (const w of this.#pending.values()) {
       if (w.inL1) continue
       w.inL1 = true
-      if (w.until > now) this.#setLocal(w.key, w.item, Math.ceil(w.until - now))
+      if (w.until > now) this.#setLocal(w.key, w.item, Math.ceil(w.until - now), w.size)
     }
   }
 
@@ -252,10 +256,9 @@ export class CacheStore {
     if (this.#redis === null) this.#pending.clear()
   }
 
-  /** The window is over: the writes leave with the rest of this round's Redis commands. */
+  /** The window is over (scheduled only with Redis): the writes leave with the rest of this round's Redis commands. */
   readonly #windowOver = (): void => {
-    if (this.#redis === null) { this.#sharedScheduled = false; return }
-    atRoundEnd(this.#redis, this.#flushShared)
+    atRoundEnd(this.#redis!, this.#flushShared)
   }
 
   readonly #flushShared = (): void => {
@@ -266,8 +269,8 @@ export class CacheStore {
     const pending: PendingWrite[] = []
     for (const w of this.#pending.values()) if (w.until > now) pending.push(w)
     this.#pending.clear()
-    const redis = this.#redis
-    if (redis === null || pending.length === 0) return
+    if (pending.length === 0) return
+    const redis = this.#redis!
     const run = (redis as unknown as { meshgateCacheStoreBatch: StoreBatch }).meshgateCacheStoreBatch
     for (const batch of scriptBatches(pending, keyOfWrite, redis.isCluster, MAX_BATCH)) {
       try {
@@ -338,13 +341,14 @@ export class CacheStore {
     }
   }
 
-  #setLocal (key: string, item: Item, lifeMs: number): void {
+  /** `size`: the item's `itemSize` when the caller has it (else L1 computes it). */
+  #setLocal (key: string, item: Item, lifeMs: number, size?: number): void {
     let ttl = lifeMs
     if (item instanceof VaryRecord) {
       const left = this.#l1.getRemainingTTL(key)
       if (Number.isFinite(left) && left > ttl) ttl = Math.ceil(left)
     }
-    this.#l1.set(key, item, { ttl })
+    this.#l1.set(key, item, size === undefined ? { ttl } : { ttl, size })
   }
 
   readonly #onRedisError = (err: unknown): void => {

@@ -61,11 +61,12 @@ export class EdgeFactsEngine {
       this.#expose(f, cfg, last.geo, last.device)
       return
     }
-    this.#derive(f, cfg)
-    this.#lastOnConnection.set(connection, { cfg, geoGeneration: generation, xff, ua, clientIp: f.clientIp, geo: f.geo, device: typeof ua === 'string' && ua !== '' ? f.device : null })
+    const device = this.#derive(f, cfg)
+    this.#lastOnConnection.set(connection, { cfg, geoGeneration: generation, xff, ua, clientIp: f.clientIp, geo: f.geo, device })
   }
 
-  #derive (f: RequestFacts, cfg: EdgeFactsConfig): void {
+  /** Derives and exposes the facts; returns the device facts (null without a user agent). */
+  #derive (f: RequestFacts, cfg: EdgeFactsConfig): DeviceFacts | null {
     const headers = f.headers
     const trusted = cfg.trustedProxies
     let peerTrusted = false
@@ -77,7 +78,9 @@ export class EdgeFactsEngine {
     if (peerTrusted && cfg.geoHeaders.country !== '') geo = geoFromHeaders(f, cfg)
     if (geo === NO_GEO && this.geo !== null) geo = this.geo.lookup(f.clientIp)
     const ua = headers['user-agent']
-    this.#expose(f, cfg, geo, typeof ua === 'string' && ua !== '' ? this.devices.classify(ua) : null)
+    const device = typeof ua === 'string' && ua !== '' ? this.devices.classify(ua) : null
+    this.#expose(f, cfg, geo, device)
+    return device
   }
 
   #expose (f: RequestFacts, cfg: EdgeFactsConfig, geo: GeoFacts, d: DeviceFacts | null): void {

@@ -11,9 +11,10 @@ import { GCRA_BATCH_LUA, replayGcraRun, type GcraResult } from './gcra.js'
 
 type BatchCommand = (...args: Array<string | number>) => Promise<Array<string | number>>
 
-/** Someone waiting for one check: told its result, or the error that stopped the batch. */
-export interface GcraWaiter {
-  settle: (result: GcraResult | null, err: Error | null) => void
+/** One check's promise, settled when its batch comes back. */
+interface Waiter {
+  readonly resolve: (r: GcraResult) => void
+  readonly reject: (err: Error) => void
 }
 
 /** The checks of one round on one key with one limit, in the order asked: one script step. */
@@ -21,7 +22,7 @@ interface Run {
   readonly key: string
   readonly requests: number
   readonly periodMs: number
-  readonly waiters: GcraWaiter[]
+  readonly waiters: Waiter[]
 }
 
 const keyOfRun = (r: Run): string => r.key
@@ -30,15 +31,6 @@ const keyOfRun = (r: Run): string => r.key
 const MAX_BATCH = 256
 /** Most checks in one run: a longer one starts a second run on the same key. */
 const MAX_RUN = 1_024
-
-/** A promise's resolve and reject as a waiter, for `take`. */
-class PromiseWaiter implements GcraWaiter {
-  constructor (readonly resolve: (r: GcraResult) => void, readonly reject: (err: Error) => void) {}
-  settle (result: GcraResult | null, err: Error | null): void {
-    if (result !== null) this.resolve(result)
-    else this.reject(err ?? new Error('no result'))
-  }
-}
 
 export class RedisStore {
   readonly client: RedisClient
@@ -66,11 +58,10 @@ export class RedisStore {
 
   /** `take` on the key `prefix + value`, without building it per check. */
   takeOn (prefix: string, value: string, requests: number, periodMs: number): Promise<GcraResult> {
-    return new Promise<GcraResult>((resolve, reject) => { this.check(prefix, value, requests, periodMs, new PromiseWaiter(resolve, reject)) })
+    return new Promise<GcraResult>((resolve, reject) => { this.#enqueue(prefix, value, requests, periodMs, { resolve, reject }) })
   }
 
-  /** Queues one check on the key `prefix + value`; `waiter` hears once, after the round's batch came back. */
-  check (prefix: string, value: string, requests: number, periodMs: number, waiter: GcraWaiter): void {
+  #enqueue (prefix: string, value: string, requests: number, periodMs: number, waiter: Waiter): void {
     let byValue = this.#open.get(prefix)
     if (byValue === undefined) { byValue = new Map(); this.#open.set(prefix, byValue) }
     let run = byValue.get(value)
@@ -95,7 +86,7 @@ export class RedisStore {
       try {
         this.#send(batch)
       } catch (err) {
-        for (const r of batch) for (const w of r.waiters) w.settle(null, err as Error)
+        for (const r of batch) for (const w of r.waiters) w.reject(err as Error)
       }
     }
   }
@@ -110,10 +101,10 @@ export class RedisStore {
       for (let i = 0; i < batch.length; i++) {
         const r = batch[i]!
         const waiters = r.waiters
-        replayGcraRun(Number(reply[2 * i + 1]), now, Number(reply[2 * i + 2]), waiters.length, r.periodMs, r.periodMs / r.requests, (j, result) => { waiters[j]!.settle(result, null) })
+        replayGcraRun(Number(reply[2 * i + 1]), now, Number(reply[2 * i + 2]), waiters.length, r.periodMs, r.periodMs / r.requests, (j, result) => { waiters[j]!.resolve(result) })
       }
     }, (err: Error) => {
-      for (const r of batch) for (const w of r.waiters) w.settle(null, err)
+      for (const r of batch) for (const w of r.waiters) w.reject(err)
     })
   }
 }
