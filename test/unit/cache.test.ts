@@ -378,6 +378,22 @@ test('L1 stays within maxBytes when filled with ten times as much, and counts ev
   assert.equal(s.getLocal(cacheKey('p', 'h', '/f/0'), {}), null, 'the oldest went first')
 })
 
+test('a body that is a view into a shared slab is copied once, when L1 takes the entry', async () => {
+  const s = new CacheStore({ maxBytes: 1 << 20, redis: null })
+  const key = cacheKey('p', 'h', '/pooled')
+  // Small allocUnsafe buffers are slices of Buffer's shared pool.
+  const bodies = [Buffer.allocUnsafe(5).fill('a'), Buffer.allocUnsafe(5).fill('b'), Buffer.allocUnsafe(5).fill('c')]
+  for (const b of bodies) assert.notEqual(b.buffer.byteLength, b.length, 'a pool slice')
+  for (const b of bodies) s.set(key, {}, entry({ body: b }))
+  const pending = s.getLocal(key, {})
+  assert.equal(pending?.body, bodies[2], 'before the round ends: the last write, not yet copied')
+  await new Promise(resolve => setImmediate(resolve))
+  const kept = s.getLocal(key, {})
+  assert.equal(kept?.body.toString(), 'ccccc')
+  assert.equal(kept?.body.buffer.byteLength, 5, 'L1 holds a copy with memory of its own')
+  assert.equal(s.stats.entries, 1)
+})
+
 test('an entry larger than maxBytes is not stored, and maxEntries bounds the count', () => {
   const s = new CacheStore({ maxBytes: 10_000, maxEntries: 3, redis: null })
   s.set(cacheKey('p', 'h', '/big'), {}, entry({ body: Buffer.alloc(10_001) }))

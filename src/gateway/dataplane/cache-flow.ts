@@ -182,7 +182,8 @@ export function onUpstreamEnd (ex: Exchange): void {
   const entry: CacheEntry = {
     status: c.status,
     headers: c.headers,
-    body: ownBytes(c.chunks),
+    // A view into a shared slab is fine until the store keeps it (it copies then, once per key and round).
+    body: c.chunks.length === 1 ? c.chunks[0]! : Buffer.concat(c.chunks, c.bytes),
     storedAt: c.storedAt,
     initialAgeMs: d.initialAgeMs,
     freshMs: d.freshMs,
@@ -191,23 +192,6 @@ export function onUpstreamEnd (ex: Exchange): void {
     vary: d.vary
   }
   ex.plane.cache.storeFor(ex.cachePolicy!).set(ex.cacheKey, cacheHeaders(ex), entry, connectionOf(ex))
-}
-
-/**
- * The body as one buffer with memory of its own. Small answers arrive as
- * slices of Buffer's shared 8 KiB pool (and Buffer.concat makes such slices
- * too); an entry kept in the cache would pin the whole slab while the cache
- * counts only the body.
- */
-function ownBytes (chunks: Buffer[]): Buffer {
-  const one = chunks.length === 1 ? chunks[0]! : null
-  if (one !== null && one.byteOffset === 0 && one.buffer.byteLength === one.length) return one
-  let n = 0
-  for (const c of chunks) n += c.length
-  const out = Buffer.allocUnsafeSlow(n)
-  let at = 0
-  for (const c of chunks) { c.copy(out, at); at += c.length }
-  return out
 }
 
 /** Local failure answers (503/504 from the upstream path): a stale entry within stale-if-error instead. */
@@ -251,7 +235,7 @@ function refreshInBackground (ex: Exchange): void {
       cache.storeFor(policy).set(key, reqHeaders, {
         status: res.statusCode,
         headers: replayHeaders(res.headers),
-        body: ownBytes([res.body]),
+        body: res.body,
         storedAt: now,
         initialAgeMs: d.initialAgeMs,
         freshMs: d.freshMs,

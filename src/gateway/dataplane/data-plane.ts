@@ -223,11 +223,6 @@ export class DataPlane {
   }
 }
 
-/** A rate limit counted in Redis answered. */
-function afterSharedRateLimit (ex: Exchange, outcome: RateOutcome): void {
-  if (!ex.done && admitRate(ex, outcome)) routeRequest(ex)
-}
-
 function onDownstreamClose (this: DownstreamResponse): void {
   const ex = (this as unknown as Record<symbol, Exchange | undefined>)[kExchange]
   if (ex !== undefined && !ex.done && !this.writableFinished) abortUpstream(ex)

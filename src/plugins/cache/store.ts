@@ -348,7 +348,7 @@ export class CacheStore {
       const left = this.#l1.getRemainingTTL(key)
       if (Number.isFinite(left) && left > ttl) ttl = Math.ceil(left)
     }
-    this.#l1.set(key, item, size === undefined ? { ttl } : { ttl, size })
+    this.#l1.set(key, item instanceof VaryRecord ? item : withOwnBody(item), size === undefined ? { ttl } : { ttl, size })
   }
 
   readonly #onRedisError = (err: unknown): void => {
@@ -359,6 +359,21 @@ export class CacheStore {
     this.#lastErrorLog = now
     this.#log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'cache: redis failed, serving from this process only')
   }
+}
+
+/**
+ * The entry with a body that has memory of its own. Small answers arrive as
+ * slices of Buffer's shared 8 KiB pool (Buffer.concat and Redis replies make
+ * such views too); an entry kept in L1 would pin the whole slab while the
+ * cache counts only the body. Copied here, when L1 takes the entry, rather
+ * than per response: a key stored by many requests in one round is copied once.
+ */
+function withOwnBody (e: CacheEntry): CacheEntry {
+  const b = e.body
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return e
+  const own = Buffer.allocUnsafeSlow(b.length)
+  b.copy(own)
+  return { ...e, body: own }
 }
 
 function itemSize (item: Item): number {

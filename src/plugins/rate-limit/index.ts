@@ -16,7 +16,7 @@ import { claimAt } from '../authn-jwt/index.js'
 import { covers } from '../targets.js'
 import type { GcraResult } from './gcra.js'
 import { MemoryStore } from './memory-store.js'
-import { RedisStore } from './redis-store.js'
+import { RedisStore, type GcraWaiter } from './redis-store.js'
 
 export { MemoryStore } from './memory-store.js'
 export { gcra } from './gcra.js'
@@ -47,29 +47,39 @@ export class RateLimiter {
   }
 
   check (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection): RateOutcome | Promise<RateOutcome> | null {
-    if (this.redis === null) return this.#checkMemory(cfg, f, sel)
-    let applicable: Array<[RateLimitPolicyRule, RateLimit, string]> | null = null
+    const redis = this.redis
+    if (redis === null) return this.#checkMemory(cfg, f, sel)
+    // The usual case is one limit: one promise, settled with the answer by
+    // the batch's reply (no list of checks, no promise per step).
+    let first: RateLimit | null = null
+    let firstPolicy: RateLimitPolicyRule | null = null
+    let more = false
+    for (const p of cfg.policies) {
+      if (p.limits.length === 0 || !covers(p.targets, f, sel)) continue
+      if (first !== null || p.limits.length > 1) { more = true; break }
+      first = p.limits[0]!
+      firstPolicy = p
+    }
+    if (first === null) return null
+    if (!more) {
+      const limit = first
+      const check = new SingleCheck(this, firstPolicy!, limit)
+      redis.takeOn(limit.keyPrefix, storeValue(limit, f), limit.requests, limit.periodMs, check)
+      return check.outcome
+    }
+    const checks: Array<Promise<Checked>> = []
     for (const p of cfg.policies) {
       if (!covers(p.targets, f, sel)) continue
-      for (const l of p.limits) (applicable ??= []).push([p, l, storeValue(l, f)])
-    }
-    if (applicable === null) return null
-    const redis = this.redis
-    if (applicable.length === 1) {
-      // The usual case, one limit: no list of promises to wait for.
-      const [policy, limit, value] = applicable[0]!
-      return redis.takeOn(limit.keyPrefix, value, limit.requests, limit.periodMs).then(
-        result => this.#decide([{ policy, limit, result }]),
-        (err: Error) => { this.#storeFailed(policy, err); return this.#decide([{ policy, limit, result: null }]) })
-    }
-    return Promise.all(applicable.map(async ([policy, limit, value]): Promise<Checked> => {
-      try {
-        return { policy, limit, result: await redis.takeOn(limit.keyPrefix, value, limit.requests, limit.periodMs) }
-      } catch (err) {
-        this.#storeFailed(policy, err as Error)
-        return { policy, limit, result: null }
+      for (const l of p.limits) {
+        checks.push(new Promise<Checked>(resolve => {
+          redis.takeOn(l.keyPrefix, storeValue(l, f), l.requests, l.periodMs, {
+            settle: result => { resolve({ policy: p, limit: l, result }) },
+            fail: err => { this.storeFailed(p, err); resolve({ policy: p, limit: l, result: null }) }
+          })
+        }))
       }
-    })).then(checked => this.#decide(checked))
+    }
+    return Promise.all(checks).then(checked => this.#decide(checked))
   }
 
   /** The in-process path, allocation-light: no intermediate lists. */
@@ -97,6 +107,13 @@ export class RateLimiter {
     return outcomeOf(shown, shownResult!, denied)
   }
 
+  /** The answer for a request checked against one limit. */
+  decideOne (policy: RateLimitPolicyRule, limit: RateLimit, r: GcraResult | null): RateOutcome {
+    if (r === null) return policy.failOpen ? PASS : FAIL_CLOSED
+    this.#metrics?.rateLimitDecision(limit.id, r.allowed)
+    return outcomeOf(limit, r, !r.allowed)
+  }
+
   #decide (checked: Checked[]): RateOutcome {
     let tightest: Checked | null = null
     let denied: Checked | null = null
@@ -111,19 +128,48 @@ export class RateLimiter {
         tightest = c
       }
     }
-    if (failedClosed) return { status: 500, headers: [] }
+    if (failedClosed) return FAIL_CLOSED
     const shown = denied ?? tightest
-    if (shown === null) return { status: 0, headers: [] }
+    if (shown === null) return PASS
     return outcomeOf(shown.limit, shown.result!, denied !== null)
   }
 
-  #storeFailed (policy: RateLimitPolicyRule, err: Error): void {
+  /** A Redis check failed: a metric, and a log line at most every 10 s. */
+  storeFailed (policy: RateLimitPolicyRule, err: Error): void {
     this.#metrics?.rateLimitStoreError(policy.id)
     const now = Date.now()
     if (now - this.#lastErrorLog > 10_000) {
       this.#lastErrorLog = now
       this.#log?.warn({ policy: policy.id, err: err.message, failOpen: policy.failOpen }, policy.failOpen ? 'rate limit store failed: letting requests through' : 'rate limit store failed: refusing requests')
     }
+  }
+}
+
+// Shared answers without headers (never modified): let through (the store
+// failed on a failOpen policy, or no limit answered), refused (failClosed).
+const PASS: RateOutcome = { status: 0, headers: [] }
+const FAIL_CLOSED: RateOutcome = { status: 500, headers: [] }
+
+/** One request's check on one limit in Redis: settles the promise the request waits on with its answer. */
+class SingleCheck implements GcraWaiter {
+  readonly outcome: Promise<RateOutcome>
+  readonly #limiter: RateLimiter
+  readonly #policy: RateLimitPolicyRule
+  readonly #limit: RateLimit
+  #resolve!: (o: RateOutcome) => void
+
+  constructor (limiter: RateLimiter, policy: RateLimitPolicyRule, limit: RateLimit) {
+    this.#limiter = limiter
+    this.#policy = policy
+    this.#limit = limit
+    this.outcome = new Promise<RateOutcome>(resolve => { this.#resolve = resolve })
+  }
+
+  settle (result: GcraResult): void { this.#resolve(this.#limiter.decideOne(this.#policy, this.#limit, result)) }
+
+  fail (err: Error): void {
+    this.#limiter.storeFailed(this.#policy, err)
+    this.#resolve(this.#limiter.decideOne(this.#policy, this.#limit, null))
   }
 }
 

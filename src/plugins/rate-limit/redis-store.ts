@@ -11,10 +11,14 @@ import { GCRA_BATCH_LUA, replayGcraRun, type GcraResult } from './gcra.js'
 
 type BatchCommand = (...args: Array<string | number>) => Promise<Array<string | number>>
 
-/** One check's promise, settled when its batch comes back. */
-interface Waiter {
-  readonly resolve: (r: GcraResult) => void
-  readonly reject: (err: Error) => void
+/**
+ * Told the outcome of one check when its batch comes back. The rate limiter's
+ * waiter turns the result into the request's answer and settles the one
+ * promise the request waits on; `take` adapts a plain promise.
+ */
+export interface GcraWaiter {
+  settle (result: GcraResult): void
+  fail (err: Error): void
 }
 
 /** The checks of one round on one key with one limit, in the order asked: one script step. */
@@ -22,7 +26,7 @@ interface Run {
   readonly key: string
   readonly requests: number
   readonly periodMs: number
-  readonly waiters: Waiter[]
+  readonly waiters: GcraWaiter[]
 }
 
 const keyOfRun = (r: Run): string => r.key
@@ -53,15 +57,11 @@ export class RedisStore {
   }
 
   take (key: string, requests: number, periodMs: number): Promise<GcraResult> {
-    return this.takeOn(key, '', requests, periodMs)
+    return new Promise<GcraResult>((resolve, reject) => { this.takeOn(key, '', requests, periodMs, { settle: resolve, fail: reject }) })
   }
 
-  /** `take` on the key `prefix + value`, without building it per check. */
-  takeOn (prefix: string, value: string, requests: number, periodMs: number): Promise<GcraResult> {
-    return new Promise<GcraResult>((resolve, reject) => { this.#enqueue(prefix, value, requests, periodMs, { resolve, reject }) })
-  }
-
-  #enqueue (prefix: string, value: string, requests: number, periodMs: number, waiter: Waiter): void {
+  /** One check on the key `prefix + value` (not built per check); `waiter` hears the result when the round's batch comes back. */
+  takeOn (prefix: string, value: string, requests: number, periodMs: number, waiter: GcraWaiter): void {
     let byValue = this.#open.get(prefix)
     if (byValue === undefined) { byValue = new Map(); this.#open.set(prefix, byValue) }
     let run = byValue.get(value)
@@ -86,7 +86,7 @@ export class RedisStore {
       try {
         this.#send(batch)
       } catch (err) {
-        for (const r of batch) for (const w of r.waiters) w.reject(err as Error)
+        for (const r of batch) for (const w of r.waiters) w.fail(err as Error)
       }
     }
   }
@@ -101,10 +101,10 @@ export class RedisStore {
       for (let i = 0; i < batch.length; i++) {
         const r = batch[i]!
         const waiters = r.waiters
-        replayGcraRun(Number(reply[2 * i + 1]), now, Number(reply[2 * i + 2]), waiters.length, r.periodMs, r.periodMs / r.requests, (j, result) => { waiters[j]!.resolve(result) })
+        replayGcraRun(Number(reply[2 * i + 1]), now, Number(reply[2 * i + 2]), waiters.length, r.periodMs, r.periodMs / r.requests, (j, result) => { waiters[j]!.settle(result) })
       }
     }, (err: Error) => {
-      for (const r of batch) for (const w of r.waiters) w.reject(err)
+      for (const r of batch) for (const w of r.waiters) w.fail(err)
     })
   }
 }
