@@ -394,6 +394,22 @@ test('a body that is a view into a shared slab is copied once, when L1 takes the
   assert.equal(s.stats.entries, 1)
 })
 
+test('storedThisRound: true for a key (or variant) stored in this round, false once the round is over', async () => {
+  const s = new CacheStore({ maxBytes: 1 << 20, redis: null })
+  const plain = cacheKey('p', 'h', '/plain')
+  const varied = cacheKey('p', 'h', '/varied')
+  assert.equal(s.storedThisRound(plain, {}), false, 'nothing stored yet')
+  s.set(plain, {}, entry())
+  s.set(varied, { 'accept-language': 'en' }, entry({ vary: ['accept-language'] }))
+  assert.equal(s.storedThisRound(plain, {}), true)
+  assert.equal(s.storedThisRound(varied, { 'accept-language': 'en' }), true)
+  assert.equal(s.storedThisRound(varied, { 'accept-language': 'de' }), false, 'another variant is not stored')
+  assert.equal(s.storedThisRound(cacheKey('p', 'h', '/other'), {}), false)
+  await new Promise(resolve => setImmediate(resolve))
+  assert.equal(s.storedThisRound(plain, {}), false, 'in L1 now: the next round stores again')
+  assert.equal(s.storedThisRound(varied, { 'accept-language': 'en' }), false)
+})
+
 test('an entry larger than maxBytes is not stored, and maxEntries bounds the count', () => {
   const s = new CacheStore({ maxBytes: 10_000, maxEntries: 3, redis: null })
   s.set(cacheKey('p', 'h', '/big'), {}, entry({ body: Buffer.alloc(10_001) }))

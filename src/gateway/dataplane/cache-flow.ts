@@ -159,6 +159,10 @@ export function onUpstreamResponse (ex: Exchange, status: number, headers: Incom
   }
   if (ex.cacheStatus !== '') out['x-cache'] = ex.cacheStatus
   if (!ex.cacheCapture) return false
+  if (ex.plane.cache.storeFor(ex.cachePolicy!).storedThisRound(ex.cacheKey, cacheHeaders(ex), connectionOf(ex))) {
+    ex.cacheCapture = false
+    return false
+  }
   const now = Date.now()
   const d = responseDecision(status, headers as HeaderMap, cacheHeaders(ex), ex.cachePolicy!.rules, now)
   if (d.store) ex.cacheCaptured = { status, headers: replayHeaders(headers), chunks: [], bytes: 0, decision: d, storedAt: now }

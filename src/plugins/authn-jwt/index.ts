@@ -89,6 +89,10 @@ export class JwtAuthenticator {
     if (connection !== null) {
       const last = this.#perConnection.get(connection)
       if (last !== undefined && last.cfg === cfg && last.generation === this.#generation && h[last.found.location.name] === last.raw && last.entry.until > Date.now()) {
+        // The remembered string in place of its equal copy: later comparisons
+        // of this value (the cache's per-connection key) find the same string
+        // and skip comparing a few hundred characters again.
+        h[last.found.location.name] = last.raw
         apply(f, last.entry, last.found)
         return null
       }

@@ -159,6 +159,20 @@ export class CacheStore {
     return undefined
   }
 
+  /**
+   * True when this round already stored an answer under the key these request
+   * headers lead to (not yet in L1): a hot resource fetched again and again
+   * in one round is captured and stored once, the first answer of the round
+   * kept, and the other answers skip the copy of their headers and body.
+   */
+  storedThisRound (primaryKey: string, reqHeaders: HeaderMap, connection: object | null = null): boolean {
+    if (this.#pending.size === 0) return false
+    const item = this.#localItem(primaryKey)
+    const key = item instanceof VaryRecord ? variantKey(primaryKey, item.vary, reqHeaders, connection) : primaryKey
+    const w = this.#pending.get(key)
+    return w !== undefined && !w.inL1
+  }
+
   /** A write of this round not yet in L1, else L1's item. */
   #localItem (key: string): Item | undefined {
     if (this.#pending.size !== 0) {
