@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeEntry, decodeStored, encodeEntry, encodeVaryRecord, entrySize, replayHeaders, VaryRecord, type CacheEntry } from '../../src/plugins/cache/entry.js'
 import {
   cacheKey, currentAgeMs, freshness, matchesPurge, parseCacheControl, purgePattern, remainingLifeMs, requestDecision,
-  responseDecision, variantKey, varyKey, type CacheRules, type HeaderMap
+  responseDecision, variantKey, varyKey, WithAuthorization, type CacheRules, type HeaderMap
 } from '../../src/plugins/cache/semantics.js'
 import { CacheStore } from '../../src/plugins/cache/store.js'
 
@@ -194,6 +194,16 @@ test('variantKey with a connection: the same key as without, and a new one as so
   assert.equal(key(['a', 'b']), key('a,b', null), 'repeated headers')
   assert.equal(variantKey(primary, ['x-a'], { authorization: 'Bearer one', 'x-a': 'same' }, conn), variantKey(primary, ['x-a'], { 'x-a': 'same' }, null), 'another vary list')
   assert.notEqual(variantKey(primary, vary, { authorization: 'Bearer one', 'x-a': 'other' }, conn), first, 'the second varied header changed')
+})
+
+test('WithAuthorization reads the authorization the client sent and every other header from the request', () => {
+  const request = { 'accept-language': 'en', authorization: undefined, 'cache-control': 'no-cache' }
+  const view = new WithAuthorization(request, 'Bearer t')
+  const copy = { ...request, authorization: 'Bearer t' }
+  assert.equal(varyKey(['authorization', 'accept-language'], view), varyKey(['authorization', 'accept-language'], copy))
+  assert.equal(variantKey('k', ['authorization'], view), variantKey('k', ['authorization'], copy))
+  assert.deepEqual(requestDecision('GET', view, rules({ vary: ['authorization'] }), true), requestDecision('GET', copy, rules({ vary: ['authorization'] }), true))
+  assert.equal(requestDecision('GET', view, rules(), false).kind, 'bypass', 'a credential the policy does not key on bypasses, as sent')
 })
 
 test('varyKey tells a missing header from an empty one, and values stay case-sensitive', () => {

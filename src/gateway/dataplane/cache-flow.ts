@@ -8,7 +8,7 @@ import { fetchBuffered } from '../../mesh-bridge/upstreams.js'
 import type { Endable, Exchange } from './exchange.js'
 import { complete } from './forward.js'
 import { SERVER_HEADER } from './local-reply.js'
-import { cacheKey, currentAgeMs, freshness, requestDecision, responseDecision, type HeaderMap } from '../../plugins/cache/semantics.js'
+import { cacheKey, currentAgeMs, freshness, requestDecision, responseDecision, WithAuthorization, type HeaderMap, type RequestHeaders } from '../../plugins/cache/semantics.js'
 import { replayHeaders, type CacheEntry } from '../../plugins/cache/entry.js'
 
 type Proceed = (ex: Exchange) => void
@@ -28,10 +28,10 @@ export interface CacheCapture {
  * entry (a policy that varies on `authorization` keeps one entry per
  * credential; without it the request would carry a principal and no key).
  */
-function cacheHeaders (ex: Exchange): HeaderMap {
+function cacheHeaders (ex: Exchange): RequestHeaders {
   const f = ex.facts
   if (f.sentAuthorization === '' || f.headers.authorization !== undefined) return f.headers as HeaderMap
-  return (ex.cacheView ??= { ...(f.headers as HeaderMap), authorization: f.sentAuthorization })
+  return (ex.cacheView ??= new WithAuthorization(f.headers as HeaderMap, f.sentAuthorization))
 }
 
 /** The client's connection for HTTP/1.x (its requests come one after another), else null. */

@@ -8,6 +8,30 @@ import type { CacheEntry } from './entry.js'
 /** Request or response headers as Node gives them: lowercase names. */
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>
 
+/**
+ * A request's headers with the `authorization` its client sent, which
+ * RequestAuthentication took off the request before the cache looks (a
+ * policy that varies on `authorization` keys on the credential as sent).
+ * Reads the request's own headers for every other name: no copy of them.
+ */
+export class WithAuthorization {
+  readonly headers: HeaderMap
+  readonly authorization: string
+  constructor (headers: HeaderMap, authorization: string) {
+    this.headers = headers
+    this.authorization = authorization
+  }
+}
+
+/** The request headers the cache decides and keys on. */
+export type RequestHeaders = HeaderMap | WithAuthorization
+
+/** One request header by lowercase name. */
+export function requestHeader (h: RequestHeaders, name: string): string | string[] | undefined {
+  if (h instanceof WithAuthorization) return name === 'authorization' ? h.authorization : h.headers[name]
+  return h[name]
+}
+
 export interface CacheRules {
   /** The policy's `ttl`: the freshness of a response that carries none of its own, ms. */
   readonly ttlMs: number
@@ -71,20 +95,20 @@ const REFRESH_PRAGMA = refresh('pragma no-cache')
  * the upstream (`private`, `no-store`, `set-cookie`). Request `max-stale`,
  * `min-fresh`, `only-if-cached` and `max-age` other than 0 are ignored.
  */
-export function requestDecision (method: string, headers: HeaderMap, rules: CacheRules, hasPrincipal: boolean): RequestDecision {
+export function requestDecision (method: string, headers: RequestHeaders, rules: CacheRules, hasPrincipal: boolean): RequestDecision {
   if (!rules.methods.has(method)) return BYPASS_METHOD
   const keyedOnAuthorization = rules.vary.includes('authorization')
-  const authorization = headers.authorization
+  const authorization = requestHeader(headers, 'authorization')
   if (authorization !== undefined && !keyedOnAuthorization) return BYPASS_AUTHORIZATION
   if (hasPrincipal && (authorization === undefined || !keyedOnAuthorization)) return BYPASS_PRINCIPAL
-  const cc = headers['cache-control']
+  const cc = requestHeader(headers, 'cache-control')
   if (cc !== undefined) {
     const d = parseCacheControl(cc)
     if (d.has('no-store')) return BYPASS_NO_STORE
     if (d.has('no-cache')) return REFRESH_NO_CACHE
     const maxAge = d.get('max-age')
     if (maxAge !== undefined && deltaMs(maxAge) === 0) return REFRESH_MAX_AGE
-  } else if (hasToken(headers.pragma, 'no-cache')) {
+  } else if (hasToken(requestHeader(headers, 'pragma'), 'no-cache')) {
     // RFC 9111 §5.4: Pragma counts only when Cache-Control is absent.
     return REFRESH_PRAGMA
   }
@@ -121,7 +145,7 @@ const NOT_EXPIRED = notStored('expired on arrival')
  * `cookie`, a request `authorization` unless the policy varies on it, a
  * `content-length` over maxBodyBytes, and a response already past every window.
  */
-export function responseDecision (status: number, resHeaders: HeaderMap, reqHeaders: HeaderMap, rules: CacheRules, now: number): ResponseDecision {
+export function responseDecision (status: number, resHeaders: HeaderMap, reqHeaders: RequestHeaders, rules: CacheRules, now: number): ResponseDecision {
   if (status < 200 || status === 206 || status === 304) return NOT_STATUS
   const d = parseCacheControl(resHeaders['cache-control'])
   if (d.has('no-store')) return NOT_NO_STORE
@@ -130,7 +154,7 @@ export function responseDecision (status: number, resHeaders: HeaderMap, reqHead
   const vary = mergeVary(resHeaders.vary, rules.vary)
   if (vary === null) return NOT_VARY_STAR
   if (resHeaders['set-cookie'] !== undefined && !rules.vary.includes('cookie')) return NOT_SET_COOKIE
-  if (reqHeaders.authorization !== undefined && !rules.vary.includes('authorization')) return NOT_AUTHORIZATION
+  if (requestHeader(reqHeaders, 'authorization') !== undefined && !rules.vary.includes('authorization')) return NOT_AUTHORIZATION
   if (contentLength(resHeaders['content-length']) > rules.maxBodyBytes) return NOT_TOO_LARGE
 
   const sMaxAge = d.get('s-maxage')
@@ -191,11 +215,11 @@ const SPACED_COMMA = / ?, ?/g
  * space around commas, or a bare `name` when the header is missing, so a
  * missing header and an empty one give different keys.
  */
-export function varyKey (vary: readonly string[], reqHeaders: HeaderMap): string {
+export function varyKey (vary: readonly string[], reqHeaders: RequestHeaders): string {
   let out = ''
   for (const name of sortedNames(vary)) {
     if (out !== '') out += '\n'
-    const raw = reqHeaders[name]
+    const raw = requestHeader(reqHeaders, name)
     if (raw === undefined) { out += name; continue }
     const value = typeof raw === 'string' ? raw : raw.join(', ')
     out += name + ':' + normalizeValue(value)
@@ -224,10 +248,10 @@ interface LastVariant {
 }
 const lastVariant = new WeakMap<object, LastVariant>()
 
-function sameAsLast (last: LastVariant, vary: readonly string[], reqHeaders: HeaderMap): boolean {
+function sameAsLast (last: LastVariant, vary: readonly string[], reqHeaders: RequestHeaders): boolean {
   if (last.vary.length !== vary.length) return false
   for (let i = 0; i < vary.length; i++) {
-    if (last.vary[i] !== vary[i] || reqHeaders[vary[i]!] !== last.values[i]) return false
+    if (last.vary[i] !== vary[i] || requestHeader(reqHeaders, vary[i]!) !== last.values[i]) return false
   }
   return true
 }
@@ -239,7 +263,7 @@ function sameAsLast (last: LastVariant, vary: readonly string[], reqHeaders: Hea
  * `connection` (the client's, when known) lets the same values as its last
  * request's skip the hash.
  */
-export function variantKey (primaryKey: string, vary: readonly string[], reqHeaders: HeaderMap, connection: object | null = null): string {
+export function variantKey (primaryKey: string, vary: readonly string[], reqHeaders: RequestHeaders, connection: object | null = null): string {
   if (connection !== null) {
     const last = lastVariant.get(connection)
     if (last !== undefined && sameAsLast(last, vary, reqHeaders)) {
@@ -253,7 +277,7 @@ export function variantKey (primaryKey: string, vary: readonly string[], reqHead
   if (connection !== null) {
     const values: Array<string | undefined> = []
     for (const name of vary) {
-      const v = reqHeaders[name]
+      const v = requestHeader(reqHeaders, name)
       if (Array.isArray(v)) return primaryKey + '#' + suffix // repeated headers: not remembered
       values.push(v)
     }

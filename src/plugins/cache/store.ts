@@ -16,7 +16,7 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { atRoundEnd, scriptBatches, type RedisClient } from '../redis.js'
 import { decodeStored, encodeEntry, encodeVaryRecord, entrySize, varyRecordSize, VaryRecord, type CacheEntry } from './entry.js'
-import { matchesPurge, purgePattern, remainingLifeMs, sortedNames, variantKey, type HeaderMap, type PurgeScope } from './semantics.js'
+import { matchesPurge, purgePattern, remainingLifeMs, sortedNames, variantKey, type PurgeScope, type RequestHeaders } from './semantics.js'
 
 export interface CacheStoreOptions {
   /** L1 bound: the total `entrySize` (and small vary records) held in this process, bytes. */
@@ -151,7 +151,7 @@ export class CacheStore {
    * Redis configured), `undefined` when only L2 can tell (call `get`). The
    * entry may be stale: the caller asks `freshness()`.
    */
-  getLocal (primaryKey: string, reqHeaders: HeaderMap, connection: object | null = null): CacheEntry | null | undefined {
+  getLocal (primaryKey: string, reqHeaders: RequestHeaders, connection: object | null = null): CacheEntry | null | undefined {
     const item = this.#localItem(primaryKey)
     const found = item instanceof VaryRecord ? this.#localItem(variantKey(primaryKey, item.vary, reqHeaders, connection)) : item
     if (found !== undefined && !(found instanceof VaryRecord)) { this.#l1Hits++; return found }
@@ -165,7 +165,7 @@ export class CacheStore {
    * in one round is captured and stored once, the first answer of the round
    * kept, and the other answers skip the copy of their headers and body.
    */
-  storedThisRound (primaryKey: string, reqHeaders: HeaderMap, connection: object | null = null): boolean {
+  storedThisRound (primaryKey: string, reqHeaders: RequestHeaders, connection: object | null = null): boolean {
     if (this.#pending.size === 0) return false
     const item = this.#localItem(primaryKey)
     const key = item instanceof VaryRecord ? variantKey(primaryKey, item.vary, reqHeaders, connection) : primaryKey
@@ -183,7 +183,7 @@ export class CacheStore {
   }
 
   /** L1, then L2; an L2 hit is copied into L1. Resolves null on a miss and when Redis fails; never rejects. */
-  get (primaryKey: string, reqHeaders: HeaderMap, connection: object | null = null): Promise<CacheEntry | null> {
+  get (primaryKey: string, reqHeaders: RequestHeaders, connection: object | null = null): Promise<CacheEntry | null> {
     const local = this.getLocal(primaryKey, reqHeaders, connection)
     if (local !== undefined) return Promise.resolve(local)
     return this.#getShared(this.#redis as RedisClient, primaryKey, reqHeaders, connection)
@@ -193,7 +193,7 @@ export class CacheStore {
    * Stores in L1 when this event-loop round ends and in Redis within the write
    * window (lookups see it at once). Never throws, never waits for Redis.
    */
-  set (primaryKey: string, reqHeaders: HeaderMap, entry: CacheEntry, connection: object | null = null): void {
+  set (primaryKey: string, reqHeaders: RequestHeaders, entry: CacheEntry, connection: object | null = null): void {
     try {
       const lifeMs = Math.ceil(remainingLifeMs(entry, this.#now()))
       if (lifeMs <= 0) return
@@ -329,7 +329,7 @@ export class CacheStore {
     }
   }
 
-  async #getShared (redis: RedisClient, primaryKey: string, reqHeaders: HeaderMap, connection: object | null): Promise<CacheEntry | null> {
+  async #getShared (redis: RedisClient, primaryKey: string, reqHeaders: RequestHeaders, connection: object | null): Promise<CacheEntry | null> {
     try {
       const raw = await redis.getBuffer(primaryKey)
       let found = raw === null ? null : decodeStored(raw)
