@@ -26,6 +26,7 @@ import {
 } from './report.js'
 import type { RouteSelectionRow } from './route-selection.js'
 import { RssSampler } from './rss.js'
+import { formatSideBySide, measureSideBySide, type SideBySide } from './side-by-side.js'
 import { BENCH_HOST, DEFAULT_RESPONSE_BYTES, type BenchRequest, type ContestantId, type Scenario } from './scenario.js'
 import { SCENARIOS } from './scenarios/index.js'
 import { plainConfig } from './scenarios/plain.js'
@@ -245,6 +246,28 @@ async function measureHalfLoad (ctx: Context, scenario: Scenario, running: reado
   return { tool: tool.name, targetRps, runs }
 }
 
+/**
+ * For a scenario compared with the plain config: both meshgates loaded at the
+ * same time on the proxy's core (wrk only, one process each, pinned), so the
+ * host's noise hits both alike. Twice as many rounds as the others, of at
+ * most 3 s (short rounds are enough for a ratio both sides share).
+ */
+async function measurePlainSideBySide (ctx: Context, scenario: Scenario, running: readonly Running[], placement: Placement): Promise<SideBySide | null> {
+  const tool = ctx.loadTools.find(t => t.name === 'wrk')
+  const meshgate = running.find(c => c.id === 'meshgate')
+  const plain = running.find(c => c.id === 'meshgate-plain')
+  if (scenario.comparePlain !== true || tool === undefined || meshgate?.pid == null || plain?.pid == null) return null
+  if ((scenario.workers ?? 1) > 1 || placement.proxyCpus !== '0' || process.platform !== 'linux') return null
+  const rounds = ctx.opts.rounds * 2
+  return await measureSideBySide({ label: 'the plain config', pid: plain.pid, port: plain.port }, { label: scenario.name, pid: meshgate.pid, port: meshgate.port }, {
+    tool,
+    rounds,
+    seconds: Math.min(ctx.opts.seconds, 3),
+    spec: (port, seconds) => ({ port, request: scenario.request, connections: ctx.opts.connections, seconds, cpuList: placement.loadCpus }),
+    onRound: (round, r) => { progress(`side by side ${round}/${rounds}: ${scenario.name} ${r.cpuPerRequestB.toFixed(1)} µs CPU/request, plain ${r.cpuPerRequestA.toFixed(1)} (×${(r.cpuPerRequestB / r.cpuPerRequestA).toFixed(2)})`) }
+  })
+}
+
 async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioOutcome> {
   const workers = scenario.workers ?? 1
   const bytes = scenario.upstreamResponse?.bytes ?? DEFAULT_RESPONSE_BYTES
@@ -283,6 +306,7 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
 
     const rows = await measureRounds(ctx, scenario, running, placement)
     const halfLoad = await measureHalfLoad(ctx, scenario, running, placement, rows)
+    const sideBySide = await measurePlainSideBySide(ctx, scenario, running, placement)
     const summary = summarize(rows)
     const goals = evaluateGoals(scenario, summary, (ctx.loadTools[0] as LoadTool).name, halfLoad)
     const settings = `${ctx.opts.connections} connections, ${ctx.opts.rounds} interleaved round${ctx.opts.rounds === 1 ? '' : 's'} of ${ctx.opts.seconds} s after a ${ctx.opts.warmupSeconds} s warm-up per contestant; medians of rounds`
@@ -295,8 +319,9 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
     ]
     process.stdout.write(notes.map(n => `${n}  \n`).join('') + '\n' + formatTable(summary) + '\n\n')
     if (halfLoad !== null) process.stdout.write(formatHalfLoad(halfLoad) + '\n\n')
+    if (sideBySide !== null) process.stdout.write(formatSideBySide(sideBySide) + '\n\n')
     process.stdout.write(`Goals (benchmark issue; reported, never enforced):\n${formatGoals(goals)}\n`)
-    const files = await writeResults(ctx, scenario, { upstream: upstream.kind, placement: placement.note, settings, routeNote, rows, summary, halfLoad, goals })
+    const files = await writeResults(ctx, scenario, { upstream: upstream.kind, placement: placement.note, settings, routeNote, rows, summary, halfLoad, sideBySide, goals })
     process.stdout.write(`\nresults: ${files.map(f => path.relative(repoRoot, f)).join(', ')}\n`)
     return { errors: totalErrors(summary, halfLoad), failed: null }
   } catch (err) {
@@ -317,6 +342,7 @@ interface ScenarioRecord {
   rows: Row[]
   summary: ReturnType<typeof summarize>
   halfLoad: HalfLoad | null
+  sideBySide: SideBySide | null
   goals: GoalOutcome[]
 }
 
@@ -338,6 +364,7 @@ async function writeResults (ctx: Context, scenario: Scenario, record: ScenarioR
     summary: record.summary,
     contestants: record.rows,
     halfLoad: record.halfLoad,
+    sideBySide: record.sideBySide,
     goals: record.goals
   }
   await writeFile(`${base}.json`, JSON.stringify(json, null, 2) + '\n')
