@@ -49,14 +49,23 @@ function killAllLive(): void {
   for (const p of live) p.killTree('SIGKILL')
 }
 
-function parentPid (pid: number): number | null {
+/**
+ * The fields of /proc/<pid>/stat from the third (the state) on, or null when
+ * the process is gone. The command name (field 2) may hold spaces and
+ * parentheses, so fields are counted after its last ')'.
+ */
+export function procStat (pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The command name (field 2) may hold spaces and parentheses; the parent PID follows the state after its last ')'.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
     return null
   }
+}
+
+function parentPid (pid: number): number | null {
+  const fields = procStat(pid)
+  return fields === null ? null : Number(fields[1])
 }
 
 /**

@@ -3,8 +3,9 @@
 // round (steal time, a noisy neighbour) hits both alike, so the ratio of their
 // CPU time per request holds still where a ratio of req/s measured one after
 // the other swings with the host. Reported next to the interleaved rounds.
-import { readFile } from 'node:fs/promises'
+import { procStat } from '../helpers/processes.js'
 import type { LoadSpec, LoadTool } from './load-tools.js'
+import { median } from './report.js'
 
 export interface SideBySideRound {
   readonly requestsA: number
@@ -27,10 +28,9 @@ export interface SideBySide {
 }
 
 /** utime + stime of one process, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-async function cpuTicks (pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  // The command name (field 2) may hold spaces: fields are counted after its ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+function cpuTicks (pid: number): number {
+  const fields = procStat(pid)
+  if (fields === null) throw new Error(`process ${pid} is gone`)
   return Number(fields[11]) + Number(fields[12])
 }
 
@@ -56,9 +56,11 @@ export interface SideBySideOptions {
 export async function measureSideBySide (a: { label: string, pid: number, port: number }, b: { label: string, pid: number, port: number }, opts: SideBySideOptions): Promise<SideBySide> {
   const rounds: SideBySideRound[] = []
   for (let round = 1; round <= opts.rounds; round++) {
-    const [a0, b0] = await Promise.all([cpuTicks(a.pid), cpuTicks(b.pid)])
+    const a0 = cpuTicks(a.pid)
+    const b0 = cpuTicks(b.pid)
     const [ra, rb] = await Promise.all([opts.tool.run(opts.spec(a.port, opts.seconds)), opts.tool.run(opts.spec(b.port, opts.seconds))])
-    const [a1, b1] = await Promise.all([cpuTicks(a.pid), cpuTicks(b.pid)])
+    const a1 = cpuTicks(a.pid)
+    const b1 = cpuTicks(b.pid)
     const r: SideBySideRound = {
       requestsA: ra.requests,
       requestsB: rb.requests,
@@ -69,7 +71,7 @@ export async function measureSideBySide (a: { label: string, pid: number, port: 
     opts.onRound?.(round, r)
   }
   const ratios = rounds.map(r => r.cpuPerRequestB / r.cpuPerRequestA).sort((x, y) => x - y)
-  const cpuRatio = quantile(ratios, 0.5)
+  const cpuRatio = median(ratios)
   return { a: a.label, b: b.label, rounds, cpuRatio, cpuRatioQ1: quantile(ratios, 0.25), cpuRatioQ3: quantile(ratios, 0.75), throughputRatio: 1 / cpuRatio }
 }
 
