@@ -263,6 +263,39 @@ test('checks asked for together leave in one script call, and each key still cou
   })
 })
 
+test('checks asked for while a script call is on its way leave together when it comes back', async () => {
+  const redis = await startRedis()
+  const client = await connectRedis([redis.url], null, { commandTimeoutMs: 2_000 })
+  try {
+    assert.equal(await redisReady(client, 5_000), true)
+    const store = new RedisStore(client)
+    const calls = async (): Promise<number> => {
+      const info = String(await redis.command('INFO', 'commandstats'))
+      return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
+    }
+    await store.take('warm', 1, 60_000)
+    const before = await calls()
+    // Redis holds every command for 300 ms: the first call stays on its way
+    // while five more event-loop rounds each ask for four checks.
+    assert.equal(await redis.command('CLIENT', 'PAUSE', 300), 'OK')
+    const results = [store.take('nagle', 10, 60_000)]
+    for (let round = 0; round < 5; round++) {
+      await new Promise(resolve => setImmediate(resolve))
+      for (let i = 0; i < 4; i++) results.push(store.take('nagle', 10, 60_000))
+    }
+    const got = await Promise.all(results)
+    assert.equal(await calls() - before, 2, 'the first check alone, then the other 20 in one call')
+    assert.equal(got.filter(r => r.allowed).length, 10)
+    assert.deepEqual(got.slice(0, 10).map(r => r.remaining), [9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
+    // Nothing on its way any more: a lone check leaves on its own again.
+    assert.equal((await store.take('alone', 1, 60_000)).allowed, true)
+    assert.equal(await calls() - before, 3)
+  } finally {
+    client.disconnect()
+    await redis.stop()
+  }
+})
+
 test('a batch gives each check the numbers it would get alone (fractional interval: 3 per second)', async () => {
   await withRedisStore(async (store) => {
     const together = await Promise.all(Array.from({ length: 5 }, () => store.take('frac-batch', 3, 1_000)))

@@ -4,8 +4,12 @@
 // command to build, send and parse instead of one per check, and one script
 // run on the Redis side), sent when that round is over. The checks of a round
 // on one key form one run: one read and one write in Redis and two numbers in
-// the reply, however many requests share the key. On Redis Cluster a script
-// may only touch keys of one hash slot, so a batch is split by slot.
+// the reply, however many requests share the key. While a call is on its way,
+// new checks wait for its reply and leave together right after it (one call
+// in flight, as Nagle does for small writes): under load a call then carries
+// the checks of every round its round trip spans, and an idle gateway's check
+// leaves at once. The per-command timeout bounds that wait. On Redis Cluster a
+// script may only touch keys of one hash slot, so a batch is split by slot.
 import { atRoundEnd, scriptBatches, type RedisClient } from '../redis.js'
 import { GCRA_BATCH_LUA, replayGcraRun, type GcraResult } from './gcra.js'
 
@@ -49,6 +53,8 @@ export class RedisStore {
    */
   #open = new Map<string, Map<string, Run>>()
   #scheduled = false
+  /** Script calls sent and not yet answered; while there are any, new checks wait for their reply. */
+  #inFlight = 0
 
   constructor (client: RedisClient) {
     this.client = client
@@ -71,7 +77,7 @@ export class RedisStore {
       this.#runs.push(run)
     }
     run.waiters.push(waiter)
-    if (!this.#scheduled) {
+    if (!this.#scheduled && this.#inFlight === 0) {
       this.#scheduled = true
       atRoundEnd(this.client, this.#flush)
     }
@@ -96,7 +102,10 @@ export class RedisStore {
     for (const r of batch) args.push(r.key)
     for (const r of batch) args.push(r.periodMs, r.periodMs / r.requests, r.waiters.length)
     const run = (this.client as unknown as { meshgateGcraBatch: BatchCommand }).meshgateGcraBatch
-    run.apply(this.client, args).then(reply => {
+    const sent = run.apply(this.client, args)
+    this.#inFlight++
+    sent.then(reply => {
+      this.#landed()
       const now = Number(reply[0])
       for (let i = 0; i < batch.length; i++) {
         const r = batch[i]!
@@ -104,7 +113,16 @@ export class RedisStore {
         replayGcraRun(Number(reply[2 * i + 1]), now, Number(reply[2 * i + 2]), waiters.length, r.periodMs, r.periodMs / r.requests, (j, result) => { waiters[j]!.settle(result) })
       }
     }, (err: Error) => {
+      this.#landed()
       for (const r of batch) for (const w of r.waiters) w.fail(err)
     })
+  }
+
+  /** A script call came back (or failed): the checks asked for meanwhile leave at the end of this round. */
+  #landed (): void {
+    if (--this.#inFlight === 0 && this.#runs.length !== 0 && !this.#scheduled) {
+      this.#scheduled = true
+      atRoundEnd(this.client, this.#flush)
+    }
   }
 }
