@@ -23,7 +23,7 @@ async function client (): Promise<RedisClient> {
   return c
 }
 
-async function store (over: { writeWindowMs?: number } = {}): Promise<CacheStore> {
+async function store (over: { writeWindowMs?: number, sharedHoldMs?: number } = {}): Promise<CacheStore> {
   return new CacheStore({ maxBytes: 1 << 20, redis: await client(), ...over })
 }
 
@@ -77,6 +77,49 @@ test('a key written in many rounds of one write window reaches Redis once, with 
   const y = await store()
   assert.equal(await redisReady(clients.at(-1)!, 5_000), true)
   assert.equal((await y.get(key, {}))?.body.toString(), 'answer 19', 'the last write is the one shared')
+})
+
+test('a key already in Redis is rewritten there once per hold; new keys and purged ones still leave within the window', T, async () => {
+  const hot = cacheKey('p', 'h', '/held')
+  const cold = cacheKey('p', 'h', '/held-new')
+  const scripts = async (): Promise<number> => {
+    const info = String(await redis.command('INFO', 'commandstats'))
+    return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
+  }
+  const shared = async (key: string): Promise<string | undefined> => {
+    const y = await store()
+    assert.equal(await redisReady(clients.at(-1)!, 5_000), true)
+    return (await y.get(key, {}))?.body.toString()
+  }
+  const x = await store({ sharedHoldMs: 2_000 })
+  assert.equal(await redisReady(clients.at(-1)!, 5_000), true)
+  const before = await scripts()
+  x.set(hot, {}, entry('v0'))
+  await untilInRedis(hot)
+  assert.equal(await scripts() - before, 1)
+  // Refreshed ten times: this replica sees each at once, Redis keeps v0 for now.
+  for (let i = 1; i <= 10; i++) {
+    x.set(hot, {}, entry(`v${i}`))
+    await sleep(10)
+    assert.equal(x.getLocal(hot, {})?.body.toString(), `v${i}`)
+  }
+  // A new key is not held back by the held one.
+  x.set(cold, {}, entry('new'))
+  await untilInRedis(cold)
+  assert.equal(await shared(hot), 'v0', 'still held')
+  assert.equal(await scripts() - before, 2, 'v0, then the new key alone')
+  // When the hold ends, the last refresh goes, once.
+  const deadline = Date.now() + 5_000
+  while (await shared(hot) !== 'v10') {
+    assert.ok(Date.now() < deadline, 'the last refresh never reached Redis')
+    await sleep(50)
+  }
+  assert.equal(await scripts() - before, 3)
+  // A purge forgets the hold: the resource stored again is shared within the window.
+  await x.purge('/held')
+  x.set(hot, {}, entry('after purge'))
+  await untilInRedis(hot)
+  assert.equal(await shared(hot), 'after purge')
 })
 
 test('a response stored by one replica is an L2 hit in the other, then an L1 hit there', T, async () => {

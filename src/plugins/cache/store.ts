@@ -2,7 +2,8 @@
 // bytes (lru-cache's own accounting), and L2 in Redis, shared by every
 // replica. A lookup tries L1, then L2, and copies an L2 hit into L1. Writes are
 // seen by lookups at once, reach L1 when the event-loop round ends and Redis
-// within a few ms (the last write to a key wins). Redis failing costs a miss or
+// within a few ms (the last write to a key wins; a key already in Redis is
+// rewritten there at most once a second). Redis failing costs a miss or
 // a dropped write, never a wait or an error for the request (the client from
 // `connectRedis` fails fast: no offline queue, a short command timeout).
 //
@@ -29,6 +30,8 @@ export interface CacheStoreOptions {
   readonly now?: () => number
   /** How long writes may gather before they go to Redis together, ms (default 5). */
   readonly writeWindowMs?: number
+  /** A key written to Redis is written again at most once per this, ms (default 1000; 0: every window). */
+  readonly sharedHoldMs?: number
 }
 
 export interface CacheStats {
@@ -65,6 +68,8 @@ interface PendingWrite {
   until: number
   /** In L1 already, or too large for it. */
   inL1: boolean
+  /** When it may leave for Redis, ms since the epoch (real time). */
+  dueAt: number
 }
 
 const keyOfWrite = (w: PendingWrite): string => w.key
@@ -96,6 +101,18 @@ type StoreBatch = (...args: Array<string | number | Buffer>) => Promise<number>
  */
 const DEFAULT_WRITE_WINDOW_MS = 5
 
+/**
+ * A key already written to Redis is written again at most this often: a hot
+ * resource that clients keep refreshing (`cache-control: no-cache`) would
+ * otherwise be encoded and sent every window. A new key still leaves within
+ * the window; a changed answer for a held key reaches other replicas at most
+ * this much later (each replica's own L1 has it at once).
+ */
+const DEFAULT_SHARED_HOLD_MS = 1_000
+
+/** Keys remembered per hold period for holding; beyond it, keys are written every window as before. */
+const MAX_HELD_KEYS = 100_000
+
 /** Most writes in one script call (bounds its run time on the Redis side). */
 const MAX_BATCH = 128
 
@@ -109,6 +126,7 @@ export class CacheStore {
   readonly #now: () => number
   readonly #maxBytes: number
   readonly #writeWindowMs: number
+  readonly #sharedHoldMs: number
   #evictions = 0
   #l1Hits = 0
   #l2Hits = 0
@@ -127,6 +145,7 @@ export class CacheStore {
     })
     this.#maxBytes = opts.maxBytes
     this.#writeWindowMs = opts.writeWindowMs ?? DEFAULT_WRITE_WINDOW_MS
+    this.#sharedHoldMs = opts.sharedHoldMs ?? DEFAULT_SHARED_HOLD_MS
     this.#redis = opts.redis
     this.#log = opts.log ?? null
     this.#now = opts.now ?? Date.now
@@ -221,15 +240,22 @@ export class CacheStore {
   }
 
   // Writes are applied when the event-loop round that asked for them is over:
-  // to L1 then, and to Redis within `writeWindowMs`, in one script call (per
-  // hash slot on Redis Cluster) for everything written meanwhile. Writes to
+  // to L1 then, and to Redis within `writeWindowMs` (or, for a key sent less
+  // than `sharedHoldMs` ago, when that hold ends), in one script call (per
+  // hash slot on Redis Cluster) for everything due. Writes to
   // one key collapse into the last (the end state is the same; a vary record
   // keeps the longest lifetime, as `#setLocal` and the script do): a key
   // refreshed by many requests costs one L1 update per round and one encoding
-  // and Redis write per window. Lookups read writes not yet in L1 first.
+  // and Redis write per hold. Lookups read writes not yet in L1 first.
   #pending = new Map<string, PendingWrite>()
   #localScheduled = false
-  #sharedScheduled = false
+  /** When the Redis write timer fires (real time), or Infinity when none is set. */
+  #sharedTimerAt = Infinity
+  #sharedTimer: NodeJS.Timeout | null = null
+  /** When each key was last sent to Redis, over the current and the previous hold period. */
+  #sentAt = new Map<string, number>()
+  #sentAtBefore = new Map<string, number>()
+  #sentPeriodStart = 0
 
   #queue (key: string, item: Item, lifeMs: number): void {
     const size = itemSize(item)
@@ -237,21 +263,34 @@ export class CacheStore {
     const tooLarge = size > this.#maxBytes
     const until = this.#now() + lifeMs
     const prev = this.#pending.get(key)
-    if (prev === undefined) this.#pending.set(key, { key, item, size, until, inL1: tooLarge })
+    let dueAt = 0
+    if (this.#redis !== null) {
+      const now = Date.now()
+      dueAt = now + this.#writeWindowMs
+      const sent = this.#sentAt.get(key) ?? this.#sentAtBefore.get(key)
+      if (sent !== undefined && sent + this.#sharedHoldMs > dueAt) dueAt = sent + this.#sharedHoldMs
+    }
+    if (prev === undefined) this.#pending.set(key, { key, item, size, until, inL1: tooLarge, dueAt })
     else {
       prev.until = prev.item instanceof VaryRecord && item instanceof VaryRecord ? Math.max(prev.until, until) : until
       prev.item = item
       prev.size = size
       prev.inL1 = tooLarge
+      if (dueAt < prev.dueAt) prev.dueAt = dueAt
     }
     if (!this.#localScheduled) {
       this.#localScheduled = true
       setImmediate(this.#flushLocal)
     }
-    if (this.#redis !== null && !this.#sharedScheduled) {
-      this.#sharedScheduled = true
-      setTimeout(this.#windowOver, this.#writeWindowMs).unref()
-    }
+    if (this.#redis !== null) this.#armShared(prev === undefined ? dueAt : prev.dueAt)
+  }
+
+  /** The Redis write timer fires by `dueAt` (real time). */
+  #armShared (dueAt: number): void {
+    if (dueAt >= this.#sharedTimerAt) return
+    if (this.#sharedTimer !== null) clearTimeout(this.#sharedTimer)
+    this.#sharedTimerAt = dueAt
+    this.#sharedTimer = setTimeout(this.#windowOver, Math.max(0, dueAt - Date.now())).unref()
   }
 
   #applyLocal (): void {
@@ -272,17 +311,33 @@ export class CacheStore {
 
   /** The window is over (scheduled only with Redis): the writes leave with the rest of this round's Redis commands. */
   readonly #windowOver = (): void => {
+    this.#sharedTimer = null
     atRoundEnd(this.#redis!, this.#flushShared)
   }
 
   readonly #flushShared = (): void => {
-    this.#sharedScheduled = false
+    this.#sharedTimerAt = Infinity
     if (this.#pending.size === 0) return
     this.#applyLocal()
     const now = this.#now()
+    const real = Date.now()
+    if (real - this.#sentPeriodStart >= this.#sharedHoldMs) {
+      this.#sentAtBefore = this.#sentAt
+      this.#sentAt = new Map()
+      this.#sentPeriodStart = real
+    }
+    const remember = this.#sharedHoldMs > 0 && this.#sentAt.size < MAX_HELD_KEYS
     const pending: PendingWrite[] = []
-    for (const w of this.#pending.values()) if (w.until > now) pending.push(w)
-    this.#pending.clear()
+    let next = Infinity
+    for (const w of this.#pending.values()) {
+      // Held writes (a key sent less than the hold ago) wait; 1 ms of slack for timer rounding.
+      if (w.dueAt > real + 1) { if (w.dueAt < next) next = w.dueAt; continue }
+      this.#pending.delete(w.key)
+      if (w.until <= now) continue
+      pending.push(w)
+      if (remember) this.#sentAt.set(w.key, real)
+    }
+    if (next !== Infinity) this.#armShared(next)
     if (pending.length === 0) return
     const redis = this.#redis!
     const run = (redis as unknown as { meshgateCacheStoreBatch: StoreBatch }).meshgateCacheStoreBatch
@@ -315,6 +370,9 @@ export class CacheStore {
     for (const key of doomed) if (this.#l1.delete(key)) local++
     // Writes not yet sent would bring purged keys back.
     for (const key of this.#pending.keys()) if (matchesPurge(key, pathPrefix, scope)) this.#pending.delete(key)
+    // A purged resource stored again goes to Redis within the window, not held.
+    this.#sentAt = new Map()
+    this.#sentAtBefore = new Map()
     const redis = this.#redis
     if (redis === null) return { local, shared: 0, sharedError: null }
     const removed = { count: 0 }
