@@ -138,6 +138,12 @@ export class CacheStore {
     if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 1) throw new RangeError(`cache maxBytes must be a positive integer, got ${opts.maxBytes}`)
     if (opts.maxEntries !== undefined && (!Number.isSafeInteger(opts.maxEntries) || opts.maxEntries < 1)) throw new RangeError(`cache maxEntries must be a positive integer, got ${opts.maxEntries}`)
     this.#l1 = new LRUCache<string, Item>({
+      // lru-cache reads the clock once per this many ms (a timer resets it; at
+      // its default of 1 ms that timer runs every millisecond under load). L1's
+      // TTL only bounds how long an item is kept: whether an entry may be
+      // served is decided by `freshness()` on its own times, so 50 ms late is
+      // harmless.
+      ttlResolution: 50,
       maxSize: opts.maxBytes, // and maxEntrySize: an item larger than the whole cache is not stored
       ...(opts.maxEntries === undefined ? {} : { max: opts.maxEntries }),
       sizeCalculation: itemSize,
