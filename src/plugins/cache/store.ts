@@ -68,8 +68,6 @@ interface PendingWrite {
   until: number
   /** In L1 already, or too large for it. */
   inL1: boolean
-  /** When it may leave for Redis, ms since the epoch (real time). */
-  dueAt: number
 }
 
 const keyOfWrite = (w: PendingWrite): string => w.key
@@ -110,7 +108,7 @@ const DEFAULT_WRITE_WINDOW_MS = 5
  */
 const DEFAULT_SHARED_HOLD_MS = 1_000
 
-/** Keys remembered per hold period for holding; beyond it, keys are written every window as before. */
+/** Most keys remembered per hold period, and most writes held: beyond it, writes go every window. */
 const MAX_HELD_KEYS = 100_000
 
 /** Most writes in one script call (bounds its run time on the Redis side). */
@@ -255,10 +253,15 @@ export class CacheStore {
   // and Redis write per hold. Lookups read writes not yet in L1 first.
   #pending = new Map<string, PendingWrite>()
   #localScheduled = false
-  /** When the Redis write timer fires (real time), or Infinity when none is set. */
-  #sharedTimerAt = Infinity
-  #sharedTimer: NodeJS.Timeout | null = null
-  /** When each key was last sent to Redis, over the current and the previous hold period. */
+  #sharedScheduled = false
+  /**
+   * Writes whose key was sent less than `sharedHoldMs` ago, taken out of a
+   * window (they are in L1 already): the last per key leaves when its hold
+   * ends, checked a few times per hold.
+   */
+  #held = new Map<string, PendingWrite>()
+  #heldTimer: NodeJS.Timeout | null = null
+  /** When each key was last sent to Redis (real time), over the current and the previous hold period. */
   #sentAt = new Map<string, number>()
   #sentAtBefore = new Map<string, number>()
   #sentPeriodStart = 0
@@ -269,34 +272,21 @@ export class CacheStore {
     const tooLarge = size > this.#maxBytes
     const until = this.#now() + lifeMs
     const prev = this.#pending.get(key)
-    let dueAt = 0
-    if (this.#redis !== null) {
-      const now = Date.now()
-      dueAt = now + this.#writeWindowMs
-      const sent = this.#sentAt.get(key) ?? this.#sentAtBefore.get(key)
-      if (sent !== undefined && sent + this.#sharedHoldMs > dueAt) dueAt = sent + this.#sharedHoldMs
-    }
-    if (prev === undefined) this.#pending.set(key, { key, item, size, until, inL1: tooLarge, dueAt })
+    if (prev === undefined) this.#pending.set(key, { key, item, size, until, inL1: tooLarge })
     else {
       prev.until = prev.item instanceof VaryRecord && item instanceof VaryRecord ? Math.max(prev.until, until) : until
       prev.item = item
       prev.size = size
       prev.inL1 = tooLarge
-      if (dueAt < prev.dueAt) prev.dueAt = dueAt
     }
     if (!this.#localScheduled) {
       this.#localScheduled = true
       setImmediate(this.#flushLocal)
     }
-    if (this.#redis !== null) this.#armShared(prev === undefined ? dueAt : prev.dueAt)
-  }
-
-  /** The Redis write timer fires by `dueAt` (real time). */
-  #armShared (dueAt: number): void {
-    if (dueAt >= this.#sharedTimerAt) return
-    if (this.#sharedTimer !== null) clearTimeout(this.#sharedTimer)
-    this.#sharedTimerAt = dueAt
-    this.#sharedTimer = setTimeout(this.#windowOver, Math.max(0, dueAt - Date.now())).unref()
+    if (this.#redis !== null && !this.#sharedScheduled) {
+      this.#sharedScheduled = true
+      setTimeout(this.#windowOver, this.#writeWindowMs).unref()
+    }
   }
 
   #applyLocal (): void {
@@ -317,33 +307,66 @@ export class CacheStore {
 
   /** The window is over (scheduled only with Redis): the writes leave with the rest of this round's Redis commands. */
   readonly #windowOver = (): void => {
-    this.#sharedTimer = null
     atRoundEnd(this.#redis!, this.#flushShared)
   }
 
   readonly #flushShared = (): void => {
-    this.#sharedTimerAt = Infinity
+    this.#sharedScheduled = false
     if (this.#pending.size === 0) return
     this.#applyLocal()
-    const now = this.#now()
     const real = Date.now()
     if (real - this.#sentPeriodStart >= this.#sharedHoldMs) {
       this.#sentAtBefore = this.#sentAt
       this.#sentAt = new Map()
       this.#sentPeriodStart = real
     }
-    const remember = this.#sharedHoldMs > 0 && this.#sentAt.size < MAX_HELD_KEYS
-    const pending: PendingWrite[] = []
-    let next = Infinity
+    const due: PendingWrite[] = []
     for (const w of this.#pending.values()) {
-      // Held writes (a key sent less than the hold ago) wait; 1 ms of slack for timer rounding.
-      if (w.dueAt > real + 1) { if (w.dueAt < next) next = w.dueAt; continue }
-      this.#pending.delete(w.key)
+      const sent = this.#sentAt.get(w.key) ?? this.#sentAtBefore.get(w.key)
+      if (sent !== undefined && real - sent < this.#sharedHoldMs && this.#held.size < MAX_HELD_KEYS) this.#hold(w)
+      else {
+        // An older held write to this key must not follow this one.
+        if (this.#held.size !== 0) this.#held.delete(w.key)
+        due.push(w)
+      }
+    }
+    this.#pending.clear()
+    this.#send(due, real)
+  }
+
+  /** Keeps the last write per key (a vary record keeps its longest lifetime) until its hold ends. */
+  #hold (w: PendingWrite): void {
+    const prev = this.#held.get(w.key)
+    if (prev !== undefined && prev.item instanceof VaryRecord && w.item instanceof VaryRecord) w.until = Math.max(w.until, prev.until)
+    this.#held.set(w.key, w)
+    this.#heldTimer ??= setInterval(this.#heldCheck, Math.max(1, this.#sharedHoldMs / 4)).unref()
+  }
+
+  readonly #heldCheck = (): void => { atRoundEnd(this.#redis!, this.#releaseHeld) }
+
+  readonly #releaseHeld = (): void => {
+    const real = Date.now()
+    const due: PendingWrite[] = []
+    for (const w of this.#held.values()) {
+      const sent = this.#sentAt.get(w.key) ?? this.#sentAtBefore.get(w.key)
+      if (sent !== undefined && real - sent < this.#sharedHoldMs) continue
+      this.#held.delete(w.key)
+      due.push(w)
+    }
+    if (this.#held.size === 0 && this.#heldTimer !== null) { clearInterval(this.#heldTimer); this.#heldTimer = null }
+    this.#send(due, real)
+  }
+
+  /** One script call per batch (per hash slot on Redis Cluster); each key sent is remembered for holding. */
+  #send (writes: PendingWrite[], real: number): void {
+    const now = this.#now()
+    const pending: PendingWrite[] = []
+    const remember = this.#sharedHoldMs > 0
+    for (const w of writes) {
       if (w.until <= now) continue
       pending.push(w)
-      if (remember) this.#sentAt.set(w.key, real)
+      if (remember && this.#sentAt.size < MAX_HELD_KEYS) this.#sentAt.set(w.key, real)
     }
-    if (next !== Infinity) this.#armShared(next)
     if (pending.length === 0) return
     const redis = this.#redis!
     const run = (redis as unknown as { meshgateCacheStoreBatch: StoreBatch }).meshgateCacheStoreBatch
@@ -376,6 +399,7 @@ export class CacheStore {
     for (const key of doomed) if (this.#l1.delete(key)) local++
     // Writes not yet sent would bring purged keys back.
     for (const key of this.#pending.keys()) if (matchesPurge(key, pathPrefix, scope)) this.#pending.delete(key)
+    for (const key of this.#held.keys()) if (matchesPurge(key, pathPrefix, scope)) this.#held.delete(key)
     // A purged resource stored again goes to Redis within the window, not held.
     this.#sentAt = new Map()
     this.#sentAtBefore = new Map()

@@ -77,10 +77,14 @@ export class RedisStore {
       this.#runs.push(run)
     }
     run.waiters.push(waiter)
-    if (!this.#scheduled && this.#inFlight === 0) {
-      this.#scheduled = true
-      atRoundEnd(this.client, this.#flush)
-    }
+    if (this.#inFlight === 0) this.#schedule()
+  }
+
+  /** The open runs leave at the end of this event-loop round. */
+  #schedule (): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    atRoundEnd(this.client, this.#flush)
   }
 
   readonly #flush = (): void => {
@@ -120,9 +124,6 @@ export class RedisStore {
 
   /** A script call came back (or failed): the checks asked for meanwhile leave at the end of this round. */
   #landed (): void {
-    if (--this.#inFlight === 0 && this.#runs.length !== 0 && !this.#scheduled) {
-      this.#scheduled = true
-      atRoundEnd(this.client, this.#flush)
-    }
+    if (--this.#inFlight === 0 && this.#runs.length !== 0) this.#schedule()
   }
 }
