@@ -104,7 +104,8 @@ const DEFAULT_WRITE_WINDOW_MS = 5
  * resource that clients keep refreshing (`cache-control: no-cache`) would
  * otherwise be encoded and sent every window. A new key still leaves within
  * the window; a changed answer for a held key reaches other replicas at most
- * this much later (each replica's own L1 has it at once).
+ * a quarter more than this later (held writes are checked four times per
+ * hold; each replica's own L1 has it at once).
  */
 const DEFAULT_SHARED_HOLD_MS = 1_000
 
