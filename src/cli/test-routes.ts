@@ -19,7 +19,8 @@ export interface RouteCase {
     route?: number | { index?: number, name?: string } | null
     destination?: { host?: string, subset?: string | null, port?: number } | null
     status?: number | null
-    headers?: Record<string, string>
+    /** Response headers; null: the header must be absent. */
+    headers?: Record<string, string | null>
   }
 }
 
@@ -68,11 +69,24 @@ export function checkCase (c: RouteCase, e: Explanation): string[] {
     // explain predicts local answers; forwarded requests are taken to succeed (200).
     cmp('status', x.status, e.status ?? (e.matched ? 200 : null))
   }
-  if (x.headers !== undefined) {
-    const loc = r.location as string | undefined
-    for (const [k, v] of Object.entries(x.headers)) {
-      if (k.toLowerCase() === 'location') cmp('headers.location', v, loc ?? null)
-      else diffs.push(`headers.${k}: response headers other than location need a live request; use an integration test`)
+  if (x.headers !== undefined && x.headers !== null) {
+    // What the gateway itself sets on the answer; a forwarded answer also
+    // carries the upstream's own headers, which only a live request shows.
+    const rh = r.responseHeaders as { set: Record<string, string | string[]>, removed: string[], origin: 'local' | 'upstream' } | undefined
+    const set = rh?.set ?? (typeof r.location === 'string' ? { location: r.location } : {})
+    const upstream = rh?.origin === 'upstream'
+    for (const [k, want] of Object.entries(x.headers)) {
+      const name = k.toLowerCase()
+      const raw = set[name]
+      const got = raw === undefined ? null : Array.isArray(raw) ? raw.join(', ') : raw
+      if (want === null) {
+        if (got !== null) diffs.push(`headers.${name}: expected absent, got ${JSON.stringify(got)}`)
+        else if (upstream && rh?.removed.includes(name) !== true) diffs.push(`headers.${name}: expected absent; the gateway does not remove it, so the upstream may send it (a live request shows)`)
+      } else if (got === null && upstream) {
+        diffs.push(`headers.${name}: expected ${JSON.stringify(String(want))}; the gateway does not set it (the upstream's own headers need a live request)`)
+      } else if (got !== String(want)) {
+        diffs.push(`headers.${name}: expected ${JSON.stringify(String(want))}, got ${JSON.stringify(got)}`)
+      }
     }
   }
   return diffs

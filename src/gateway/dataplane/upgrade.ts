@@ -50,7 +50,9 @@ function upgradeAuthenticated (plane: DataPlane, snapshot: Snapshot, facts: Requ
   const route = sel.route
   if (route === null || route.rule.action !== 'route') { refuse(socket, 404, 'Not Found'); return }
   const rule = route.rule
-  const dest = pickDestination(rule, rule.stickyKey === null ? undefined : stickyValue(rule.stickyKey, facts))
+  const key = rule.stickyKey === null ? undefined : stickyValue(rule.stickyKey, facts)
+  if (key === undefined && rule.stickyKey !== null) plane.metrics?.stickyFallback(route.vsLabel)
+  const dest = pickDestination(rule, key)
   const rt = dest === null ? undefined : plane.upstreams.get(dest.clusterKey)
   if (dest === null || rt === undefined) { refuse(socket, 503, 'Service Unavailable'); return }
   const ep = rt.balancer.pick(null, null)

@@ -75,7 +75,7 @@ function validateOne (res: SourceResource, c: Checker, ctx: ValidateContext, iss
   }
   switch (res.kind) {
     case 'Gateway': validateGateway(c, spec, ctx); break
-    case 'VirtualService': validateVirtualService(c, spec); break
+    case 'VirtualService': validateVirtualService(c, spec, meta); break
     case 'DestinationRule': validateDestinationRule(c, spec, ctx); break
     case 'ServiceEntry': validateServiceEntry(c, spec); break
     case 'AuthorizationPolicy':

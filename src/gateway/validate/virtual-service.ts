@@ -6,6 +6,7 @@ import { checkExportTo, isIpAddress, wildcardHostProblem } from './common.js'
 import { checkGatewayName } from './gateway-names.js'
 import { validateHttpRoute } from './http-route.js'
 import { CODES } from './codes.js'
+import { parseStickyKey, STICKY_ANNOTATION } from '../compile/sticky-key.js'
 
 const SPEC_FIELDS = ['hosts', 'gateways', 'http', 'tcp', 'tls', 'exportTo'] as const
 
@@ -16,8 +17,14 @@ export function isGatewayBound (spec: Obj): boolean {
   return !g.includes('mesh')
 }
 
-export function validateVirtualService (c: Checker, spec: Obj): void {
+export function validateVirtualService (c: Checker, spec: Obj, meta: Checker): void {
   c.fields([], spec, SPEC_FIELDS)
+  const md = meta.res.value.metadata
+  const sticky = isObj(md) && isObj(md.annotations) ? md.annotations[STICKY_ANNOTATION] : undefined
+  if (sticky !== undefined) {
+    const k = typeof sticky === 'string' ? parseStickyKey(sticky) : 'expected a string'
+    if (typeof k === 'string') meta.error(['metadata', 'annotations', STICKY_ANNOTATION], k, CODES.INVALID)
+  }
   const gateways = c.strList(['gateways'], get(spec, 'gateways'))
   gateways?.forEach((g, i) => { checkGatewayName(c, ['gateways', i], g) })
   const gatewayBound = isGatewayBound(spec)
