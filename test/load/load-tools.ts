@@ -57,6 +57,26 @@ function wrkScript (request: BenchRequest, delayMs: number | null): string {
     `wrk.headers["Host"] = ${luaString(BENCH_HOST)}`
   ]
   for (const [name, value] of Object.entries(request.headers)) lines.push(`wrk.headers[${luaString(name)}] = ${luaString(value)}`)
+  if (request.variants !== undefined && request.variants.length > 0) {
+    // Every request text is formatted once in init(); request() only picks the next.
+    lines.push('local variants = {')
+    for (const v of request.variants) lines.push(`  {${Object.entries(v).map(([k, x]) => `[${luaString(k)}] = ${luaString(x)}`).join(', ')}},`)
+    lines.push(`}
+local texts = {}
+local next_text = 0
+init = function(args)
+  for i, v in ipairs(variants) do
+    local h = {}
+    for k, x in pairs(wrk.headers) do h[k] = x end
+    for k, x in pairs(v) do h[k] = x end
+    texts[i] = wrk.format(nil, nil, h)
+  end
+end
+request = function()
+  next_text = next_text % #texts + 1
+  return texts[next_text]
+end`)
+  }
   // wrk calls delay() (milliseconds) after each response on a connection when the script defines it.
   if (delayMs !== null) lines.push(`function delay() return ${delayMs} end`)
   lines.push(`done = function(summary, latency, requests)
@@ -124,6 +144,10 @@ export function autocannonTool (workers: number): LoadTool {
         url: `http://127.0.0.1:${spec.port}${spec.request.path}`,
         method: spec.request.method as autocannon.Request['method'],
         headers: { host: BENCH_HOST, ...spec.request.headers },
+        // autocannon cycles through `requests` on each connection.
+        ...(spec.request.variants !== undefined && spec.request.variants.length > 0
+          ? { requests: spec.request.variants.map(v => ({ headers: { host: BENCH_HOST, ...spec.request.headers, ...v } })) }
+          : {}),
         connections: spec.connections,
         duration: spec.seconds,
         timeout: 10,

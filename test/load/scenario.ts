@@ -13,6 +13,12 @@ export interface BenchRequest {
   readonly path: string
   /** Request headers besides `host` (which is always `bench.test`). */
   readonly headers: Readonly<Record<string, string>>
+  /**
+   * Headers that change from request to request: request i also carries
+   * `variants[i % n]` (over `headers`), so one keep-alive connection brings
+   * many callers, as behind a load balancer.
+   */
+  readonly variants?: ReadonlyArray<Readonly<Record<string, string>>>
 }
 
 /**
