@@ -2,7 +2,8 @@
 // keys. The key is hashed (SHA-256) and compared with every stored digest in
 // constant time, so neither the key nor how much of it matched leaks; the
 // consumer becomes the request principal `apikey/<consumer>` for
-// AuthorizationPolicy and rate limits. The key header is not forwarded.
+// AuthorizationPolicy and rate limits. The key (header or query parameter)
+// is not forwarded and not logged.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { ApiKeyConfig, ApiKeyPolicyRule } from '../gateway/snapshot.js'
 import type { RequestFacts } from '../gateway/dataplane/request-facts.js'
@@ -24,7 +25,9 @@ export function checkApiKeys (cfg: ApiKeyConfig, f: RequestFacts, sel: RouteSele
     if (consumer === null) return API_KEY_INVALID
     if (f.consumer === '') f.consumer = consumer
     if (f.requestPrincipal === '') f.requestPrincipal = `apikey/${consumer}`
+    // The key never leaves the edge: not upstream, not in the access log.
     if (p.location.kind === 'header') f.headers[p.location.name] = undefined
+    else f.removeQueryParam(p.location.name)
   }
   return null
 }

@@ -4,7 +4,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import { Gateway } from '../../src/gateway/runtime.js'
 import { GatewayMetrics } from '../../src/plugins/metrics.js'
 import type { Issue } from '../../src/gateway/validate/issues.js'
@@ -25,7 +25,7 @@ export function fill (yaml: string, vars: Readonly<Record<string, string | numbe
   return yaml.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] !== undefined ? String(vars[k]) : m)
 }
 
-export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits, tracing?: TracingOptions, redis?: string[], cacheMaxBytes?: number, identityDir?: string, identityPollMs?: number } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits, tracing?: TracingOptions, redis?: string[], cacheMaxBytes?: number, identityDir?: string, identityPollMs?: number, accessLog?: Logger } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-gw-'))
   const file = join(dir, 'config.yaml')
   const vars = opts.vars ?? {}
@@ -36,7 +36,7 @@ export async function startGateway (yaml: string, opts: { vars?: Record<string, 
     configPaths: [dir],
     host: '127.0.0.1',
     log,
-    accessLog: null,
+    accessLog: opts.accessLog ?? null,
     metrics,
     gatewayLabels: opts.gatewayLabels ?? { istio: 'ingressgateway' },
     credentialsDir: opts.credentialsDir ?? null,

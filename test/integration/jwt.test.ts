@@ -153,6 +153,22 @@ test('claims route (@request.auth.claims) and requestPrincipals gate (Authorizat
   assert.equal((await get('/private/data', bearer(user))).status, 200)
 })
 
+test('a symmetric (oct) key published at a jwksUri is never used: a public key set cannot hold a shared secret', async () => {
+  const published = makeHmacKey('hs-remote', 'a secret anyone can read at the jwks uri, long enough')
+  const saved = jwks.body
+  jwks.body = jwksOf(k1, ec, published)
+  try {
+    const before = jwks.fetches
+    const res = await get('/public', bearer(await signToken(published, { iss: ISS, sub: 'forger', aud: 'shop' })))
+    assert.ok(jwks.fetches > before, 'the unknown kid made the gateway fetch the set with the oct key in it')
+    assert.equal(res.status, 401)
+    // The asymmetric keys of the same set still work.
+    assert.equal((await get('/public', bearer(await signToken(k1, { iss: ISS, sub: 'ok', aud: 'shop' })))).status, 200)
+  } finally {
+    jwks.body = saved
+  }
+})
+
 test('key rotation is picked up without a restart; with the JWKS server down, cached keys keep working', async () => {
   const before = jwks.fetches
   const rotated = await signToken(k2, { iss: ISS, sub: 'r', aud: 'shop' })
@@ -170,4 +186,6 @@ test('key rotation is picked up without a restart; with the JWKS server down, ca
   // A token for a kid nobody published still fails (and does not hang).
   const other = await makeKey('k9')
   assert.equal((await get('/public', bearer(await signToken(other, { iss: ISS, sub: 'x', aud: 'shop' })))).status, 401)
+  // That refetch failed: the keys fetched before it are still there.
+  assert.equal((await get('/public', bearer(await signToken(k2, { iss: ISS, sub: 'after-failure', aud: 'shop' })))).status, 200)
 })

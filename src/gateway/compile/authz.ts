@@ -307,14 +307,23 @@ const SPIFFE = 'spiffe://'
 /**
  * Istio compares `spiffe://` + value with the peer identity (`*suffix` without
  * the scheme, `*` = any identity). A value already written with `spiffe://` is
- * taken as the same identity rather than never matching.
+ * taken as the same identity rather than never matching. A client certificate
+ * without a SPIFFE ID is known by its other URI SAN or its subject, never
+ * starting with `spiffe://`, so the value as written also names it
+ * (`CN=partner,O=Acme`); the two forms cannot meet.
  */
 function addPrincipal (raw: string, exact: Set<string>, patterns: AuthzPattern[]): void {
-  const v = raw.startsWith(SPIFFE) ? raw.slice(SPIFFE.length) : raw
+  const spiffe = raw.startsWith(SPIFFE)
+  const v = spiffe ? raw.slice(SPIFFE.length) : raw
   if (v === '*') patterns.push(NON_EMPTY)
   else if (v.startsWith('*')) patterns.push(pattern('suffix', v.slice(1)))
-  else if (v.endsWith('*')) patterns.push(pattern('prefix', SPIFFE + v.slice(0, -1)))
-  else exact.add(SPIFFE + v)
+  else if (v.endsWith('*')) {
+    patterns.push(pattern('prefix', SPIFFE + v.slice(0, -1)))
+    if (!spiffe) patterns.push(pattern('prefix', v.slice(0, -1)))
+  } else {
+    exact.add(SPIFFE + v)
+    if (!spiffe) exact.add(v)
+  }
 }
 
 // Istio matches namespaces with the regex `.*/ns/<ns>/.*` (`*` → `.*`);

@@ -92,6 +92,25 @@ export class RequestFacts {
     return this.#queryMap.get(name)
   }
 
+  /**
+   * Drops every occurrence of a query parameter from the request as it is
+   * forwarded and logged (a credential that must not leave the edge).
+   */
+  removeQueryParam (name: string): void {
+    if (this.query === '') return
+    const parts = this.query.split('&')
+    const keep = parts.filter(part => {
+      const eq = part.indexOf('=')
+      return safeDecode(eq === -1 ? part : part.slice(0, eq)) !== name
+    })
+    if (keep.length === parts.length) return
+    this.query = keep.join('&')
+    const q = this.rawPath.indexOf('?')
+    const base = q === -1 ? this.rawPath : this.rawPath.slice(0, q)
+    this.rawPath = this.query === '' ? base : `${base}?${this.query}`
+    this.#queryMap = null
+  }
+
   /** Header value for matching: repeated headers joined with `,`; pseudo headers resolved. */
   header (name: string): string | undefined {
     if (name.charCodeAt(0) === 58 /* : */) {

@@ -138,7 +138,9 @@ export class JwksStore {
       }
       const raw = await getText(uri, s.timeoutMs)
       if (raw === s.raw) return
-      const set = localSet(raw)
+      // A published key set is public: a symmetric (`oct`) key in it would let
+      // anyone sign tokens, so HMAC keys are taken from inline sets only.
+      const set = localSet(raw, false)
       if (typeof set === 'string') throw new Error(set)
       s.keys = set
       s.raw = raw
@@ -151,7 +153,7 @@ export class JwksStore {
   }
 }
 
-function localSet (text: string): KeySet | string {
+function localSet (text: string, allowSymmetric = true): KeySet | string {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -161,7 +163,7 @@ function localSet (text: string): KeySet | string {
   const p = parsed as { keys?: unknown, kty?: unknown }
   const keys = Array.isArray(p?.keys) ? p.keys as JWK[] : typeof p?.kty === 'string' ? [p as JWK] : null
   if (keys === null) return 'Jwks is not a key set'
-  return new LocalKeySet(keys.filter(k => typeof k === 'object' && k !== null && typeof k.kty === 'string'))
+  return new LocalKeySet(keys.filter(k => typeof k === 'object' && k !== null && typeof k.kty === 'string' && (allowSymmetric || k.kty !== 'oct')))
 }
 
 const CURVES: Readonly<Record<string, string>> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521', ES256K: 'secp256k1' }
