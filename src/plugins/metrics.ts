@@ -30,7 +30,7 @@ export class GatewayMetrics {
   readonly cacheResults: FastCounter
   readonly cacheBytes: Gauge
   readonly cacheEntries: Gauge
-  readonly cacheEvictions: Gauge
+  readonly cacheEvictions: Counter
   #cacheStats: (() => { bytes: number, entries: number, evictions: number }) | null = null
   readonly certExpiry: Gauge<'cert'>
   #certSecondsLeft: (() => number) | null = null
@@ -77,7 +77,17 @@ export class GatewayMetrics {
         if (s !== undefined) this.set({ cert: 'identity' }, s)
       }
     })
-    this.cacheEvictions = new Gauge({ name: 'meshgate_cache_evictions', help: 'Entries the in-process cache evicted to stay within its bounds (since start)', registers: [this.registry], collect: stat(s => s.evictions) })
+    // A counter: the cache keeps the evictions of stores a reload dropped, so its total never goes down.
+    let evictionsSeen = 0
+    this.cacheEvictions = new Counter({
+      name: 'meshgate_cache_evictions_total',
+      help: 'Entries the in-process cache evicted to stay within its bounds',
+      registers: [this.registry],
+      collect () {
+        const s = read()
+        if (s !== undefined && s.evictions > evictionsSeen) { this.inc(s.evictions - evictionsSeen); evictionsSeen = s.evictions }
+      }
+    })
     // The Registry calls get(); ours is named collect() so that get(key) can look up a series.
     for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions, this.rateLimitDecisions, this.rateLimitStoreErrors, this.cacheResults]) {
       this.registry.registerMetric({ name: m.name, get: () => m.collect() } as unknown as Metric)

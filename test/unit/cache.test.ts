@@ -9,6 +9,8 @@ import {
   responseDecision, variantKey, varyKey, WithAuthorization, type CacheRules, type HeaderMap
 } from '../../src/plugins/cache/semantics.js'
 import { CacheStore } from '../../src/plugins/cache/store.js'
+import { HttpCache } from '../../src/plugins/cache/index.js'
+import type { CachePolicyRule } from '../../src/gateway/snapshot.js'
 
 const RULES: CacheRules = { ttlMs: 60_000, methods: new Set(['GET', 'HEAD']), vary: [], maxBodyBytes: 1 << 20, staleWhileRevalidateMs: 0 }
 const rules = (over: Partial<CacheRules> = {}): CacheRules => ({ ...RULES, ...over })
@@ -459,4 +461,26 @@ test('bad bounds are refused when the store is built', () => {
   assert.throws(() => new CacheStore({ maxBytes: 0, redis: null }), RangeError)
   assert.throws(() => new CacheStore({ maxBytes: 1.5, redis: null }), RangeError)
   assert.throws(() => new CacheStore({ maxBytes: 10, maxEntries: 0, redis: null }), RangeError)
+})
+
+test('a reload drops the stores of policies that are gone; evictions already counted stay counted', () => {
+  const cache = new HttpCache({ maxBytes: 8 * 1024, redis: null, log: null })
+  const policy = (name: string, maxEntries = 10_000): CachePolicyRule => ({ id: `ns/${name}`, maxEntries } as unknown as CachePolicyRule)
+  const a = policy('a')
+  const b = policy('b')
+  for (let i = 0; i < 40; i++) cache.storeFor(a).set(cacheKey('a', 'h', `/${i}`), {}, entry({ body: Buffer.alloc(1_000) }))
+  cache.storeFor(b).set(cacheKey('b', 'h', '/x'), {}, entry({ body: Buffer.alloc(10) }))
+  const before = cache.stats()
+  assert.ok(before.evictions > 0)
+  assert.equal(cache.storeCount, 2)
+  // The config keeps b only: a's entries and bytes go, its evictions stay in the total.
+  cache.retain([b])
+  assert.equal(cache.storeCount, 1)
+  const after = cache.stats()
+  assert.equal(after.evictions, before.evictions)
+  assert.equal(after.entries, 1)
+  assert.ok(after.bytes < 1_000)
+  // A changed maxEntries replaces b's store; its count carries over too.
+  for (let i = 0; i < 3; i++) cache.storeFor(policy('b', 2)).set(cacheKey('b', 'h', `/${i}`), {}, entry({ body: Buffer.alloc(10) }))
+  assert.equal(cache.stats().evictions, before.evictions + 1)
 })

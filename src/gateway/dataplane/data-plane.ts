@@ -92,6 +92,7 @@ export class DataPlane {
     this.upstreams.sync(next)
     if (next.authn !== this.current.authn) this.jwt.sync(next.authn)
     if (next.edgeFacts !== this.current.edgeFacts) this.edge.prepare(next.edgeFacts)
+    if (next.cache !== this.current.cache) this.cache.retain(next.cache.policies)
     this.current = next
   }
 

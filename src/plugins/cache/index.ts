@@ -38,10 +38,35 @@ export class HttpCache {
   storeFor (p: CachePolicyRule): CacheStore {
     const known = this.#stores.get(p.id)
     if (known !== undefined && known.maxEntries === p.maxEntries) return known.store
+    if (known !== undefined) this.#retire(known.store)
     const store = new CacheStore({ maxBytes: this.maxBytes, maxEntries: p.maxEntries, redis: this.#redis, log: this.#log })
     this.#stores.set(p.id, { maxEntries: p.maxEntries, store })
     return store
   }
+
+  /**
+   * A new config: the stores of policies it no longer has are dropped, so
+   * their memory goes with them (their writes still waiting for Redis leave
+   * as planned; the timers stop when those are gone).
+   */
+  retain (policies: readonly CachePolicyRule[]): void {
+    if (this.#stores.size === 0) return
+    const ids = new Set(policies.map(p => p.id))
+    for (const [id, { store }] of this.#stores) {
+      if (ids.has(id)) continue
+      this.#retire(store)
+      this.#stores.delete(id)
+    }
+  }
+
+  /** Evictions of stores that were dropped or replaced, so the total never goes down. */
+  #retiredEvictions = 0
+
+  #retire (store: CacheStore): void {
+    this.#retiredEvictions += store.stats.evictions
+  }
+
+  get storeCount (): number { return this.#stores.size }
 
   /** Removes entries whose path starts with `prefix` from every store (and Redis once). */
   async purge (prefix: string): Promise<{ local: number, shared: number, sharedError: string | null }> {
@@ -66,7 +91,7 @@ export class HttpCache {
   stats (): { bytes: number, entries: number, evictions: number } {
     let bytes = 0
     let entries = 0
-    let evictions = 0
+    let evictions = this.#retiredEvictions
     for (const { store } of this.#stores.values()) {
       const s = store.stats
       bytes += s.bytes
