@@ -8,6 +8,8 @@ import { connectRedis, redisReady, type RedisClient } from '../../src/plugins/re
 import type { CacheEntry } from '../../src/plugins/cache/entry.js'
 import { cacheKey, variantKey } from '../../src/plugins/cache/semantics.js'
 import { CacheStore } from '../../src/plugins/cache/store.js'
+import { HttpCache } from '../../src/plugins/cache/index.js'
+import type { CachePolicyRule } from '../../src/gateway/snapshot.js'
 import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
 
 const T = { timeout: 20_000 }
@@ -252,6 +254,43 @@ test('on Redis Cluster, variants are shared and purge scans every master', { tim
 })
 
 // Last: it stops the server.
+test('a purge on one gateway reaches the first level of every other gateway on the Redis', T, async () => {
+  const policy = { id: 'ns/items', maxEntries: 10_000 } as unknown as CachePolicyRule
+  const caches = [new HttpCache({ redis: await client(), log: null }), new HttpCache({ redis: await client(), log: null }), new HttpCache({ redis: await client(), log: null })]
+  try {
+    const key = cacheKey('ns/items', 'shop.example', '/items/1')
+    const other = cacheKey('ns/items', 'shop.example', '/other')
+    // Every gateway has both resources in its own first level.
+    for (const c of caches) {
+      c.storeFor(policy).set(key, {}, entry('v1'))
+      c.storeFor(policy).set(other, {}, entry('keep'))
+    }
+    await untilInRedis(key)
+    // The listeners subscribe when their first store opens; give them a moment to be on the channel.
+    const deadline = Date.now() + 3_000
+    while (true) {
+      const n = await redis.command('PUBSUB', 'NUMSUB', 'mg:cache:purge') as [string, number]
+      if (Number(n[1]) >= 3) break
+      if (Date.now() > deadline) throw new Error('the purge listeners never subscribed')
+      await sleep(10)
+    }
+    const r = await caches[0]!.purge('/items')
+    assert.equal(r.local, 1)
+    assert.equal(r.sharedError, null)
+    for (const [i, c] of caches.entries()) {
+      const until = Date.now() + 3_000
+      while ((c.storeFor(policy).getLocal(key, {}) ?? null) !== null) {
+        if (Date.now() > until) throw new Error(`gateway ${i} still holds the purged entry in its first level`)
+        await sleep(10)
+      }
+      assert.equal(c.storeFor(policy).getLocal(other, {})?.body.toString(), 'keep', `gateway ${i}: outside the prefix stays`)
+    }
+    assert.equal(await redis.command('EXISTS', key), 0)
+  } finally {
+    for (const c of caches) c.close()
+  }
+})
+
 test('with Redis stopped, get misses quickly, set and purge do not throw, L1 still serves', T, async () => {
   const cached = cacheKey('p', 'h', '/before-stop')
   a.set(cached, {}, entry('still here'))

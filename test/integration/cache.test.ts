@@ -1,15 +1,20 @@
 // CachePolicy through live gateways and real upstreams: HIT after MISS,
 // no-store, Vary, collapsed misses, stale-while-revalidate, stale-if-error,
-// purge through the admin endpoint, and two gateways sharing entries in Redis.
+// purge through the admin endpoint, and two gateways (in-process, and two
+// meshgate processes) sharing entries in Redis.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Agent } from 'undici'
 import type { AddressInfo } from 'node:net'
 import { getFreePorts } from '../helpers/ports.js'
 import { request, headerValue, type HttpResponse } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
-import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { redisCommand, startRedis, type RedisServer } from '../helpers/redis.js'
+import { startMeshgate, type MeshgateProcess } from '../helpers/processes.js'
 import { startAdmin } from '../../src/gateway/admin.js'
 import { jwksOf, makeKey, signToken } from '../helpers/jwt.js'
 import { cacheKey } from '../../src/plugins/cache/semantics.js'
@@ -18,6 +23,8 @@ import { cacheKey } from '../../src/plugins/cache/semantics.js'
 class Origin {
   readonly server: http.Server
   readonly hits = new Map<string, number>()
+  /** Paths whose requests are answered only once the test releases them (see `hold`). */
+  readonly #held = new Map<string, { arrived: () => void, released: Promise<void> }>()
   delayMs = 0
   failing = false
   port = 0
@@ -32,7 +39,8 @@ class Origin {
         const path = url.split('?')[0]!
         if (path.startsWith('/nostore')) res.setHeader('cache-control', 'no-store')
         else if (path.startsWith('/lang')) { res.setHeader('cache-control', 'max-age=60'); res.setHeader('vary', 'accept-language') }
-        else if (path.startsWith('/swr')) res.setHeader('cache-control', 'max-age=1, stale-while-revalidate=30')
+        // The first answer turns stale after a second; a refresh stays fresh for the rest of the test.
+        else if (path.startsWith('/swr')) res.setHeader('cache-control', `max-age=${n === 1 ? 1 : 60}, stale-while-revalidate=30`)
         else if (path.startsWith('/sie')) res.setHeader('cache-control', 'max-age=1, stale-if-error=60')
         else if (path.startsWith('/private')) res.setHeader('cache-control', 'private, max-age=60')
         else if (path.startsWith('/big')) { res.setHeader('cache-control', 'max-age=60'); res.end(Buffer.alloc(64 * 1024, 'b')); return }
@@ -41,9 +49,25 @@ class Origin {
         res.setHeader('content-type', 'text/plain')
         res.end(`${path} #${n} lang=${String(req.headers['accept-language'] ?? '-')}`)
       }
+      const held = this.#held.get(url.split('?')[0]!)
+      if (held !== undefined) { held.arrived(); void held.released.then(answer); return }
       if (this.delayMs > 0) setTimeout(answer, this.delayMs)
       else answer()
     })
+  }
+
+  /**
+   * From now on requests for `path` wait for `release()` before they are
+   * answered (and are counted as they arrive); `arrived` resolves when the
+   * first one is in. After `release()` the path is answered at once again.
+   */
+  hold (path: string): { arrived: Promise<void>, release: () => void } {
+    let arrived!: () => void
+    let release!: () => void
+    const arrival = new Promise<void>(resolve => { arrived = resolve })
+    const released = new Promise<void>(resolve => { release = resolve })
+    this.#held.set(path, { arrived, released })
+    return { arrived: arrival, release: () => { this.#held.delete(path); release() } }
   }
 
   async start (): Promise<void> {
@@ -209,23 +233,46 @@ test('50 concurrent misses make one upstream request', async () => {
   }
 })
 
-test('stale-while-revalidate: stale served at once, one background refresh', async () => {
-  await get('/swr')
-  await new Promise(resolve => setTimeout(resolve, 1_100))
-  origin.delayMs = 300
+/** `promise`, or a failure naming `what` after `ms` (so a missing event fails the test instead of hanging it). */
+async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no ${what} within ${ms} ms`)) }, ms) })
   try {
-    const started = performance.now()
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+test('stale-while-revalidate: stale answers while the one background refresh is held at the origin; once it lands, a fresh HIT', async () => {
+  const first = await get('/swr')
+  assert.equal(headerValue(first, 'x-cache'), 'MISS')
+  // max-age=1: stale after a second, and served as such for 30 s more.
+  await new Promise(resolve => setTimeout(resolve, 1_100))
+  const refresh = origin.hold('/swr')
+  try {
+    // The origin answers nothing for /swr until released: these come from the cache.
     const stale = await Promise.all([get('/swr'), get('/swr'), get('/swr')])
-    const elapsed = performance.now() - started
     assert.deepEqual(stale.map(r => headerValue(r, 'x-cache')), ['STALE', 'STALE', 'STALE'])
-    assert.ok(elapsed < 250, `stale answers took ${Math.round(elapsed)} ms (the origin takes 300)`)
-    await new Promise(resolve => setTimeout(resolve, 500))
-    assert.equal(origin.count('/swr'), 2, 'one refresh for three stale answers')
-    const fresh = await get('/swr')
+    for (const r of stale) assert.equal(r.body, first.body)
+    await within(refresh.arrived, 5_000, 'background refresh at the origin')
+    assert.equal(origin.count('/swr'), 2, 'exactly one refresh in flight for three stale answers')
+    // While it is held, another stale answer, and no second refresh.
+    const meanwhile = await get('/swr')
+    assert.equal(headerValue(meanwhile, 'x-cache'), 'STALE')
+    assert.equal(origin.count('/swr'), 2)
+    refresh.release()
+    // The refresh is stored once its answer is in: ask (a bounded number of times) until it shows.
+    let fresh = await get('/swr')
+    for (let i = 0; i < 100 && headerValue(fresh, 'x-cache') === 'STALE'; i++) {
+      await new Promise(resolve => setTimeout(resolve, 20))
+      fresh = await get('/swr')
+    }
     assert.equal(headerValue(fresh, 'x-cache'), 'HIT')
     assert.match(fresh.body, /#2/)
+    assert.equal(origin.count('/swr'), 2, 'the origin saw exactly one refresh')
   } finally {
-    origin.delayMs = 0
+    refresh.release()
   }
 })
 
@@ -306,6 +353,40 @@ test('two gateways share a HIT through Redis', async () => {
   } finally {
     await a?.stop()
     await b?.stop()
+    await redis?.stop()
+  }
+})
+
+test('two meshgate serve processes share a HIT through Redis', async () => {
+  let redis: RedisServer | null = null
+  const dirs: string[] = []
+  const procs: MeshgateProcess[] = []
+  try {
+    redis = await startRedis()
+    const [pa, pb] = await getFreePorts(2) as [number, number]
+    for (const p of [pa, pb]) {
+      const dir = await mkdtemp(join(tmpdir(), 'meshgate-cache-'))
+      dirs.push(dir)
+      await writeFile(join(dir, 'config.yaml'), config(origin.port, p))
+      procs.push(await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--redis', redis.url, '--access-log', 'off'], { readyTimeoutMs: 30_000 }))
+    }
+    const first = await get('/shared-procs', {}, pa)
+    assert.equal(first.status, 200)
+    assert.equal(headerValue(first, 'x-cache'), 'MISS')
+    // A writes to Redis within its write window (a few ms). Wait for the key in
+    // Redis, not by asking B: a miss on B would fetch from the origin itself.
+    const key = cacheKey('test/site', 'site.example', '/shared-procs')
+    const deadline = Date.now() + 2_000
+    while (await redisCommand(redis.port, ['EXISTS', key]) !== 1 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.equal(await redisCommand(redis.port, ['EXISTS', key]), 1, 'process A stored the entry in Redis')
+    const second = await get('/shared-procs', {}, pb)
+    assert.equal(second.status, 200)
+    assert.equal(headerValue(second, 'x-cache'), 'HIT')
+    assert.equal(second.body, first.body)
+    assert.equal(origin.count('/shared-procs'), 1, 'the origin saw one request for both processes')
+  } finally {
+    await Promise.all(procs.map(p => p.stop({ graceMs: 5_000 })))
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
     await redis?.stop()
   }
 })

@@ -1,6 +1,7 @@
 // RateLimitPolicy through live gateways: in-process counters, a real
-// redis-server shared by two gateways and by a --workers 2 process, and Redis
-// going away and coming back.
+// redis-server shared by two gateways, by two meshgate processes and by a
+// --workers 2 process, Redis going away and coming back (fail-open and
+// fail-closed), and Redis not answering.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
@@ -13,7 +14,7 @@ import { getFreePort, getFreePorts } from '../helpers/ports.js'
 import { request, headerValue, type HttpResponse } from '../helpers/http.js'
 import { fill, startGateway, type TestGateway } from '../helpers/gateway.js'
 import { appConfig, routeYaml } from '../helpers/fixtures.js'
-import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
+import { redisCommand, startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
 import { startMeshgate, type MeshgateProcess } from '../helpers/processes.js'
 import { connectRedis, redisReady } from '../../src/plugins/redis.js'
 import { RedisStore } from '../../src/plugins/rate-limit/redis-store.js'
@@ -48,6 +49,16 @@ spec:
   match: {uri: {prefix: /shared}}
   limits:
   - {name: per-run, requests: ${N}, per: 1h, key: "header:x-run"}
+---
+apiVersion: meshgate.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: strict, namespace: test}
+spec:
+  targetRefs: [{kind: VirtualService, name: other}]
+  match: {uri: {prefix: /strict}}
+  failOpen: false
+  limits:
+  - {name: per-run, requests: 100, per: 1h, key: "header:x-run"}
 `
 
 let ups: Upstreams
@@ -109,6 +120,49 @@ test('5 per 10 s per x-api-key: the 6th gets 429 with retry-after and ratelimit 
   assert.equal(headerValue(other, 'ratelimit-limit'), undefined)
 })
 
+test('through Redis, 5 per 10 s per x-api-key: the 6th gets 429 with retry-after and ratelimit headers, the counter expires with its window, other keys are unaffected, one more is allowed 2 s later', async () => {
+  const port = await getFreePort()
+  const g = await startGateway(CONFIG, { vars: { port, v1: ups.get('v1').port }, redis: [redis.url] })
+  try {
+    const id = randomUUID()
+    const send = (apiKey: string): Promise<HttpResponse> => request(`http://127.0.0.1:${port}/x`, { headers: { host: 'api.example', 'x-api-key': apiKey } })
+    for (let i = 0; i < 5; i++) {
+      const res = await send(`k-${id}`)
+      assert.equal(res.status, 200)
+      assert.equal(headerValue(res, 'ratelimit-limit'), '5')
+      assert.equal(headerValue(res, 'ratelimit-remaining'), String(4 - i))
+    }
+    const sixth = await send(`k-${id}`)
+    assert.equal(sixth.status, 429)
+    assert.equal(sixth.body, 'rate limited')
+    assert.equal(headerValue(sixth, 'ratelimit-limit'), '5')
+    assert.equal(headerValue(sixth, 'ratelimit-remaining'), '0')
+    // GCRA on Redis' clock: one request every 2 s, the whole quota 10 s after the first
+    // (a second less when the five took more than a second on a busy machine).
+    assert.match(String(headerValue(sixth, 'retry-after')), /^[12]$/)
+    assert.match(String(headerValue(sixth, 'ratelimit-reset')), /^(9|10)$/)
+    const other = await send(`other-${id}`)
+    assert.equal(other.status, 200, 'another key has its own counter')
+    assert.equal(headerValue(other, 'ratelimit-remaining'), '4')
+    // The counters are in Redis, one per key under the limit's prefix, and expire with the window.
+    const prefix = 'mg:rl:test/partners/per-key:'
+    const keys = await redisCommand(redis.port, ['KEYS', `${prefix}*${id}`])
+    assert.deepEqual(Array.isArray(keys) ? [...keys].sort() : keys, [`${prefix}k-${id}`, `${prefix}other-${id}`])
+    const pttl = await redisCommand(redis.port, ['PTTL', `${prefix}k-${id}`])
+    assert.ok(typeof pttl === 'number' && pttl > 0 && pttl <= 10_000, `PTTL ${String(pttl)}`)
+    // After one emission interval (10 s / 5 = 2 s) exactly one more request passes.
+    await new Promise(resolve => setTimeout(resolve, 2_100))
+    const again = await send(`k-${id}`)
+    assert.equal(again.status, 200, 'allowed again after 2 s')
+    assert.equal(headerValue(again, 'ratelimit-remaining'), '0')
+    const next = await send(`k-${id}`)
+    assert.equal(next.status, 429, 'and only one')
+    assert.ok(headerValue(next, 'retry-after') !== undefined)
+  } finally {
+    await g.stop()
+  }
+})
+
 test('after the window the quota is back (3 per 1 s, global)', async () => {
   const send = (): Promise<HttpResponse> => request(`http://127.0.0.1:${localPort}/quick`, { headers: { host: 'other.example' } })
   const first = await Promise.all([send(), send(), send(), send()])
@@ -139,6 +193,25 @@ test('two gateways sharing one Redis: exactly N of 4N requests pass', async () =
   const b = await startGateway(CONFIG, { vars: { port: p2, v1: ups.get('v1').port }, redis: [redis.url] })
   cleanups.push(() => b.stop())
   assert.equal(await countPassed([p1, p2], `two-${randomUUID()}`, 4 * N), N)
+})
+
+test('two meshgate serve processes sharing one Redis: exactly N of 4N requests over fresh connections pass', async () => {
+  const [p1, p2, admin1, admin2] = await getFreePorts(4) as [number, number, number, number]
+  const dirs: string[] = []
+  const procs: MeshgateProcess[] = []
+  try {
+    for (const [port, admin] of [[p1, admin1], [p2, admin2]] as const) {
+      const dir = await mkdtemp(join(tmpdir(), 'meshgate-rl-'))
+      dirs.push(dir)
+      await writeFile(join(dir, 'config.yaml'), fill(CONFIG, { port, v1: ups.get('v1').port }))
+      procs.push(await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--admin-port', String(admin), '--redis', redis.url, '--access-log', 'off'], { readyTimeoutMs: 30_000 }))
+    }
+    // 2N requests to each process, one connection per request: N pass in all, 3N are refused.
+    assert.equal(await countPassed([p1, p2], `procs-${randomUUID()}`, 4 * N), N)
+  } finally {
+    await Promise.all(procs.map(p => p.stop({ graceMs: 5_000 })))
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  }
 })
 
 test('meshgate serve --workers 2 --redis: exactly N of 4N requests over fresh connections pass', async () => {
@@ -188,6 +261,72 @@ test('Redis going away: requests are answered at once (fail-open) and counted; b
   } finally {
     await g.stop()
     await restarted?.stop()
+  }
+})
+
+test('failOpen: false with Redis stopped: answered 500 at once while fail-open policies let through; back: 200 again', async () => {
+  const own = await startRedis()
+  const port = await getFreePort()
+  const g = await startGateway(CONFIG, { vars: { port, v1: ups.get('v1').port }, redis: [own.url] })
+  const redisPort = own.port
+  let restarted: RedisServer | null = null
+  try {
+    const run = { 'x-run': `strict-${randomUUID()}` }
+    const up = await fresh(port, 'other.example', '/strict', run)
+    assert.equal(up.status, 200)
+    assert.equal(headerValue(up, 'ratelimit-limit'), '100', 'counted in Redis')
+    await own.stop()
+    const errorsBefore = g.metrics.rateLimitStoreErrors.get('test/strict')?.value ?? 0
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now()
+      const res = await fresh(port, 'other.example', '/strict', run)
+      const took = Date.now() - started
+      assert.equal(res.status, 500, 'fail-closed: refused')
+      assert.equal(res.body, 'rate limit store unavailable')
+      assert.ok(took < 1_000, `a fail-closed answer with Redis down took ${took} ms`)
+    }
+    const errors = (g.metrics.rateLimitStoreErrors.get('test/strict')?.value ?? 0) - errorsBefore
+    assert.equal(errors, 3, 'each refusal counted as a store error')
+    assert.equal((await fresh(port, 'other.example', '/shared', run)).status, 200, 'a fail-open policy lets through meanwhile')
+    restarted = await startRedis({ port: redisPort })
+    // The client reconnects in the background; within a few seconds requests pass again.
+    const deadline = Date.now() + 10_000
+    let status = 0
+    while (status !== 200 && Date.now() < deadline) {
+      status = (await fresh(port, 'other.example', '/strict', run)).status
+      if (status !== 200) await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    assert.equal(status, 200, 'fail-closed ends once Redis is back')
+  } finally {
+    await g.stop()
+    await restarted?.stop()
+  }
+})
+
+test('Redis not answering (CLIENT PAUSE 2000): a fail-open request is let through before the pause ends, and counted as a store error', async () => {
+  const own = await startRedis()
+  const port = await getFreePort()
+  const g = await startGateway(CONFIG, { vars: { port, v1: ups.get('v1').port }, redis: [own.url] })
+  try {
+    const run = { 'x-run': `paused-${randomUUID()}` }
+    const warm = await fresh(port, 'other.example', '/shared', run)
+    assert.equal(warm.status, 200)
+    assert.equal(headerValue(warm, 'ratelimit-limit'), String(N), 'counted in Redis')
+    const errorsBefore = g.metrics.rateLimitStoreErrors.get('test/shared')?.value ?? 0
+    // Taken before the pause starts, so `took` can only overstate the time since.
+    const pausedAt = Date.now()
+    assert.equal(await redisCommand(own.port, ['CLIENT', 'PAUSE', 2_000]), 'OK')
+    const res = await fresh(port, 'other.example', '/shared', run)
+    const took = Date.now() - pausedAt
+    assert.equal(res.status, 200, 'fail-open: let through')
+    assert.equal(headerValue(res, 'ratelimit-limit'), undefined, 'not counted: the store did not answer')
+    // The 100 ms command timeout bounds the wait; the pause holds Redis for 2000 ms.
+    assert.ok(took < 1_500, `answered ${took} ms after the pause began`)
+    const errors = (g.metrics.rateLimitStoreErrors.get('test/shared')?.value ?? 0) - errorsBefore
+    assert.equal(errors, 1, 'the timed-out check counted as a store error')
+  } finally {
+    await g.stop()
+    await own.stop()
   }
 })
 

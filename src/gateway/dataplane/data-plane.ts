@@ -219,6 +219,7 @@ export class DataPlane {
 
   async close (): Promise<void> {
     this.jwt.close()
+    this.cache.close()
     await this.tracer?.close()
     await this.upstreams.close()
   }

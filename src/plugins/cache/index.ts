@@ -4,7 +4,9 @@
 // upstream answer) and the keys being refreshed in the background.
 import type { Logger } from 'pino'
 import type { CachePolicyRule } from '../../gateway/snapshot.js'
+import type { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from '../redis.js'
+import { randomUUID } from 'node:crypto'
 import { CacheStore, type PurgeResult } from './store.js'
 
 export { CacheStore } from './store.js'
@@ -19,6 +21,9 @@ export interface HttpCacheOptions {
 
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024
 
+/** Where a purge is announced to every gateway sharing the Redis: `{"prefix": "/p", "from": "<id>"}`. */
+export const PURGE_CHANNEL = 'mg:cache:purge'
+
 export class HttpCache {
   readonly maxBytes: number
   readonly #redis: RedisClient | null
@@ -28,6 +33,10 @@ export class HttpCache {
   readonly inflight = new Map<string, Array<() => void>>()
   /** Keys with a stale-while-revalidate refresh under way. */
   readonly refreshing = new Set<string>()
+  /** This cache's name on the purge channel (its own announcements are skipped). */
+  readonly #id = randomUUID()
+  /** The subscribed connection that hears other gateways' purges; opened with the first store. */
+  #listener: RedisClient | null = null
 
   constructor (opts: HttpCacheOptions) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_CACHE_MAX_BYTES
@@ -39,6 +48,7 @@ export class HttpCache {
     const known = this.#stores.get(p.id)
     if (known !== undefined && known.maxEntries === p.maxEntries) return known.store
     if (known !== undefined) this.#retire(known.store)
+    else if (this.#listener === null && this.#redis !== null) this.#listen(this.#redis)
     const store = new CacheStore({ maxBytes: this.maxBytes, maxEntries: p.maxEntries, redis: this.#redis, log: this.#log })
     this.#stores.set(p.id, { maxEntries: p.maxEntries, store })
     return store
@@ -68,7 +78,35 @@ export class HttpCache {
 
   get storeCount (): number { return this.#stores.size }
 
-  /** Removes entries whose path starts with `prefix` from every store (and Redis once). */
+  /**
+   * Another gateway's purges reach this one's first level over Redis pub/sub:
+   * the other's L1 copies of a purged resource would otherwise be served until
+   * they expire. A message sent while this connection is down is lost (pub/sub
+   * keeps nothing); the entries then live out their lifetime.
+   */
+  #listen (redis: RedisClient): void {
+    const sub: RedisClient = redis.isCluster ? (redis as Cluster).duplicate() : (redis as Redis).duplicate()
+    this.#listener = sub
+    sub.on('error', () => { /* the shared client logs Redis being down */ })
+    // (Re)subscribe on every connect: the offline queue is off.
+    sub.on('ready', () => { sub.subscribe(PURGE_CHANNEL).catch((err: Error) => { this.#log?.warn({ err: err.message }, 'cache purge channel: subscribe failed') }) })
+    sub.on('message', (_channel: string, text: string) => {
+      let m: { prefix?: unknown, from?: unknown }
+      try { m = JSON.parse(text) as typeof m } catch { return }
+      if (typeof m.prefix !== 'string' || m.from === this.#id) return
+      let local = 0
+      for (const { store } of this.#stores.values()) local += store.purgeLocal(m.prefix)
+      this.#log?.info({ prefix: m.prefix, local }, 'cache purged by another gateway')
+    })
+  }
+
+  /** Closes the purge channel's connection. */
+  close (): void {
+    this.#listener?.disconnect()
+    this.#listener = null
+  }
+
+  /** Removes entries whose path starts with `prefix` from every store (and Redis once), and tells the other gateways. */
   async purge (prefix: string): Promise<{ local: number, shared: number, sharedError: string | null }> {
     let local = 0
     let shared = 0
@@ -84,6 +122,14 @@ export class HttpCache {
       const r = await new CacheStore({ maxBytes: 1024, redis: this.#redis, log: this.#log }).purge(prefix)
       shared = r.shared
       sharedError = r.sharedError
+    }
+    // After Redis is clean, so a replica that misses next does not refill from it.
+    if (this.#redis !== null) {
+      try {
+        await this.#redis.publish(PURGE_CHANNEL, JSON.stringify({ prefix, from: this.#id }))
+      } catch (err) {
+        sharedError ??= `announcing the purge to other gateways failed: ${(err as Error).message}`
+      }
     }
     return { local, shared, sharedError }
   }

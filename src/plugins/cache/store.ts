@@ -386,13 +386,8 @@ export class CacheStore {
     }
   }
 
-  /**
-   * Removes every key whose path (with query) starts with `pathPrefix`, in L1
-   * and in Redis (SCAN MATCH on every master, then UNLINK one key at a time so
-   * Cluster never sees a cross-slot command). Other replicas' L1 copies are not
-   * reached: they live until their own lifetime ends or their own purge.
-   */
-  async purge (pathPrefix: string, scope: PurgeScope = {}): Promise<PurgeResult> {
+  /** The in-process part of a purge: L1 and the writes not yet sent to Redis. Returns the L1 keys removed. */
+  purgeLocal (pathPrefix: string, scope: PurgeScope = {}): number {
     this.#applyLocal()
     const doomed: string[] = []
     for (const key of this.#l1.keys()) if (matchesPurge(key, pathPrefix, scope)) doomed.push(key)
@@ -404,6 +399,17 @@ export class CacheStore {
     // A purged resource stored again goes to Redis within the window, not held.
     this.#sentAt = new Map()
     this.#sentAtBefore = new Map()
+    return local
+  }
+
+  /**
+   * Removes every key whose path (with query) starts with `pathPrefix`, in L1
+   * and in Redis (SCAN MATCH on every master, then UNLINK one key at a time so
+   * Cluster never sees a cross-slot command). Other replicas' L1 copies are
+   * reached through HttpCache, which tells them over Redis.
+   */
+  async purge (pathPrefix: string, scope: PurgeScope = {}): Promise<PurgeResult> {
+    const local = this.purgeLocal(pathPrefix, scope)
     const redis = this.#redis
     if (redis === null) return { local, shared: 0, sharedError: null }
     const removed = { count: 0 }
