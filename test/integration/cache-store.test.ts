@@ -256,7 +256,9 @@ test('on Redis Cluster, variants are shared and purge scans every master', { tim
 // Last: it stops the server.
 test('a purge on one gateway reaches the first level of every other gateway on the Redis', T, async () => {
   const policy = { id: 'ns/items', maxEntries: 10_000 } as unknown as CachePolicyRule
-  const caches = [new HttpCache({ redis: await client(), log: null }), new HttpCache({ redis: await client(), log: null }), new HttpCache({ redis: await client(), log: null })]
+  const redisClients = [await client(), await client(), await client()]
+  for (const c of redisClients) assert.equal(await redisReady(c, 5_000), true)
+  const caches = redisClients.map(c => new HttpCache({ redis: c, log: null }))
   try {
     const key = cacheKey('ns/items', 'shop.example', '/items/1')
     const other = cacheKey('ns/items', 'shop.example', '/other')

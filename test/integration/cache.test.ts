@@ -37,6 +37,7 @@ class Origin {
       const answer = (): void => {
         if (this.failing) { res.statusCode = 503; res.end('down'); return }
         const path = url.split('?')[0]!
+        if (req.method === 'POST' && path.startsWith('/refuse')) { res.statusCode = 409; res.end('conflict'); return }
         if (path.startsWith('/nostore')) res.setHeader('cache-control', 'no-store')
         else if (path.startsWith('/lang')) { res.setHeader('cache-control', 'max-age=60'); res.setHeader('vary', 'accept-language') }
         // The first answer turns stale after a second; a refresh stays fresh for the rest of the test.
@@ -150,6 +151,24 @@ test('the second GET is a HIT with an age; the upstream saw one request; HEAD is
   assert.equal(head.status, 200)
   assert.equal(headerValue(head, 'x-cache'), 'HIT')
   assert.equal(origin.count('/page'), 1)
+})
+
+test('a successful POST, PUT or DELETE drops the cached GET of its target; a refused one does not', async () => {
+  const post = (path: string, method = 'POST'): Promise<HttpResponse> => request(`http://127.0.0.1:${port}${path}`, { method, headers: { host: 'site.example' }, body: '{}' })
+  for (const method of ['POST', 'PUT', 'DELETE']) {
+    const path = `/inv-${method.toLowerCase()}?id=1`
+    assert.equal(headerValue(await get(path), 'x-cache'), 'MISS')
+    assert.equal(headerValue(await get(path), 'x-cache'), 'HIT')
+    const w = await post(path, method)
+    assert.equal(w.status, 200)
+    assert.equal(headerValue(w, 'x-cache'), 'BYPASS', `${method} is not answered from the GET entry`)
+    const after = await get(path)
+    assert.equal(headerValue(after, 'x-cache'), 'MISS', `${method} invalidated the entry`)
+    assert.match(after.body, /#3 /, 'the GET after the write went upstream')
+  }
+  assert.equal(headerValue(await get('/refuse'), 'x-cache'), 'MISS')
+  assert.equal((await post('/refuse')).status, 409)
+  assert.equal(headerValue(await get('/refuse'), 'x-cache'), 'HIT', 'a 4xx answer to a write leaves the entry')
 })
 
 test('no-store, private and bodies over maxBodyBytes are never cached; authorization bypasses', async () => {

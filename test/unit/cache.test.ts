@@ -484,3 +484,14 @@ test('a reload drops the stores of policies that are gone; evictions already cou
   for (let i = 0; i < 3; i++) cache.storeFor(policy('b', 2)).set(cacheKey('b', 'h', `/${i}`), {}, entry({ body: Buffer.alloc(10) }))
   assert.equal(cache.stats().evictions, before.evictions + 1)
 })
+
+test('GET and HEAD share a key; another cached method has its own, which a purge by prefix still reaches', () => {
+  const get = cacheKey('ns/p', 'Shop.Example', '/items/1?x=1')
+  assert.equal(cacheKey('ns/p', 'shop.example', '/items/1?x=1', 'HEAD'), get)
+  const post = cacheKey('ns/p', 'shop.example', '/items/1?x=1', 'POST')
+  assert.notEqual(post, get)
+  assert.equal(post, `${get}|POST`)
+  assert.equal(matchesPurge(post, '/items'), true)
+  assert.equal(matchesPurge(post, '/items/1?x=1'), true)
+  assert.equal(matchesPurge(post, '/other'), false)
+})

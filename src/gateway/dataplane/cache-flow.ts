@@ -8,7 +8,7 @@ import { fetchBuffered } from '../../mesh-bridge/upstreams.js'
 import type { Endable, Exchange } from './exchange.js'
 import { complete } from './forward.js'
 import { SERVER_HEADER } from './local-reply.js'
-import { cacheKey, currentAgeMs, freshness, requestDecision, responseDecision, WithAuthorization, type HeaderMap, type RequestHeaders } from '../../plugins/cache/semantics.js'
+import { cacheKey, currentAgeMs, isUnsafeMethod, freshness, requestDecision, responseDecision, WithAuthorization, type HeaderMap, type RequestHeaders } from '../../plugins/cache/semantics.js'
 import { replayHeaders, type CacheEntry } from '../../plugins/cache/entry.js'
 
 type Proceed = (ex: Exchange) => void
@@ -43,7 +43,7 @@ function connectionOf (ex: Exchange): object | null {
 // connection asking for the same resource again gets the same key string,
 // whose hash the maps of both levels already know (a new string would be
 // built, flattened and hashed again).
-interface LastKey { readonly policyId: string, readonly host: string, readonly path: string, readonly query: string, readonly key: string }
+interface LastKey { readonly policyId: string, readonly method: string, readonly host: string, readonly path: string, readonly query: string, readonly key: string }
 const lastKeys = new WeakMap<object, LastKey>()
 
 function primaryKeyOf (ex: Exchange, policyId: string): string {
@@ -51,10 +51,10 @@ function primaryKeyOf (ex: Exchange, policyId: string): string {
   const connection = connectionOf(ex)
   if (connection !== null) {
     const last = lastKeys.get(connection)
-    if (last !== undefined && last.policyId === policyId && last.path === f.path && last.query === f.query && last.host === f.host) return last.key
+    if (last !== undefined && last.policyId === policyId && last.path === f.path && last.query === f.query && last.host === f.host && last.method === f.method) return last.key
   }
-  const key = cacheKey(policyId, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`)
-  if (connection !== null) lastKeys.set(connection, { policyId, host: f.host, path: f.path, query: f.query, key })
+  const key = cacheKey(policyId, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`, f.method)
+  if (connection !== null) lastKeys.set(connection, { policyId, method: f.method, host: f.host, path: f.path, query: f.query, key })
   return key
 }
 
@@ -158,6 +158,7 @@ export function onUpstreamResponse (ex: Exchange, status: number, headers: Incom
     return true
   }
   if (ex.cacheStatus !== '') out['x-cache'] = ex.cacheStatus
+  if (status < 400 && isUnsafeMethod(ex.facts.method)) invalidateTarget(ex)
   if (!ex.cacheCapture) return false
   if (ex.plane.cache.storeFor(ex.cachePolicy!).storedThisRound(ex.cacheKey, cacheHeaders(ex), connectionOf(ex))) {
     ex.cacheCapture = false
@@ -167,6 +168,17 @@ export function onUpstreamResponse (ex: Exchange, status: number, headers: Incom
   const d = responseDecision(status, headers as HeaderMap, cacheHeaders(ex), ex.cachePolicy!.rules, now)
   if (d.store) ex.cacheCaptured = { status, headers: replayHeaders(headers), chunks: [], bytes: 0, decision: d, storedAt: now }
   return false
+}
+
+/**
+ * A successful POST, PUT, PATCH or DELETE changed the resource: what this
+ * cache holds for its GET (every variant) is dropped here and in Redis, so the
+ * next GET goes upstream. Other replicas' memory keeps its copy for its
+ * lifetime.
+ */
+function invalidateTarget (ex: Exchange): void {
+  const f = ex.facts
+  ex.plane.cache.storeFor(ex.cachePolicy!).invalidate(cacheKey(ex.cachePolicy!.id, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`))
 }
 
 export function onUpstreamData (ex: Exchange, chunk: Buffer): void {

@@ -291,13 +291,21 @@ export function variantKey (primaryKey: string, vary: readonly string[], reqHead
 /**
  * The primary key of a resource: `mg:c:<policyId>|<host>|<path?query>`, the
  * host lowercased. `|` and `#` inside the parts are written `%7C` and `%23`, so
- * every key has exactly two `|` and variant keys add one `#`: a purge by path
- * prefix then matches the same keys in memory (`matchesPurge`) and in Redis
- * (`SCAN MATCH purgePattern(...)`). Paths differing only by a raw `|` vs `%7C`
- * share a key (a raw `|` is not valid in a URI anyway).
+ * every key has two `|` before its path and variant keys add one `#`: a purge
+ * by path prefix then matches the same keys in memory (`matchesPurge`) and in
+ * Redis (`SCAN MATCH purgePattern(...)`). Paths differing only by a raw `|` vs
+ * `%7C` share a key (a raw `|` is not valid in a URI anyway). GET and HEAD
+ * share the key; an answer to another method a policy caches is kept apart
+ * (`|POST` after the path), so it never answers a GET nor a GET it.
  */
-export function cacheKey (policyId: string, host: string, pathWithQuery: string): string {
-  return KEY_PREFIX + encodeKeyPart(policyId) + '|' + encodeKeyPart(host.toLowerCase()) + '|' + encodeKeyPart(pathWithQuery)
+export function cacheKey (policyId: string, host: string, pathWithQuery: string, method = 'GET'): string {
+  const key = KEY_PREFIX + encodeKeyPart(policyId) + '|' + encodeKeyPart(host.toLowerCase()) + '|' + encodeKeyPart(pathWithQuery)
+  return method === 'GET' || method === 'HEAD' ? key : `${key}|${method}`
+}
+
+/** Methods whose successful answers invalidate what is cached for their target (RFC 9111 §4.4). */
+export function isUnsafeMethod (method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE'
 }
 
 export const KEY_PREFIX = 'mg:c:'

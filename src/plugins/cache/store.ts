@@ -386,6 +386,26 @@ export class CacheStore {
     }
   }
 
+  /**
+   * Drops one resource (RFC 9111 §4.4, after a successful unsafe request):
+   * its primary key here and in Redis, and its writes not yet sent. Without
+   * the vary record or entry under the primary key, no variant is found.
+   */
+  invalidate (primaryKey: string): void {
+    this.#applyLocal()
+    this.#l1.delete(primaryKey)
+    const variants = primaryKey + '#'
+    this.#pending.delete(primaryKey)
+    this.#held.delete(primaryKey)
+    // Stored again, it goes to Redis within the window, not held.
+    this.#sentAt.delete(primaryKey)
+    this.#sentAtBefore.delete(primaryKey)
+    if (this.#pending.size !== 0) for (const key of this.#pending.keys()) if (key.startsWith(variants)) this.#pending.delete(key)
+    if (this.#held.size !== 0) for (const key of this.#held.keys()) if (key.startsWith(variants)) this.#held.delete(key)
+    const redis = this.#redis
+    if (redis !== null) redis.unlink(primaryKey).catch(this.#onRedisError)
+  }
+
   /** The in-process part of a purge: L1 and the writes not yet sent to Redis. Returns the L1 keys removed. */
   purgeLocal (pathPrefix: string, scope: PurgeScope = {}): number {
     this.#applyLocal()
