@@ -503,7 +503,7 @@ export type AuthzAction = 'ALLOW' | 'DENY' | 'AUDIT'
  * `paths` → request.path, `ports` → destination.port, ...).
  */
 export type AuthzAttribute =
-  | 'source.principal' | 'source.namespace' | 'source.serviceAccount' | 'source.ip' | 'remote.ip'
+  | 'source.principal' | 'source.namespace' | 'source.serviceAccount' | 'source.trustDomain' | 'source.ip' | 'remote.ip'
   | 'request.auth.principal' | 'request.auth.audiences' | 'request.auth.presenter' | 'request.auth.claims'
   | 'request.host' | 'request.method' | 'request.path' | 'request.headers' | 'request.inlineHeaders'
   | 'destination.port' | 'connection.sni'

@@ -109,6 +109,7 @@ function hasMatch (c: AuthzCondition, vs: AuthzValues, f: RequestFacts): boolean
     case 'source.principal':
     case 'source.namespace':
     case 'source.serviceAccount':
+    case 'source.trustDomain':
       return f.peerPrincipal !== '' && matchValue(vs, f.peerPrincipal)
     case 'request.auth.principal': return matchRequestPrincipal(vs, f)
     case 'request.auth.audiences': return matchList(vs, f.authAudiences)

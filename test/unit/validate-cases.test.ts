@@ -1026,6 +1026,30 @@ const CASES: Case[] = [
     want: { field: 'rules[0].from[0].source.ipBlocks[0]', severity: 'error', admission: true, at: 'ipBlocks', code: CODES.IP, resource: 'AuthorizationPolicy/istio-system/ip' }
   },
   {
+    name: 'action CUSTOM is refused with a message saying meshgate has no external authorization',
+    yaml: dedent(`
+      apiVersion: security.istio.io/v1
+      kind: AuthorizationPolicy
+      metadata: {name: ext, namespace: istio-system}
+      spec:
+        action: CUSTOM
+        provider: {name: my-ext-authz}
+        rules: [{to: [{operation: {paths: ["/admin/*"]}}]}]
+    `),
+    want: { field: 'action', severity: 'error', admission: true, at: 'action: CUSTOM', code: CODES.UNSUPPORTED, message: /CUSTOM \(external authorization\) is not supported by meshgate/ }
+  },
+  {
+    name: 'source.trustDomain is a when key',
+    yaml: dedent(`
+      apiVersion: security.istio.io/v1
+      kind: AuthorizationPolicy
+      metadata: {name: td, namespace: istio-system}
+      spec:
+        rules: [{when: [{key: source.trustDomain, values: [cluster.local]}]}]
+    `),
+    clean: true
+  },
+  {
     name: 'a DENY policy without rules is refused',
     yaml: dedent(`
       apiVersion: security.istio.io/v1

@@ -160,6 +160,7 @@ const WHEN_KEYS: ReadonlyMap<string, AuthzAttribute> = new Map<string, AuthzAttr
   ['source.namespace', 'source.namespace'],
   ['source.principal', 'source.principal'],
   ['source.serviceAccount', 'source.serviceAccount'],
+  ['source.trustDomain', 'source.trustDomain'],
   ['request.auth.principal', 'request.auth.principal'],
   ['request.auth.audiences', 'request.auth.audiences'],
   ['request.auth.presenter', 'request.auth.presenter'],
@@ -248,6 +249,10 @@ function compileValues (ctx: Ctx, attribute: AuthzAttribute, list: readonly stri
       break
     case 'source.serviceAccount':
       for (const v of list) patterns.push(regex(serviceAccountRegex(ctx.res.namespace, v)))
+      break
+    case 'source.trustDomain':
+      // The SPIFFE ID's authority: `spiffe://<td>/...`; `*` = any identity.
+      for (const v of list) patterns.push(v === '*' ? NON_EMPTY : pattern('prefix', `${SPIFFE}${v}/`))
       break
     case 'request.path':
       for (const v of list) {

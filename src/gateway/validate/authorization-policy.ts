@@ -16,7 +16,7 @@ const TCP_SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notName
   'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']
 const ACTIONS = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']
 
-const EXACT_KEYS = new Set(['source.ip', 'remote.ip', 'source.namespace', 'source.principal', 'source.serviceAccount',
+const EXACT_KEYS = new Set(['source.ip', 'remote.ip', 'source.namespace', 'source.principal', 'source.serviceAccount', 'source.trustDomain',
   'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter', 'destination.ip', 'destination.port', 'connection.sni'])
 const MAP_KEY_PREFIXES = ['request.headers', 'request.experimental.inline.headers', 'request.auth.claims', 'experimental.envoy.filters.']
 
