@@ -189,3 +189,22 @@ test('key rotation is picked up without a restart; with the JWKS server down, ca
   // That refetch failed: the keys fetched before it are still there.
   assert.equal((await get('/public', bearer(await signToken(k2, { iss: ISS, sub: 'after-failure', aud: 'shop' })))).status, 200)
 })
+
+test('a token whose key is not published yet is retried once the refetch cooldown is over, not a minute later', async () => {
+  const server = await startJwksServer(jwksOf(k1))
+  const port2 = await getFreePort()
+  const g = await startGateway(config(server.url), { vars: { port: port2, v1: ups.get('v1').port, v2: ups.get('v2').port }, jwks: { cooldownMs: 500, refreshMs: 60_000 } })
+  try {
+    const early = await makeKey('k-early')
+    const token = await signToken(early, { iss: ISS, sub: 'early', aud: 'shop' })
+    const ask = async (): Promise<number> => (await request(`http://127.0.0.1:${port2}/public`, { headers: { host: 'api.example', ...bearer(token) } })).status
+    // The set was fetched at start, within the cooldown: no refetch, refused.
+    assert.equal(await ask(), 401)
+    server.body = jwksOf(k1, early)
+    await new Promise(resolve => setTimeout(resolve, 700))
+    assert.equal(await ask(), 200, 'the same token is checked again after the cooldown and its key fetched')
+  } finally {
+    await g.stop()
+    await server.close()
+  }
+})

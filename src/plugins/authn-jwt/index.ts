@@ -161,8 +161,11 @@ export class JwtAuthenticator {
 
   #fail (token: string, message: string): string {
     // Repeated bad tokens are answered from the cache for a minute; a key set
-    // change clears it, so a token waiting for a rotated key is retried then.
-    this.#cache.set(token, { message, until: Date.now() + 60_000 })
+    // change clears it. A token whose key is unknown is kept only until the
+    // refetch cooldown is over, so it gets its own refetch then even when no
+    // other fetch changed the set.
+    const ttl = message === MSG.noKey ? Math.min(60_000, this.jwks.cooldownMs) : 60_000
+    this.#cache.set(token, { message, until: Date.now() + ttl })
     return message
   }
 

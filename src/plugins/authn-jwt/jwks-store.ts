@@ -109,6 +109,9 @@ export class JwksStore {
     return s.raw !== before
   }
 
+  /** How long a token naming an unknown key waits at most before the set may be fetched again for it. */
+  get cooldownMs (): number { return this.#cooldownMs }
+
   /** Forgets sets no rule uses any more. */
   retain (sources: ReadonlySet<string>): void {
     for (const k of [...this.#remote.keys()]) if (!sources.has(k)) this.#remote.delete(k)
