@@ -38,6 +38,7 @@ const SPEC = {
   'max-body-bytes': 'string',
   'headers-timeout': 'string',
   'request-timeout': 'string',
+  'body-idle-timeout': 'string',
   'otlp-endpoint': 'string',
   'cache-max-bytes': 'string',
   'identity-dir': 'string',
@@ -54,7 +55,7 @@ export const SERVE_USAGE = `usage: meshgate serve [--config PATH...] [--kubernet
                      [--credentials-dir DIR] [--namespace NS] [--root-namespace NS] [--redis URL] [--geoip PATH[,PATH]]
                      [--drain-timeout SECONDS] [--access-log on|off]
                      [--max-header-bytes N] [--max-headers N] [--max-url-bytes N] [--max-body-bytes N]
-                     [--headers-timeout SECONDS] [--request-timeout SECONDS]
+                     [--headers-timeout SECONDS] [--request-timeout SECONDS] [--body-idle-timeout SECONDS]
                      [--otlp-endpoint URL] [--trace-sampling PERCENT] [--cache-max-bytes N]
                      [--identity-dir DIR]`
 
@@ -118,7 +119,8 @@ function readConfig (argv: readonly string[]): ServeConfig {
       maxUrlBytes: intFlag(p, 'max-url-bytes', DEFAULT_LIMITS.maxUrlBytes, 256, 1024 * 1024),
       maxBodyBytes: intFlag(p, 'max-body-bytes', DEFAULT_LIMITS.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER),
       headersTimeoutMs: intFlag(p, 'headers-timeout', DEFAULT_LIMITS.headersTimeoutMs / 1000, 1, 3600) * 1000,
-      requestTimeoutMs: intFlag(p, 'request-timeout', 0, 0, 86_400) * 1000
+      requestTimeoutMs: intFlag(p, 'request-timeout', 0, 0, 86_400) * 1000,
+      bodyIdleTimeoutMs: intFlag(p, 'body-idle-timeout', DEFAULT_LIMITS.bodyIdleTimeoutMs / 1000, 0, 86_400) * 1000
     },
     tracing: tracingFrom(p),
     redis: redisUrlsFrom(flag(p, 'redis')),

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as tlsConnect } from 'node:tls'
+import { connect as h2Connect } from 'node:http2'
 import { createTestCa } from '../helpers/certs.js'
 import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort } from '../helpers/ports.js'
@@ -167,6 +168,52 @@ ${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { port, v1: ups.get('v
     }
   } finally {
     await ca.cleanup()
+  }
+})
+
+test('a request body that stops arriving gets 408 after the body idle timeout (HTTP/1.1 and h2c); one that keeps trickling is served', async () => {
+  const [p1, p2] = [await getFreePort(), await getFreePort()]
+  const IDLE_MS = 700
+  const g = await startGateway(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: test}
+spec:
+  servers:
+  - port: {number: ${p1}, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: ${p2}, name: http2, protocol: HTTP2}
+    hosts: ["*"]
+---
+${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { v1: ups.get('v1').port }, limits: { ...DEFAULT_LIMITS, bodyIdleTimeoutMs: IDLE_MS } })
+  try {
+    // HTTP/1.1: 10 of 100 bytes, then silence.
+    const stalled = await rawExchange(p1, ['POST /upload HTTP/1.1\r\nhost: app.example\r\ncontent-length: 100\r\n\r\n', 'x'.repeat(10)], { waitMs: 8_000 })
+    assert.equal(stalled.closed, true)
+    assert.equal(statusOf(stalled.text), 408, stalled.text.slice(0, 60))
+    assert.ok(stalled.ms >= IDLE_MS - 100 && stalled.ms < IDLE_MS + 2_500, `closed after ${stalled.ms} ms`)
+    // A body that arrives slowly but never pauses for the timeout is served, however long it takes.
+    const chunks = ['POST /upload HTTP/1.1\r\nhost: app.example\r\ncontent-length: 10\r\nconnection: close\r\n\r\n', ...'x'.repeat(10).split('')]
+    const trickle = await rawExchange(p1, chunks, { gapMs: 200, waitMs: 8_000 })
+    assert.equal(statusOf(trickle.text), 200, trickle.text.slice(0, 60))
+    assert.ok(trickle.ms > IDLE_MS, 'the whole body took longer than the idle timeout')
+
+    // HTTP/2 (h2c): a stream whose body stops.
+    const h2 = await new Promise<{ status: number, ms: number }>((resolve, reject) => {
+      const t0 = Date.now()
+      const session = h2Connect(`http://127.0.0.1:${p2}`)
+      session.on('error', reject)
+      const stream = session.request({ ':method': 'POST', ':path': '/upload', ':authority': 'app.example', 'content-length': '100' }, { endStream: false })
+      stream.write('x'.repeat(10))
+      stream.on('response', h => { resolve({ status: Number(h[':status']), ms: Date.now() - t0 }); session.close() })
+      stream.on('error', () => {})
+      setTimeout(() => { reject(new Error('no answer in 8 s')); session.destroy() }, 8_000).unref()
+    })
+    assert.equal(h2.status, 408)
+    assert.ok(h2.ms >= IDLE_MS - 100 && h2.ms < IDLE_MS + 2_500, `answered after ${h2.ms} ms`)
+    const ok = await request(`http://127.0.0.1:${p1}/ok`, { headers: { host: 'app.example' } })
+    assert.equal(ok.status, 200)
+  } finally {
+    await g.stop()
   }
 })
 

@@ -120,6 +120,8 @@ export class DataPlane {
     if ((req.url?.length ?? 0) > limits.maxUrlBytes) { finishLocal(ex, 414, null, '', null); return }
     // Node enforces requestTimeout for plain HTTP/1.1 only; HTTP/2 and HTTP/1.1 over TLS get it here.
     if (limits.requestTimeoutMs > 0 && !req.complete && (req.httpVersion === '2.0' || scheme === 'https')) watchRequestTime(ex, limits.requestTimeoutMs)
+    // HTTP/1.1 body pauses are checked by its server's sweep; an HTTP/2 stream gets a timer while its body arrives.
+    if (limits.bodyIdleTimeoutMs > 0 && req.httpVersion === '2.0' && !req.complete) watchBodyIdle(ex, limits.bodyIdleTimeoutMs)
     // Envoy's filter order: jwt_authn (CORS preflights skip it) → RBAC → router.
     if (snapshot.authn.rules.length > 0 && !isPreflight(facts)) {
       const outcome = this.jwt.authenticate(facts, snapshot.authn, req.httpVersion === '2.0' ? null : req.socket)
@@ -273,6 +275,26 @@ function watchRequestTime (ex: Exchange, ms: number): void {
   timer.unref()
   req.once('end', () => clearTimeout(timer))
   req.once('close', () => clearTimeout(timer))
+}
+
+/** An HTTP/2 request body that pauses longer than `ms` (no frame either way on the stream): 408, or a reset once answering. */
+function watchBodyIdle (ex: Exchange, ms: number): void {
+  const req = ex.req
+  const stream = (req as unknown as { stream?: { setTimeout(ms: number, cb?: () => void): void } }).stream
+  if (stream === undefined) return
+  stream.setTimeout(ms, () => {
+    if (req.complete) return
+    if (!ex.done && !ex.res.headersSent) {
+      const control = ex.control
+      ex.gen++
+      finishLocal(ex, 408, 'request body timeout', '', null)
+      control?.abort(new Error('request body timeout'))
+    }
+    req.destroy()
+  })
+  const off = (): void => { stream.setTimeout(0) }
+  req.once('end', off)
+  req.once('close', off)
 }
 
 /** The first CachePolicy covering the request (policies are in creation order). */

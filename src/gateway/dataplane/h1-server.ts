@@ -32,6 +32,8 @@ export interface H1ServerOptions {
   readonly headersTimeoutMs: number
   /** 0 = none. */
   readonly requestTimeoutMs: number
+  /** Longest pause between body bytes while the parser reads a body (and is not paused by us); 0 = none. */
+  readonly bodyIdleTimeoutMs: number
   readonly keepAliveTimeoutMs: number
   readonly onRequest: (req: H1Request, res: H1Response) => void
   readonly onUpgrade: (req: H1Request, socket: Socket, head: Buffer) => void
@@ -385,6 +387,8 @@ export class H1ServerConnection {
   requestStart: number
   /** When the connection went idle (no request in or out), 0 while busy. */
   idleSince: number
+  /** When bytes last came from the client, to the sweep's precision (see `sweepNow`). */
+  dataAt: number
   paused: boolean
   /** The client has sent its last byte (half-close): answer what was asked, then close. */
   clientEnded: boolean
@@ -404,6 +408,7 @@ export class H1ServerConnection {
     this.headStart = 0
     this.requestStart = 0
     this.idleSince = performance.now()
+    this.dataAt = this.idleSince
     this.paused = false
     this.clientEnded = false
     this.upgradeReq = null
@@ -514,6 +519,7 @@ export class H1ServerConnection {
 function onSocketData (this: Socket, chunk: Buffer): void {
   const conn = (this as unknown as { h1conn: H1ServerConnection }).h1conn
   if (conn.closing) return
+  conn.dataAt = sweepNow
   if (conn.headStart === 0 && conn.reading === null) {
     const now = performance.now()
     conn.headStart = now
@@ -634,6 +640,13 @@ function onMessageComplete (this: BoundParser): void {
 
 const REQUEST_CALLBACKS = { headers: onHeaders, headersComplete: onHeadersComplete, body: onBody, messageComplete: onMessageComplete }
 
+/**
+ * The clock of the deadline sweeps: read per socket read instead of
+ * performance.now(), it is at most one sweep interval (≤ 1 s) behind, which
+ * is precise enough for a timeout of minutes.
+ */
+let sweepNow = performance.now()
+
 /** The HTTP/1.1 side of one plain listener. */
 export class H1Server {
   readonly opts: H1ServerOptions
@@ -645,7 +658,7 @@ export class H1Server {
     this.opts = opts
     this.draining = false
     // Deadlines are checked by one sweep rather than a timer per request (as node:http does).
-    const every = Math.max(100, Math.min(1_000, Math.floor(Math.min(opts.headersTimeoutMs, opts.keepAliveTimeoutMs) / 4)))
+    const every = Math.max(100, Math.min(1_000, Math.floor(Math.min(opts.headersTimeoutMs, opts.keepAliveTimeoutMs, opts.bodyIdleTimeoutMs > 0 ? opts.bodyIdleTimeoutMs : Infinity) / 4)))
     this.#sweep = setInterval(() => { this.#checkDeadlines() }, every)
     this.#sweep.unref()
   }
@@ -664,9 +677,12 @@ export class H1Server {
 
   #checkDeadlines (): void {
     const now = performance.now()
+    sweepNow = now
     const o = this.opts
     for (const c of this.connections) {
       if (c.headStart !== 0 && now - c.headStart > o.headersTimeoutMs) { c.refuse(408); continue }
+      // A body the client stopped sending (reading paused by us for backpressure does not count).
+      if (o.bodyIdleTimeoutMs > 0 && c.reading !== null && c.headStart === 0 && !c.paused && now - c.dataAt > o.bodyIdleTimeoutMs) { c.refuse(408); continue }
       if (o.requestTimeoutMs > 0 && c.requestStart !== 0 && now - c.requestStart > o.requestTimeoutMs) { c.refuse(408); continue }
       if (c.idleSince !== 0 && c.headStart === 0 && now - c.idleSince > o.keepAliveTimeoutMs) c.socket.destroy()
     }

@@ -26,6 +26,12 @@ export interface ListenerLimits {
   readonly headersTimeoutMs: number
   /** Time for the whole request including the body, 0 = none. */
   readonly requestTimeoutMs: number
+  /**
+   * Longest pause in a request body the client is sending (Envoy's stream idle
+   * timeout, 5 minutes, for the upload direction), 0 = none. Over it: 408, or
+   * the connection closed once the answer has started.
+   */
+  readonly bodyIdleTimeoutMs: number
   readonly keepAliveTimeoutMs: number
 }
 
@@ -36,6 +42,7 @@ export const DEFAULT_LIMITS: ListenerLimits = Object.freeze({
   maxBodyBytes: 100 * 1024 * 1024,
   headersTimeoutMs: 60_000,
   requestTimeoutMs: 0,
+  bodyIdleTimeoutMs: 300_000,
   keepAliveTimeoutMs: 72_000
 })
 
@@ -193,6 +200,7 @@ export class GatewayListener {
       maxHeaderBytes: limits.maxHeaderBytes,
       headersTimeoutMs: limits.headersTimeoutMs,
       requestTimeoutMs: limits.requestTimeoutMs,
+      bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs,
       keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
       onRequest: (req, res) => { plane.handle(req, res, port, scheme, serverNameOf(req.socket)) },
       onUpgrade: (req, socket, head) => { handleUpgrade(plane, req, socket, head, port, scheme, serverNameOf(socket)) }
