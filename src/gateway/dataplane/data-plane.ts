@@ -262,19 +262,23 @@ function authzLog (d: AuthzDecision | null): string | null {
 /** The whole request must have arrived within `ms`: else 408 (or a reset once answering). */
 function watchRequestTime (ex: Exchange, ms: number): void {
   const req = ex.req
-  const timer = setTimeout(() => {
-    if (req.complete) return
-    if (!ex.done && !ex.res.headersSent) {
-      const control = ex.control
-      ex.gen++
-      finishLocal(ex, 408, 'request timeout', '', null)
-      control?.abort(new Error('request timeout'))
-    }
-    req.destroy()
-  }, ms)
+  const timer = setTimeout(() => { timedOut(ex, 'request timeout') }, ms)
   timer.unref()
   req.once('end', () => clearTimeout(timer))
   req.once('close', () => clearTimeout(timer))
+}
+
+/** The request did not arrive in time: 408 unless the answer has started, and the request is ended. */
+function timedOut (ex: Exchange, why: string): void {
+  const req = ex.req
+  if (req.complete) return
+  if (!ex.done && !ex.res.headersSent) {
+    const control = ex.control
+    ex.gen++
+    finishLocal(ex, 408, why, '', null)
+    control?.abort(new Error(why))
+  }
+  req.destroy()
 }
 
 /** An HTTP/2 request body that pauses longer than `ms` (no frame either way on the stream): 408, or a reset once answering. */
@@ -282,16 +286,7 @@ function watchBodyIdle (ex: Exchange, ms: number): void {
   const req = ex.req
   const stream = (req as unknown as { stream?: { setTimeout(ms: number, cb?: () => void): void } }).stream
   if (stream === undefined) return
-  stream.setTimeout(ms, () => {
-    if (req.complete) return
-    if (!ex.done && !ex.res.headersSent) {
-      const control = ex.control
-      ex.gen++
-      finishLocal(ex, 408, 'request body timeout', '', null)
-      control?.abort(new Error('request body timeout'))
-    }
-    req.destroy()
-  })
+  stream.setTimeout(ms, () => { timedOut(ex, 'request body timeout') })
   const off = (): void => { stream.setTimeout(0) }
   req.once('end', off)
   req.once('close', off)
