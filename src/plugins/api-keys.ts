@@ -26,7 +26,11 @@ export function checkApiKeys (cfg: ApiKeyConfig, f: RequestFacts, sel: RouteSele
     if (f.consumer === '') f.consumer = consumer
     if (f.requestPrincipal === '') f.requestPrincipal = `apikey/${consumer}`
     // The key never leaves the edge: not upstream, not in the access log.
-    if (p.location.kind === 'header') f.headers[p.location.name] = undefined
+    if (p.location.kind === 'header') {
+      const sent = f.headers[p.location.name]
+      if (typeof sent === 'string') (f.sentCredentials ??= []).push(p.location.name, sent)
+      f.headers[p.location.name] = undefined
+    }
     else f.removeQueryParam(p.location.name)
   }
   return null

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import { createHash } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -169,6 +170,39 @@ test('a successful POST, PUT or DELETE drops the cached GET of its target; a ref
   assert.equal(headerValue(await get('/refuse'), 'x-cache'), 'MISS')
   assert.equal((await post('/refuse')).status, 409)
   assert.equal(headerValue(await get('/refuse'), 'x-cache'), 'HIT', 'a 4xx answer to a write leaves the entry')
+})
+
+test('API-key callers bypass the cache, unless the policy varies on the key header: then each key has its own entries', async () => {
+  const sha = (k: string): string => createHash('sha256').update(k).digest('hex')
+  const apiKeys = `---
+apiVersion: meshgate.io/v1alpha1
+kind: ApiKeyPolicy
+metadata: {name: partners, namespace: test}
+spec:
+  in: header:x-api-key
+  keys: [{name: a, valueSha256: ${sha('key-a')}}, {name: b, valueSha256: ${sha('key-b')}}]
+`
+  const [p2] = await getFreePorts(1) as [number]
+  const plain = await startGateway(config(origin.port, p2) + apiKeys)
+  try {
+    for (let i = 0; i < 2; i++) assert.equal(headerValue(await get('/partner-plain', { 'x-api-key': 'key-a' }, p2), 'x-cache'), 'BYPASS')
+  } finally {
+    await plain.stop()
+  }
+  const keyed = await startGateway(config(origin.port, p2).replace('  maxBodyBytes: 32768', '  maxBodyBytes: 32768\n  vary: [x-api-key]') + apiKeys)
+  try {
+    assert.equal(headerValue(await get('/partner', { 'x-api-key': 'key-a' }, p2), 'x-cache'), 'MISS')
+    const again = await get('/partner', { 'x-api-key': 'key-a' }, p2)
+    assert.equal(headerValue(again, 'x-cache'), 'HIT')
+    assert.match(again.body, /#1 /)
+    // Another key: its own entry, fetched upstream.
+    const other = await get('/partner', { 'x-api-key': 'key-b' }, p2)
+    assert.equal(headerValue(other, 'x-cache'), 'MISS')
+    assert.match(other.body, /#2 /)
+    assert.equal(origin.count('/partner'), 2)
+  } finally {
+    await keyed.stop()
+  }
 })
 
 test('no-store, private and bodies over maxBodyBytes are never cached; authorization bypasses', async () => {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeEntry, decodeStored, encodeEntry, encodeVaryRecord, entrySize, replayHeaders, VaryRecord, type CacheEntry } from '../../src/plugins/cache/entry.js'
 import {
   cacheKey, currentAgeMs, freshness, matchesPurge, parseCacheControl, purgePattern, remainingLifeMs, requestDecision,
-  responseDecision, variantKey, varyKey, WithAuthorization, type CacheRules, type HeaderMap
+  responseDecision, variantKey, varyKey, WithCredentials, type CacheRules, type HeaderMap
 } from '../../src/plugins/cache/semantics.js'
 import { CacheStore } from '../../src/plugins/cache/store.js'
 import { HttpCache } from '../../src/plugins/cache/index.js'
@@ -198,9 +198,9 @@ test('variantKey with a connection: the same key as without, and a new one as so
   assert.notEqual(variantKey(primary, vary, { authorization: 'Bearer one', 'x-a': 'other' }, conn), first, 'the second varied header changed')
 })
 
-test('WithAuthorization reads the authorization the client sent and every other header from the request', () => {
+test('WithCredentials reads the credentials the client sent and every other header from the request', () => {
   const request = { 'accept-language': 'en', authorization: undefined, 'cache-control': 'no-cache' }
-  const view = new WithAuthorization(request, 'Bearer t')
+  const view = new WithCredentials(request, ['authorization', 'Bearer t'])
   const copy = { ...request, authorization: 'Bearer t' }
   assert.equal(varyKey(['authorization', 'accept-language'], view), varyKey(['authorization', 'accept-language'], copy))
   assert.equal(variantKey('k', ['authorization'], view), variantKey('k', ['authorization'], copy))
@@ -494,4 +494,16 @@ test('GET and HEAD share a key; another cached method has its own, which a purge
   assert.equal(matchesPurge(post, '/items'), true)
   assert.equal(matchesPurge(post, '/items/1?x=1'), true)
   assert.equal(matchesPurge(post, '/other'), false)
+})
+
+test('a principal from an API key uses the cache only when the policy varies on every credential header taken off', () => {
+  const request = { 'x-api-key': undefined, accept: 'text/plain' }
+  const apiKey = new WithCredentials(request, ['x-api-key', 'key-a'])
+  assert.equal(requestDecision('GET', apiKey, rules(), true).kind, 'bypass')
+  assert.equal(requestDecision('GET', apiKey, rules({ vary: ['x-api-key'] }), true).kind, 'lookup')
+  assert.notEqual(varyKey(['x-api-key'], apiKey), varyKey(['x-api-key'], new WithCredentials(request, ['x-api-key', 'key-b'])))
+  // A JWT and an API key both taken off: naming one is not enough.
+  const both = new WithCredentials(request, ['authorization', 'Bearer t', 'x-api-key', 'key-a'])
+  assert.equal(requestDecision('GET', both, rules({ vary: ['x-api-key'] }), true).kind, 'bypass')
+  assert.equal(requestDecision('GET', both, rules({ vary: ['x-api-key', 'authorization'] }), true).kind, 'lookup')
 })

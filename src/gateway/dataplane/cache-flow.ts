@@ -8,7 +8,7 @@ import { fetchBuffered } from '../../mesh-bridge/upstreams.js'
 import type { Endable, Exchange } from './exchange.js'
 import { complete } from './forward.js'
 import { SERVER_HEADER } from './local-reply.js'
-import { cacheKey, currentAgeMs, isUnsafeMethod, freshness, requestDecision, responseDecision, WithAuthorization, type HeaderMap, type RequestHeaders } from '../../plugins/cache/semantics.js'
+import { cacheKey, currentAgeMs, isUnsafeMethod, freshness, requestDecision, responseDecision, WithCredentials, type HeaderMap, type RequestHeaders } from '../../plugins/cache/semantics.js'
 import { replayHeaders, type CacheEntry } from '../../plugins/cache/entry.js'
 
 type Proceed = (ex: Exchange) => void
@@ -30,8 +30,8 @@ export interface CacheCapture {
  */
 function cacheHeaders (ex: Exchange): RequestHeaders {
   const f = ex.facts
-  if (f.sentAuthorization === '' || f.headers.authorization !== undefined) return f.headers as HeaderMap
-  return (ex.cacheView ??= new WithAuthorization(f.headers as HeaderMap, f.sentAuthorization))
+  if (f.sentCredentials === null) return f.headers as HeaderMap
+  return (ex.cacheView ??= new WithCredentials(f.headers as HeaderMap, f.sentCredentials))
 }
 
 /** The client's connection for HTTP/1.x (its requests come one after another), else null. */

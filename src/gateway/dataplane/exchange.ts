@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
 import type { CachePolicyRule, CompiledRule, Route, RouteDestination, Snapshot } from '../snapshot.js'
 import type { CacheEntry } from '../../plugins/cache/entry.js'
-import type { WithAuthorization } from '../../plugins/cache/semantics.js'
+import type { WithCredentials } from '../../plugins/cache/semantics.js'
 import type { CacheCapture } from './cache-flow.js'
 import type { ClusterRuntime } from '../../mesh-bridge/upstreams.js'
 import type { EndpointState } from '../../mesh-bridge/endpoint-state.js'
@@ -85,7 +85,7 @@ export class Exchange {
   /** A stale entry usable if the upstream fails (stale-if-error). */
   staleEntry: CacheEntry | null
   /** The request headers the cache keys on, once built (see cache-flow's cacheHeaders). */
-  cacheView: WithAuthorization | null
+  cacheView: WithCredentials | null
   /** The upstream answer being captured for the cache, or null. */
   cacheCaptured: CacheCapture | null
   /** The gateway's span when tracing is on, else null. */

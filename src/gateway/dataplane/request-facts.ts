@@ -32,11 +32,11 @@ export class RequestFacts {
   /** Request principal: `<iss>/<sub>` of a validated JWT, `apikey/<consumer>` for an API key, '' for none. */
   requestPrincipal: string
   /**
-   * The `authorization` header as the client sent it, when RequestAuthentication
-   * took it off the request (forwardOriginalToken false), else ''. The cache
-   * keys on the credential, not on what is forwarded.
+   * Credential headers as the client sent them that the gateway took off the
+   * request (a JWT not forwarded, an API key), flat name, value, ...; null for
+   * none. The cache keys on the credential, not on what is forwarded.
    */
-  sentAuthorization: string
+  sentCredentials: string[] | null
   /** `aud` of the validated JWT (always a list), empty for none. */
   authAudiences: readonly string[]
   /** `azp` of the validated JWT, '' for none. */
@@ -73,7 +73,7 @@ export class RequestFacts {
     this.clientIp = peerIp
     this.claims = null
     this.requestPrincipal = ''
-    this.sentAuthorization = ''
+    this.sentCredentials = null
     this.authAudiences = NO_AUDIENCES
     this.authPresenter = ''
     this.peerPrincipal = ''

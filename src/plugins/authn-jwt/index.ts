@@ -281,7 +281,8 @@ function apply (f: RequestFacts, v: Verified, found: Found): void {
   const h = f.headers
   if (!rule.forwardOriginalToken && found.location.kind === 'header') {
     const name = found.location.name
-    if (name === 'authorization' && typeof h.authorization === 'string') f.sentAuthorization = h.authorization
+    const sent = h[name]
+    if (typeof sent === 'string') (f.sentCredentials ??= []).push(name, sent)
     h[name] = undefined
   }
   if (rule.outputPayloadToHeader !== '') h[rule.outputPayloadToHeader] = found.token.split('.')[1] ?? ''

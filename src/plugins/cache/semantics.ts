@@ -9,27 +9,42 @@ import type { CacheEntry } from './entry.js'
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>
 
 /**
- * A request's headers with the `authorization` its client sent, which
- * RequestAuthentication took off the request before the cache looks (a
- * policy that varies on `authorization` keys on the credential as sent).
+ * A request's headers with the credentials its client sent that the gateway
+ * took off the request before the cache looks (a JWT RequestAuthentication
+ * does not forward, an ApiKeyPolicy key): a policy that varies on such a
+ * header keys on the credential as sent. `sent` is flat: name, value, ...
  * Reads the request's own headers for every other name: no copy of them.
  */
-export class WithAuthorization {
+export class WithCredentials {
   readonly headers: HeaderMap
-  readonly authorization: string
-  constructor (headers: HeaderMap, authorization: string) {
+  readonly sent: readonly string[]
+  constructor (headers: HeaderMap, sent: readonly string[]) {
     this.headers = headers
-    this.authorization = authorization
+    this.sent = sent
   }
 }
 
 /** The request headers the cache decides and keys on. */
-export type RequestHeaders = HeaderMap | WithAuthorization
+export type RequestHeaders = HeaderMap | WithCredentials
 
 /** One request header by lowercase name. */
 export function requestHeader (h: RequestHeaders, name: string): string | string[] | undefined {
-  if (h instanceof WithAuthorization) return name === 'authorization' ? h.authorization : h.headers[name]
+  if (h instanceof WithCredentials) {
+    for (let i = 0; i < h.sent.length; i += 2) if (h.sent[i] === name) return h.sent[i + 1]
+    return h.headers[name]
+  }
   return h[name]
+}
+
+/**
+ * A request with a principal may use the cache only when the policy keys on
+ * the credential behind it: every credential header the gateway took off is
+ * in `vary` (or, when none was taken off, `authorization` is there and named).
+ */
+function keyedOnCredential (h: RequestHeaders, vary: readonly string[], authorizationKeyed: boolean): boolean {
+  if (!(h instanceof WithCredentials)) return authorizationKeyed
+  for (let i = 0; i < h.sent.length; i += 2) if (!vary.includes(h.sent[i]!)) return false
+  return true
 }
 
 export interface CacheRules {
@@ -100,7 +115,7 @@ export function requestDecision (method: string, headers: RequestHeaders, rules:
   const keyedOnAuthorization = rules.vary.includes('authorization')
   const authorization = requestHeader(headers, 'authorization')
   if (authorization !== undefined && !keyedOnAuthorization) return BYPASS_AUTHORIZATION
-  if (hasPrincipal && (authorization === undefined || !keyedOnAuthorization)) return BYPASS_PRINCIPAL
+  if (hasPrincipal && !keyedOnCredential(headers, rules.vary, authorization !== undefined && keyedOnAuthorization)) return BYPASS_PRINCIPAL
   const cc = requestHeader(headers, 'cache-control')
   if (cc !== undefined) {
     const d = parseCacheControl(cc)
