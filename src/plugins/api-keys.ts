@@ -28,7 +28,7 @@ export function checkApiKeys (cfg: ApiKeyConfig, f: RequestFacts, sel: RouteSele
     // The key never leaves the edge: not upstream, not in the access log.
     if (p.location.kind === 'header') {
       const sent = f.headers[p.location.name]
-      if (typeof sent === 'string') (f.sentCredentials ??= []).push(p.location.name, sent)
+      if (typeof sent === 'string') f.tookCredential(p.location.name, sent)
       f.headers[p.location.name] = undefined
     }
     else f.removeQueryParam(p.location.name)

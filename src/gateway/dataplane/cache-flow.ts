@@ -30,8 +30,8 @@ export interface CacheCapture {
  */
 function cacheHeaders (ex: Exchange): RequestHeaders {
   const f = ex.facts
-  if (f.sentCredentials === null) return f.headers as HeaderMap
-  return (ex.cacheView ??= new WithCredentials(f.headers as HeaderMap, f.sentCredentials))
+  if (f.sentName === '') return f.headers as HeaderMap
+  return (ex.cacheView ??= new WithCredentials(f.headers as HeaderMap, f.sentMore === null ? [f.sentName, f.sentValue] : [f.sentName, f.sentValue, ...f.sentMore]))
 }
 
 /** The client's connection for HTTP/1.x (its requests come one after another), else null. */

@@ -32,11 +32,14 @@ export class RequestFacts {
   /** Request principal: `<iss>/<sub>` of a validated JWT, `apikey/<consumer>` for an API key, '' for none. */
   requestPrincipal: string
   /**
-   * Credential headers as the client sent them that the gateway took off the
-   * request (a JWT not forwarded, an API key), flat name, value, ...; null for
-   * none. The cache keys on the credential, not on what is forwarded.
+   * A credential header as the client sent it that the gateway took off the
+   * request (a JWT not forwarded, an API key): its name ('' for none) and
+   * value, and any further ones as name, value, ... (rare: null). The cache
+   * keys on the credential, not on what is forwarded.
    */
-  sentCredentials: string[] | null
+  sentName: string
+  sentValue: string
+  sentMore: string[] | null
   /** `aud` of the validated JWT (always a list), empty for none. */
   authAudiences: readonly string[]
   /** `azp` of the validated JWT, '' for none. */
@@ -73,7 +76,9 @@ export class RequestFacts {
     this.clientIp = peerIp
     this.claims = null
     this.requestPrincipal = ''
-    this.sentCredentials = null
+    this.sentName = ''
+    this.sentValue = ''
+    this.sentMore = null
     this.authAudiences = NO_AUDIENCES
     this.authPresenter = ''
     this.peerPrincipal = ''
@@ -90,6 +95,11 @@ export class RequestFacts {
     if (this.query === '') return undefined
     if (this.#queryMap === null) this.#queryMap = parseQuery(this.query)
     return this.#queryMap.get(name)
+  }
+
+  /** Remembers a credential header the gateway takes off the request (see `sentName`). */
+  tookCredential (name: string, value: string): void {
+    if (this.sentName === '') { this.sentName = name; this.sentValue = value } else (this.sentMore ??= []).push(name, value)
   }
 
   /**

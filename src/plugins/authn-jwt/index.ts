@@ -282,7 +282,7 @@ function apply (f: RequestFacts, v: Verified, found: Found): void {
   if (!rule.forwardOriginalToken && found.location.kind === 'header') {
     const name = found.location.name
     const sent = h[name]
-    if (typeof sent === 'string') (f.sentCredentials ??= []).push(name, sent)
+    if (typeof sent === 'string') f.tookCredential(name, sent)
     h[name] = undefined
   }
   if (rule.outputPayloadToHeader !== '') h[rule.outputPayloadToHeader] = found.token.split('.')[1] ?? ''
