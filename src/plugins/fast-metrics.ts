@@ -62,6 +62,18 @@ export class FastCounter {
     return this.#put(key, new CounterSeries(labels))
   }
 
+  /** Drops the series for `key` (not one made by `pair`); returns it, or undefined. */
+  remove (key: string): CounterSeries | undefined {
+    const s = this.#series.get(key)
+    this.#series.delete(key)
+    return s
+  }
+
+  /** Every series, by key. */
+  entries (): IterableIterator<[string, CounterSeries]> {
+    return this.#series.entries()
+  }
+
   #put (key: string, s: CounterSeries): CounterSeries {
     this.#series.set(key, s)
     return s

@@ -34,9 +34,15 @@ export class GatewayMetrics {
   #cacheStats: (() => { bytes: number, entries: number, evictions: number }) | null = null
   readonly certExpiry: Gauge<'cert'>
   #certSecondsLeft: (() => number) | null = null
-  /** Consumers with a series of their own; later ones are counted as `other`. */
+  /** Consumers with a series of their own (at most #maxConsumers); the rest are counted as `other`. */
   readonly #consumers = new Set<string>()
   readonly #maxConsumers: number
+  /**
+   * Requests per consumer, for choosing the top N: at most 10 × N consumers;
+   * when full, the less busy half is forgotten (a space-saving estimate: the
+   * busy ones stay, a newcomer starts from scratch).
+   */
+  #consumerCounts = new Map<string, number>()
   readonly configVersion: Gauge<'version'>
   readonly reloads: Counter<'result'>
   readonly lastReloadFailed: Gauge
@@ -53,7 +59,7 @@ export class GatewayMetrics {
     this.duration = new FastHistogram('meshgate_request_duration_seconds', 'Time from request start to the end of the response', BUCKETS)
     this.upstreamAttempts = new FastCounter('meshgate_upstream_attempts_total', 'Upstream attempts by cluster and result (including retries)')
     this.stickyFallbacks = new FastCounter('meshgate_sticky_split_fallback_total', 'Requests to a sticky split that lacked the key, so the side was chosen at random, by VirtualService')
-    this.consumerRequests = new FastCounter('meshgate_consumer_requests_total', 'Requests by API consumer (ApiKeyPolicy) and status class; the first consumers seen get a series each, later ones count as other')
+    this.consumerRequests = new FastCounter('meshgate_consumer_requests_total', 'Requests by API consumer (ApiKeyPolicy) and status class; the busiest consumers (top N, chosen again at each scrape) get a series each, the rest count as other')
     this.authzDecisions = new FastCounter('meshgate_authz_decisions_total', 'AuthorizationPolicy decisions by deciding policy and decision')
     this.rateLimitDecisions = new FastCounter('meshgate_ratelimit_decisions_total', 'Rate-limit checks by limit (namespace/policy/limit) and decision')
     this.rateLimitStoreErrors = new FastCounter('meshgate_ratelimit_store_errors_total', 'Rate-limit checks the shared store (Redis) could not answer, by policy')
@@ -89,9 +95,10 @@ export class GatewayMetrics {
       }
     })
     // The Registry calls get(); ours is named collect() so that get(key) can look up a series.
-    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.consumerRequests, this.authzDecisions, this.rateLimitDecisions, this.rateLimitStoreErrors, this.cacheResults]) {
+    for (const m of [this.requests, this.duration, this.upstreamAttempts, this.stickyFallbacks, this.authzDecisions, this.rateLimitDecisions, this.rateLimitStoreErrors, this.cacheResults]) {
       this.registry.registerMetric({ name: m.name, get: () => m.collect() } as unknown as Metric)
     }
+    this.registry.registerMetric({ name: this.consumerRequests.name, get: () => { this.#chooseTopConsumers(); return this.consumerRequests.collect() } } as unknown as Metric)
     this.configVersion = new Gauge({ name: 'meshgate_config_version_info', help: 'The active config version (value 1)', labelNames: ['version'], registers: [this.registry] })
     this.reloads = new Counter({ name: 'meshgate_config_reloads_total', help: 'Config loads by result (applied, refused, unchanged)', labelNames: ['result'], registers: [this.registry] })
     this.lastReloadFailed = new Gauge({ name: 'meshgate_config_last_reload_failed', help: '1 when the newest config version was refused', registers: [this.registry] })
@@ -139,7 +146,15 @@ export class GatewayMetrics {
     s.inc()
   }
 
-  #countConsumer (consumer: string, status: number): void {
+  /** One answered request of an API consumer (called per request by `observe`). */
+  countConsumer (consumer: string, status: number): void {
+    const counts = this.#consumerCounts
+    const seen = counts.get(consumer)
+    if (seen !== undefined) counts.set(consumer, seen + 1)
+    else {
+      if (counts.size >= this.#maxConsumers * 10) this.#forgetQuietConsumers()
+      counts.set(consumer, 1)
+    }
     let name = consumer
     if (!this.#consumers.has(name)) {
       if (this.#consumers.size < this.#maxConsumers) this.#consumers.add(name)
@@ -149,6 +164,42 @@ export class GatewayMetrics {
     const key = `${name}|${cls}`
     const s = this.consumerRequests.get(key) ?? this.consumerRequests.add(key, { consumer: name, code: cls })
     s.inc()
+  }
+
+  /** Consumers whose requests are being counted (bounded by 10 × the series limit). */
+  get consumerCount (): number { return this.#consumerCounts.size }
+
+  /** Keeps the busier half of the consumer counts (promoted consumers always stay). */
+  #forgetQuietConsumers (): void {
+    const sorted = [...this.#consumerCounts].sort((a, b) => b[1] - a[1])
+    const kept = new Map<string, number>()
+    for (const [c, n] of sorted.slice(0, Math.ceil(sorted.length / 2))) kept.set(c, n)
+    for (const c of this.#consumers) kept.set(c, this.#consumerCounts.get(c) ?? 0)
+    this.#consumerCounts = kept
+  }
+
+  /**
+   * At each scrape: the N busiest consumers get (or keep) a series. One that
+   * drops out of the top N has its series folded into `other` (its counts are
+   * added there, so every sum over consumers only grows), and one that enters
+   * starts its series from zero (its earlier requests stay in `other`).
+   */
+  #chooseTopConsumers (): void {
+    if (this.#consumerCounts.size <= this.#consumers.size) return
+    const top = new Set([...this.#consumerCounts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, this.#maxConsumers).map(e => e[0]))
+    const leaving = [...this.#consumers].filter(c => !top.has(c))
+    if (leaving.length === 0) return
+    for (const c of leaving) {
+      this.#consumers.delete(c)
+      for (const [key, s] of [...this.consumerRequests.entries()]) {
+        if (s.labels.consumer !== c) continue
+        this.consumerRequests.remove(key)
+        const otherKey = `other|${s.labels.code!}`
+        const other = this.consumerRequests.get(otherKey) ?? this.consumerRequests.add(otherKey, { consumer: 'other', code: s.labels.code! })
+        other.value += s.value
+      }
+    }
+    for (const c of top) if (this.#consumers.size < this.#maxConsumers) this.#consumers.add(c)
   }
 
   observe (ex: Exchange): void {
@@ -174,7 +225,7 @@ export class GatewayMetrics {
       this.cacheResults.pair(ex.cachePolicy?.id ?? '', ex.cacheStatus, cacheLabels).inc()
     }
     const consumer = ex.facts.consumer
-    if (consumer !== '') this.#countConsumer(consumer, status)
+    if (consumer !== '') this.countConsumer(consumer, status)
     const az = ex.authz
     if (az !== null && az.reason !== 'no-policy') {
       this.authzDecisions.pair(az.policy, az.allowed ? '1' : '0', authzLabels).inc()
