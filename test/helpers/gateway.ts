@@ -25,7 +25,7 @@ export function fill (yaml: string, vars: Readonly<Record<string, string | numbe
   return yaml.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] !== undefined ? String(vars[k]) : m)
 }
 
-export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits, tracing?: TracingOptions, redis?: string[], cacheMaxBytes?: number, identityDir?: string, identityPollMs?: number, accessLog?: Logger } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, opts: { vars?: Record<string, string | number>, watch?: boolean, credentialsDir?: string, gatewayLabels?: Record<string, string>, geoip?: string[], geoipPollMs?: number, jwks?: { refreshMs?: number, cooldownMs?: number }, limits?: ListenerLimits, tracing?: TracingOptions, redis?: string[], cacheMaxBytes?: number, identityDir?: string, identityPollMs?: number, accessLog?: Logger, namespace?: string } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-gw-'))
   const file = join(dir, 'config.yaml')
   const vars = opts.vars ?? {}
@@ -39,6 +39,7 @@ export async function startGateway (yaml: string, opts: { vars?: Record<string, 
     accessLog: opts.accessLog ?? null,
     metrics,
     gatewayLabels: opts.gatewayLabels ?? { istio: 'ingressgateway' },
+    namespace: opts.namespace ?? null,
     credentialsDir: opts.credentialsDir ?? null,
     watch: opts.watch ?? false,
     reloadDelayMs: 50,

@@ -104,3 +104,39 @@ test('every live case gets the decision of the table', async () => {
   }
   assert.deepEqual(failures, [])
 })
+
+test('which policies reach the gateway: selectors against --gateway-labels, and with --namespace only its own and the root namespace\'s selector-less ones', async () => {
+  const deny = (name: string, ns: string, path: string, selector = ''): string => `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+${selector === '' ? '' : `  selector: {matchLabels: {${selector}}}\n`}  action: DENY
+  rules: [{to: [{operation: {paths: ["${path}"]}}]}]
+`
+  const policies = deny('edge-only', 'istio-system', '/edge', 'app: edge-gw') +
+    deny('other-gw', 'istio-system', '/other', 'app: other-gw') +
+    deny('root-wide', 'istio-system', '/root') +
+    deny('own-ns', 'ingress', '/own') +
+    deny('elsewhere', 'shop', '/elsewhere')
+  const codes = async (p: number): Promise<Record<string, number>> => {
+    const out: Record<string, number> = {}
+    for (const path of ['/edge', '/other', '/root', '/own', '/elsewhere']) out[path] = (await request(`http://127.0.0.1:${p}${path}`, { headers: { host: 'app.example' } })).status
+    return out
+  }
+  const p1 = await getFreePort()
+  const scoped = await startGateway(`${base}${policies}`, { vars: { port: p1, v1: ups.get('v1').port }, gatewayLabels: { istio: 'ingressgateway', app: 'edge-gw' }, namespace: 'ingress' })
+  try {
+    assert.deepEqual(await codes(p1), { '/edge': 403, '/other': 200, '/root': 403, '/own': 403, '/elsewhere': 200 })
+  } finally {
+    await scoped.stop()
+  }
+  // Default labels (istio=ingressgateway) and no --namespace: no app label to match; every selector-less policy applies.
+  const p2 = await getFreePort()
+  const open = await startGateway(`${base}${policies}`, { vars: { port: p2, v1: ups.get('v1').port } })
+  try {
+    assert.deepEqual(await codes(p2), { '/edge': 200, '/other': 200, '/root': 403, '/own': 403, '/elsewhere': 403 })
+  } finally {
+    await open.stop()
+  }
+})
