@@ -231,6 +231,55 @@ test('malformed request lines and headers get 400 and a closed connection', asyn
   await stillServing()
 })
 
+test('client-sent x-envoy-* and x-meshgate-* headers are gone before routing and authorization (HTTP/1.1 and h2c)', async () => {
+  const [p1, p2] = [await getFreePort(), await getFreePort()]
+  const g = await startGateway(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: test}
+spec:
+  servers:
+  - port: {number: ${p1}, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: ${p2}, name: http2, protocol: HTTP2}
+    hosts: ["*"]
+---
+${appConfig(['v1']).split('---\n').slice(1).join('---\n')}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: all, namespace: test}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+  - match: [{headers: {x-envoy-internal: {exact: "true"}}}]
+    directResponse: {status: 418, body: {string: "steered by a client header"}}
+  - route: [{destination: {host: app, subset: v1}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: staff, namespace: istio-system}
+spec:
+  action: ALLOW
+  rules: [{when: [{key: "request.headers[x-meshgate-staff]", notValues: ["yes"]}]}]
+`, { vars: { v1: ups.get('v1').port } })
+  try {
+    const sneaky = { 'x-envoy-internal': 'true', 'x-meshgate-staff': 'yes' }
+    const res = await request(`http://127.0.0.1:${p1}/x`, { headers: { host: 'app.example', ...sneaky } })
+    assert.equal(res.status, 200, `HTTP/1.1: ${res.status} ${res.body}`)
+    const h2 = await new Promise<number>((resolve, reject) => {
+      const session = h2Connect(`http://127.0.0.1:${p2}`)
+      session.on('error', reject)
+      const stream = session.request({ ':path': '/x', ':authority': 'app.example', ...sneaky })
+      stream.on('response', h => { resolve(Number(h[':status'])); session.close() })
+      stream.on('error', reject)
+      stream.resume()
+    })
+    assert.equal(h2, 200)
+  } finally {
+    await g.stop()
+  }
+})
+
 test('client-sent internal headers do not reach the upstream', async () => {
   ups.clear()
   const res = await request(`http://127.0.0.1:${port}/x`, { headers: { host: 'app.example', 'x-meshgate-internal': '1', 'x-envoy-retry-on': '5xx', 'x-geo-country': 'XX' } })

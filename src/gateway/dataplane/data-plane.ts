@@ -11,7 +11,7 @@ import { RequestFacts } from './request-facts.js'
 import { Exchange, requestBody, type DownstreamRequest } from './exchange.js'
 import { BODY_FAULT_ABORT, Flags, type DownstreamResponse } from './local-reply.js'
 import { newSelection, pickDestination, selectRoute, stickyValue, type RouteSelection } from './route-request.js'
-import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, type ResponseHeaders } from './headers.js'
+import { applyRequestOps, applyResponseOps, buildUpstreamHeaders, dropEdgeInternal, type ResponseHeaders } from './headers.js'
 import { abortUpstream, complete, finishLocal, forward } from './forward.js'
 import { matchString } from '../compile/string-matcher.js'
 import { mirrorRequest } from './mirror.js'
@@ -99,6 +99,7 @@ export class DataPlane {
   handle (req: DownstreamRequest, res: DownstreamResponse, port: number, scheme: string, sni: string): void {
     const snapshot = this.current
     const headers = req.headers
+    if (req.httpVersion === '2.0') dropEdgeInternal(headers as Record<string, unknown>)
     const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? ''
     const facts = new RequestFacts(req.method ?? 'GET', scheme, authority, req.url ?? '/', headers, port, peerAddress(req), sni)
     if (sni !== '' || scheme === 'https') {

@@ -18,6 +18,7 @@ import { Readable } from 'node:stream'
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http'
 import { METHODS, PARSER, newParser, type NativeParser, type ParserBinding } from '../../mesh-bridge/llhttp.js'
 import { holdAfterFirst } from '../../mesh-bridge/write-batch.js'
+import { isEdgeInternal } from './headers.js'
 
 export const H1_SERVER_AVAILABLE = PARSER !== null
 const HTTPParser = PARSER as ParserBinding
@@ -149,6 +150,8 @@ const SINGLE = new Set(['content-type', 'content-length', 'user-agent', 'referer
 
 function addHeaderLine (h: Record<string, string | string[]>, rawName: string, value: string): void {
   const name = lowerCase(rawName)
+  // Client copies of x-envoy-* and x-meshgate-* never reach a filter (see isEdgeInternal).
+  if (isEdgeInternal(name)) return
   const prev = h[name]
   if (prev === undefined) {
     h[name] = name === 'set-cookie' ? [value] : value

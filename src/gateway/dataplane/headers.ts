@@ -11,6 +11,21 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  * Headers a client may not set at the edge: Envoy strips `x-envoy-*` from
  * external requests, replaces `x-request-id`, and sanitises XFCC.
  */
+/**
+ * Headers only Envoy or meshgate itself set: a client's copies are dropped
+ * before any filter sees the request (Envoy sanitises in its connection
+ * manager, before jwt_authn, RBAC and the router), so neither routes nor
+ * policies can be steered by them.
+ */
+export function isEdgeInternal (name: string): boolean {
+  return name.charCodeAt(0) === 120 /* x */ && name.charCodeAt(1) === 45 /* - */ && (name.startsWith('x-envoy-') || name.startsWith('x-meshgate-'))
+}
+
+/** Drops client-sent edge-internal headers from a header object (the HTTP/2 path; HTTP/1.1 never adds them). */
+export function dropEdgeInternal (headers: Record<string, unknown>): void {
+  for (const name in headers) if (isEdgeInternal(name)) headers[name] = undefined
+}
+
 function isInternal (name: string): boolean {
   return name.startsWith('x-envoy-') || name.startsWith('x-meshgate-') || name === 'x-request-id' || name === 'x-forwarded-client-cert' || name === 'x-forwarded-proto'
 }
