@@ -76,6 +76,27 @@ test('bad usage exits 2 with one line and no stack trace', async () => {
   assert.equal(none.code, 2)
 })
 
+test('serve refuses bad limit and tracing flags with a usage error before starting', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--max-header-bytes', 'lots'], /--max-header-bytes must be a whole number, got "lots"/],
+    [['--max-headers', '0'], /--max-headers must be between 1 and 10000, got 0/],
+    [['--max-url-bytes', '10'], /--max-url-bytes must be between 256/],
+    [['--max-body-bytes=-1'], /--max-body-bytes must be a whole number/],
+    [['--headers-timeout', '0'], /--headers-timeout must be between 1 and 3600/],
+    [['--request-timeout', '1.5'], /--request-timeout must be a whole number/],
+    [['--body-idle-timeout', 'never'], /--body-idle-timeout must be a whole number/],
+    [['--trace-sampling', '10'], /--trace-sampling needs --otlp-endpoint/],
+    [['--otlp-endpoint', 'collector:4318'], /--otlp-endpoint must be (a URL|http:\/\/ or https:\/\/)/],
+    [['--otlp-endpoint', 'http://127.0.0.1:4318', '--trace-sampling', '150'], /--trace-sampling must be a percentage from 0 to 100, got "150"/]
+  ]
+  for (const [flags, message] of cases) {
+    const r = await runMeshgate(['serve', '--config', QUICKSTART, '--admin-port', '0', '--host', '127.0.0.1', ...flags])
+    assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, message)
+    noStack(r.stderr)
+  }
+})
+
 test('a missing config path is a clear error, not a crash', async () => {
   const r = await runMeshgate(['validate', '--config', join(dir, 'does-not-exist')])
   assert.equal(r.code, 1)
