@@ -20,6 +20,11 @@ import { startAdmin } from '../../src/gateway/admin.js'
 import { jwksOf, makeKey, signToken } from '../helpers/jwt.js'
 import { cacheKey } from '../../src/plugins/cache/semantics.js'
 
+/** Chunk `i` of a `/chunked/N` answer: 8 KiB of one letter. */
+function chunkOf (i: number): Buffer {
+  return Buffer.alloc(8 * 1024, String.fromCharCode(97 + (i % 26)))
+}
+
 /** An origin whose answers each test shapes by path; it counts requests per path. */
 class Origin {
   readonly server: http.Server
@@ -47,6 +52,20 @@ class Origin {
         else if (path.startsWith('/private')) res.setHeader('cache-control', 'private, max-age=60')
         else if (path.startsWith('/big')) { res.setHeader('cache-control', 'max-age=60'); res.end(Buffer.alloc(64 * 1024, 'b')); return }
         else if (path.startsWith('/blob')) { res.setHeader('cache-control', 'max-age=60'); res.end(Buffer.alloc(8 * 1024, 'c')); return }
+        // `/chunked/N`: N chunks of 8 KiB ('a', 'b', ...), each written on its own turn, with no content-length.
+        else if (path.startsWith('/chunked/')) {
+          res.setHeader('cache-control', 'max-age=60')
+          const count = Number(path.split('/')[2])
+          let i = 0
+          const next = (): void => {
+            if (i === count) { res.end(); return }
+            res.write(chunkOf(i++))
+            setImmediate(next)
+          }
+          next()
+          return
+        }
+        else if (path.startsWith('/maxage1')) res.setHeader('cache-control', 'max-age=1')
         else res.setHeader('cache-control', 'max-age=60')
         res.setHeader('content-type', 'text/plain')
         res.end(`${path} #${n} lang=${String(req.headers['accept-language'] ?? '-')}`)
@@ -154,6 +173,21 @@ test('the second GET is a HIT with an age; the upstream saw one request; HEAD is
   assert.equal(origin.count('/page'), 1)
 })
 
+test('age on a HIT counts from when the entry was stored: 0 at first, at least 1 a second later', async () => {
+  assert.equal(headerValue(await get('/aged'), 'x-cache'), 'MISS')
+  const early = await get('/aged')
+  assert.equal(headerValue(early, 'x-cache'), 'HIT')
+  assert.equal(headerValue(early, 'age'), '0')
+  await new Promise(resolve => setTimeout(resolve, 1_100))
+  const later = await get('/aged')
+  assert.equal(headerValue(later, 'x-cache'), 'HIT')
+  assert.equal(later.body, early.body)
+  const age = Number(headerValue(later, 'age'))
+  assert.ok(Number.isInteger(age) && age >= 1, `age ${String(headerValue(later, 'age'))} after more than a second`)
+  assert.ok(age > Number(headerValue(early, 'age')), 'the age grew')
+  assert.equal(origin.count('/aged'), 1)
+})
+
 test('a successful POST, PUT or DELETE drops the cached GET of its target; a refused one does not', async () => {
   const post = (path: string, method = 'POST'): Promise<HttpResponse> => request(`http://127.0.0.1:${port}${path}`, { method, headers: { host: 'site.example' }, body: '{}' })
   for (const method of ['POST', 'PUT', 'DELETE']) {
@@ -214,6 +248,27 @@ test('no-store, private and bodies over maxBodyBytes are never cached; authoriza
   const bypass = await get('/page', { authorization: 'Bearer x' })
   assert.equal(headerValue(bypass, 'x-cache'), 'BYPASS')
   assert.equal(origin.count('/page'), 2)
+})
+
+test('a chunked body over maxBodyBytes (no content-length) streams through whole and is not stored; a chunked one under it is', async () => {
+  // 6 chunks of 8 KiB: over the policy's 32 KiB only from the fifth chunk on.
+  const whole = Buffer.concat(Array.from({ length: 6 }, (_, i) => chunkOf(i))).toString()
+  for (let i = 0; i < 2; i++) {
+    const res = await get('/chunked/6')
+    assert.equal(res.status, 200)
+    assert.equal(headerValue(res, 'x-cache'), 'MISS', `request ${i + 1}`)
+    assert.equal(headerValue(res, 'content-length'), undefined, 'sent without a length')
+    assert.equal(res.body.length, whole.length)
+    assert.equal(res.body, whole)
+  }
+  assert.equal(origin.count('/chunked/6'), 2, 'the second GET went to the origin again')
+  // 3 chunks (24 KiB) fit: chunked encoding alone does not keep an answer out.
+  const small = await get('/chunked/3')
+  assert.equal(headerValue(small, 'x-cache'), 'MISS')
+  const again = await get('/chunked/3')
+  assert.equal(headerValue(again, 'x-cache'), 'HIT')
+  assert.equal(again.body, Buffer.concat([chunkOf(0), chunkOf(1), chunkOf(2)]).toString())
+  assert.equal(origin.count('/chunked/3'), 1)
 })
 
 test('with vary [authorization], JWT callers get an entry per credential even though the token is not forwarded', async () => {
@@ -343,6 +398,39 @@ test('stale-if-error: an upstream 5xx is answered with the stale entry', async (
   }
 })
 
+test('stale-if-error also covers an upstream that refuses connections; without stale-if-error the answer is a 503', async () => {
+  // An origin of its own, closed halfway: the shared one stays up for the other tests.
+  const own = new Origin()
+  await own.start()
+  const [p] = await getFreePorts(1) as [number]
+  const down = await startGateway(config(own.port, p))
+  let closed = false
+  try {
+    const sie = await get('/sie', {}, p)
+    assert.equal(headerValue(sie, 'x-cache'), 'MISS')
+    const plain = await get('/maxage1', {}, p)
+    assert.equal(headerValue(plain, 'x-cache'), 'MISS')
+    assert.equal(headerValue(plain, 'cache-control'), 'max-age=1')
+    // Both stale after a second; only /sie may still be served, and only on an error.
+    await new Promise(resolve => setTimeout(resolve, 1_100))
+    await own.close()
+    closed = true
+    const stale = await get('/sie', {}, p)
+    assert.equal(stale.status, 200)
+    assert.equal(headerValue(stale, 'x-cache'), 'STALE')
+    assert.equal(stale.body, sie.body)
+    const refused = await get('/maxage1', {}, p)
+    assert.equal(refused.status, 503)
+    assert.notEqual(headerValue(refused, 'x-cache'), 'STALE')
+    assert.notEqual(refused.body, plain.body)
+    assert.equal(own.count('/sie'), 1, 'the origin was not reached after it closed')
+    assert.equal(own.count('/maxage1'), 1)
+  } finally {
+    await down.stop()
+    if (!closed) await own.close()
+  }
+})
+
 test('DELETE /cache?prefix= purges; the cache counts results and bytes in /metrics', async () => {
   await get('/purge/a')
   await get('/purge/b')
@@ -359,6 +447,61 @@ test('DELETE /cache?prefix= purges; the cache counts results and bytes in /metri
     assert.match(metrics, /meshgate_cache_bytes [1-9]/)
   } finally {
     await admin.close()
+  }
+})
+
+test('meshgate serve --workers 2: the admin purge empties every worker\'s memory and counts each', async () => {
+  const [p, adminPort] = await getFreePorts(2) as [number, number]
+  const dir = await mkdtemp(join(tmpdir(), 'meshgate-cache-'))
+  let proc: MeshgateProcess | null = null
+  // One connection per request: the primary hands each new connection to a worker.
+  const fresh = async (path: string): Promise<HttpResponse> => {
+    const one = new Agent({ connections: 1 })
+    try {
+      const res = await request(`http://127.0.0.1:${p}${path}`, { headers: { host: 'site.example' }, dispatcher: one })
+      assert.equal(res.status, 200, path)
+      return res
+    } finally {
+      await one.close()
+    }
+  }
+  /** Fresh-connection GETs of `path` (at most 40) until the origin has seen it `target` times; their x-cache labels. */
+  const fillTo = async (path: string, target: number): Promise<string[]> => {
+    const labels: string[] = []
+    for (let i = 0; i < 40 && origin.count(path) < target; i++) labels.push(String(headerValue(await fresh(path), 'x-cache')))
+    // A few more: each worker answers from its own memory now.
+    for (let i = 0; i < 4; i++) labels.push(String(headerValue(await fresh(path), 'x-cache')))
+    return labels
+  }
+  try {
+    await writeFile(join(dir, 'config.yaml'), config(origin.port, p))
+    // Round-robin hand-off (node:cluster's default on Linux), whatever the environment says.
+    proc = await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--workers', '2', '--admin-port', String(adminPort), '--access-log', 'off'],
+      { readyTimeoutMs: 30_000, env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: 'rr' } })
+    // Each worker has its own memory: one MISS (one origin request) per worker, HITs after.
+    for (const path of ['/wpurge/item', '/wkeep']) {
+      const labels = await fillTo(path, 2)
+      assert.equal(origin.count(path), 2, `${path}: both workers fetched it`)
+      assert.equal(labels.filter(l => l === 'MISS').length, 2, `${path}: ${labels.join(' ')}`)
+      assert.deepEqual(labels.slice(-4), ['HIT', 'HIT', 'HIT', 'HIT'])
+    }
+    const res = await request(`http://127.0.0.1:${adminPort}/cache?prefix=/wpurge`, { method: 'DELETE' })
+    assert.equal(res.status, 200)
+    const purged = JSON.parse(res.body) as { prefix: string, workers: number, local: number }
+    assert.equal(purged.prefix, '/wpurge')
+    assert.equal(purged.workers, 2)
+    assert.equal(purged.local, 2, 'one entry dropped in each worker')
+    // The purged path: the next request is a MISS, and each worker fetches it once again.
+    const labels = await fillTo('/wpurge/item', 4)
+    assert.equal(labels[0], 'MISS', 'the first request after the purge')
+    assert.equal(origin.count('/wpurge/item'), 4, `one refill per worker: ${labels.join(' ')}`)
+    assert.equal(labels.filter(l => l === 'MISS').length, 2)
+    // Outside the prefix: still cached in both workers.
+    for (let i = 0; i < 4; i++) assert.equal(headerValue(await fresh('/wkeep'), 'x-cache'), 'HIT')
+    assert.equal(origin.count('/wkeep'), 2)
+  } finally {
+    await proc?.stop({ graceMs: 5_000 })
+    await rm(dir, { recursive: true, force: true })
   }
 })
 
