@@ -171,10 +171,9 @@ ${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { port, v1: ups.get('v
   }
 })
 
-test('a request body that stops arriving gets 408 after the body idle timeout (HTTP/1.1 and h2c); one that keeps trickling is served', async () => {
-  const [p1, p2] = [await getFreePort(), await getFreePort()]
-  const IDLE_MS = 700
-  const g = await startGateway(`apiVersion: networking.istio.io/v1
+/** A Gateway with a plain HTTP/1.1 port and an HTTP2 (h2c) port, ending with its document separator. */
+function twoPortGateway (p1: number, p2: number): string {
+  return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: test}
 spec:
@@ -184,7 +183,13 @@ spec:
   - port: {number: ${p2}, name: http2, protocol: HTTP2}
     hosts: ["*"]
 ---
-${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { v1: ups.get('v1').port }, limits: { ...DEFAULT_LIMITS, bodyIdleTimeoutMs: IDLE_MS } })
+`
+}
+
+test('a request body that stops arriving gets 408 after the body idle timeout (HTTP/1.1 and h2c); one that keeps trickling is served', async () => {
+  const [p1, p2] = [await getFreePort(), await getFreePort()]
+  const IDLE_MS = 700
+  const g = await startGateway(`${twoPortGateway(p1, p2)}${CONFIG.split('---\n').slice(1).join('---\n')}`, { vars: { v1: ups.get('v1').port }, limits: { ...DEFAULT_LIMITS, bodyIdleTimeoutMs: IDLE_MS } })
   try {
     // HTTP/1.1: 10 of 100 bytes, then silence.
     const stalled = await rawExchange(p1, ['POST /upload HTTP/1.1\r\nhost: app.example\r\ncontent-length: 100\r\n\r\n', 'x'.repeat(10)], { waitMs: 8_000 })
@@ -233,17 +238,7 @@ test('malformed request lines and headers get 400 and a closed connection', asyn
 
 test('client-sent x-envoy-* and x-meshgate-* headers are gone before routing and authorization (HTTP/1.1 and h2c)', async () => {
   const [p1, p2] = [await getFreePort(), await getFreePort()]
-  const g = await startGateway(`apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: test}
-spec:
-  servers:
-  - port: {number: ${p1}, name: http, protocol: HTTP}
-    hosts: ["*"]
-  - port: {number: ${p2}, name: http2, protocol: HTTP2}
-    hosts: ["*"]
----
-${appConfig(['v1']).split('---\n').slice(1).join('---\n')}---
+  const g = await startGateway(`${twoPortGateway(p1, p2)}${appConfig(['v1']).split('---\n').slice(1).join('---\n')}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: all, namespace: test}
