@@ -22,10 +22,10 @@ import {
 import { autocannonTool, wrkTool, type LoadResult, type LoadSpec, type LoadTool } from './load-tools.js'
 import { describeHostStalls, describeMachine, findTools, machineInfo, pinSelf, type MachineInfo, type Tools } from './machine.js'
 import {
-  evaluateGoals, formatGoals, formatHalfLoad, formatTable, summarize, totalErrors, type GoalOutcome, type HalfLoad, type Row
+  cpuPerRequest, evaluateGoals, formatGoals, formatHalfLoad, formatTable, summarize, totalErrors, type GoalOutcome, type HalfLoad, type RoundFigure, type Row
 } from './report.js'
 import type { RouteSelectionRow } from './route-selection.js'
-import { RssSampler } from './rss.js'
+import { TreeSampler } from './rss.js'
 import { formatSideBySide, measureSideBySide, type SideBySide } from './side-by-side.js'
 import { BENCH_HOST, DEFAULT_RESPONSE_BYTES, type BenchRequest, type ContestantId, type Scenario } from './scenario.js'
 import { SCENARIOS } from './scenarios/index.js'
@@ -196,6 +196,15 @@ interface ScenarioOutcome {
   readonly failed: string | null
 }
 
+/** One load run with the contestant's process tree sampled meanwhile (peak RSS, CPU time). */
+async function measured (c: Running, run: () => Promise<LoadResult>): Promise<RoundFigure> {
+  // The tree is read at the start of each run: workers are up by then.
+  const sampler = c.pid === null ? null : new TreeSampler(c.pid).start()
+  const result = await run()
+  const usage = sampler?.stop() ?? null
+  return { ...result, peakRssBytes: usage?.peakRssBytes ?? null, cpuUsPerRequest: cpuPerRequest(usage?.cpuMicros ?? null, result.requests) }
+}
+
 async function measureRounds (ctx: Context, scenario: Scenario, running: readonly Running[], placement: Placement): Promise<Row[]> {
   const spec = (port: number, seconds: number): LoadSpec => ({
     port, request: scenario.request, connections: ctx.opts.connections, seconds, cpuList: placement.loadCpus
@@ -207,12 +216,9 @@ async function measureRounds (ctx: Context, scenario: Scenario, running: readonl
   for (let round = 1; round <= ctx.opts.rounds; round++) {
     for (const c of running) {
       for (const tool of ctx.loadTools) {
-        // The tree is read at the start of each round: workers are up by then.
-        const sampler = c.pid === null ? null : new RssSampler(c.pid).start()
-        const result = await tool.run(spec(c.port, ctx.opts.seconds))
-        const peakRssBytes = sampler?.stop() ?? null
+        const result = await measured(c, () => tool.run(spec(c.port, ctx.opts.seconds)))
         const row = rows.find(r => r.id === c.id && r.tool === tool.name) as Row
-        row.rounds.push({ ...result, peakRssBytes })
+        row.rounds.push(result)
         const errors = result.non2xx + result.socketErrors
         progress(`round ${round}/${ctx.opts.rounds}  ${c.label} (${tool.name}): ${Math.round(result.rps).toLocaleString('en-US')} req/s, p99 ${result.p99Ms.toFixed(2)} ms${errors > 0 ? `, ${errors} errors` : ''}`)
       }
@@ -233,12 +239,12 @@ async function measureHalfLoad (ctx: Context, scenario: Scenario, running: reado
   const meshgate = rows.find(r => r.id === goal.of && r.tool === tool.name)
   if (meshgate === undefined) return null
   const targetRps = summarize([meshgate])[0]!.rps / 2
-  const runs: Array<{ id: ContestantId, rounds: LoadResult[] }> = pair.map(c => ({ id: (c as Running).id, rounds: [] }))
+  const runs: Array<{ id: ContestantId, rounds: RoundFigure[] }> = pair.map(c => ({ id: (c as Running).id, rounds: [] }))
   const roundCount = Math.min(ctx.opts.rounds, HALF_LOAD_ROUNDS)
   for (let round = 1; round <= roundCount; round++) {
     for (const run of runs) {
       const c = running.find(x => x.id === run.id) as Running
-      const result = await tool.run({ port: c.port, request: scenario.request, connections: ctx.opts.connections, seconds: ctx.opts.seconds, cpuList: placement.loadCpus, rate: targetRps })
+      const result = await measured(c, () => tool.run({ port: c.port, request: scenario.request, connections: ctx.opts.connections, seconds: ctx.opts.seconds, cpuList: placement.loadCpus, rate: targetRps }))
       run.rounds.push(result)
       progress(`half load ${round}/${roundCount}  ${c.label} (${tool.name}): ${Math.round(result.rps).toLocaleString('en-US')} req/s, p99 ${result.p99Ms.toFixed(2)} ms`)
     }

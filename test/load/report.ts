@@ -6,6 +6,13 @@ import type { ContestantId, Goal, Scenario } from './scenario.js'
 export interface RoundFigure extends LoadResult {
   /** Peak RSS of the proxy's process tree during the round; null for the direct upstream. */
   readonly peakRssBytes: number | null
+  /** CPU time (user + system) of the proxy's process tree per answered request, µs; null for the direct upstream. */
+  readonly cpuUsPerRequest: number | null
+}
+
+/** CPU µs per request from a round's CPU time; null when it was not measured or nothing was answered. */
+export function cpuPerRequest (cpuMicros: number | null, requests: number): number | null {
+  return cpuMicros === null || requests === 0 ? null : cpuMicros / requests
 }
 
 export interface Row {
@@ -27,6 +34,8 @@ export interface RowSummary {
   readonly p999Ms: number
   readonly errors: number
   readonly peakRssBytes: number | null
+  /** Median over rounds of the CPU time per request, µs; null when not measured. */
+  readonly cpuUs: number | null
   /** req/s over the same tool's nginx, direct upstream and Node floor figures; null when that contestant did not run. */
   readonly xNginx: number | null
   readonly xDirect: number | null
@@ -37,7 +46,7 @@ export interface RowSummary {
 export interface HalfLoad {
   readonly tool: LoadToolName
   readonly targetRps: number
-  readonly runs: ReadonlyArray<{ readonly id: ContestantId, readonly rounds: LoadResult[] }>
+  readonly runs: ReadonlyArray<{ readonly id: ContestantId, readonly rounds: RoundFigure[] }>
 }
 
 export interface GoalOutcome {
@@ -62,6 +71,7 @@ export function summarize (rows: readonly Row[]): RowSummary[] {
   const base = rows.map(r => {
     const rps = r.rounds.map(x => x.rps)
     const rss = r.rounds.map(x => x.peakRssBytes).filter((x): x is number => x !== null)
+    const cpu = r.rounds.map(x => x.cpuUsPerRequest).filter((x): x is number => x !== null)
     return {
       id: r.id,
       label: r.label,
@@ -73,7 +83,8 @@ export function summarize (rows: readonly Row[]): RowSummary[] {
       p99Ms: median(r.rounds.map(x => x.p99Ms)),
       p999Ms: median(r.rounds.map(x => x.p999Ms)),
       errors: r.rounds.reduce((n, x) => n + errorsOf(x), 0),
-      peakRssBytes: rss.length === 0 ? null : Math.max(...rss)
+      peakRssBytes: rss.length === 0 ? null : Math.max(...rss),
+      cpuUs: cpu.length === 0 ? null : median(cpu)
     }
   })
   const find = (id: ContestantId, tool: LoadToolName): number | null => base.find(b => b.id === id && b.tool === tool)?.rps ?? null
@@ -101,18 +112,22 @@ function ms (n: number): string {
   return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)
 }
 
+function micros (x: number | null): string {
+  return x === null ? '—' : x.toFixed(1)
+}
+
 function times (x: number | null): string {
   return x === null ? '—' : x.toFixed(2)
 }
 
 export function formatTable (rows: readonly RowSummary[]): string {
   const lines = [
-    '| contestant | tool | req/s, median [min–max] | p50 / p99 / p99.9 ms | errors | peak RSS MiB | × nginx | × upstream | × Node floor |',
-    '|---|---|---|---|---|---|---|---|---|'
+    '| contestant | tool | req/s, median [min–max] | p50 / p99 / p99.9 ms | errors | peak RSS MiB | CPU µs/request | × nginx | × upstream | × Node floor |',
+    '|---|---|---|---|---|---|---|---|---|---|'
   ]
   for (const r of rows) {
     const rss = r.peakRssBytes === null ? '—' : (r.peakRssBytes / MIB).toFixed(0)
-    lines.push(`| ${r.label} | ${r.tool} | ${thousands(r.rps)} [${thousands(r.rpsMin)}–${thousands(r.rpsMax)}] | ${ms(r.p50Ms)} / ${ms(r.p99Ms)} / ${ms(r.p999Ms)} | ${r.errors} | ${rss} | ${times(r.xNginx)} | ${times(r.xDirect)} | ${times(r.xFloor)} |`)
+    lines.push(`| ${r.label} | ${r.tool} | ${thousands(r.rps)} [${thousands(r.rpsMin)}–${thousands(r.rpsMax)}] | ${ms(r.p50Ms)} / ${ms(r.p99Ms)} / ${ms(r.p999Ms)} | ${r.errors} | ${rss} | ${micros(r.cpuUs)} | ${times(r.xNginx)} | ${times(r.xDirect)} | ${times(r.xFloor)} |`)
   }
   return lines.join('\n')
 }
@@ -125,7 +140,9 @@ function halfLoadP99 (halfLoad: HalfLoad | null, id: ContestantId): number | nul
 export function formatHalfLoad (halfLoad: HalfLoad): string {
   const parts = halfLoad.runs.map(r => {
     const rps = median(r.rounds.map(x => x.rps))
-    return `${r.id} ${ms(median(r.rounds.map(x => x.p99Ms)))} ms at ${thousands(rps)} req/s`
+    const cpu = r.rounds.map(x => x.cpuUsPerRequest).filter((x): x is number => x !== null)
+    const cpuNote = cpu.length === 0 ? '' : ` (${micros(median(cpu))} µs CPU/request)`
+    return `${r.id} ${ms(median(r.rounds.map(x => x.p50Ms)))} / ${ms(median(r.rounds.map(x => x.p99Ms)))} ms p50 / p99 at ${thousands(rps)} req/s${cpuNote}`
   })
   return `p99 at half load (${halfLoad.tool}, paced at ~${thousands(halfLoad.targetRps)} req/s, median of ${halfLoad.runs[0]?.rounds.length ?? 0} rounds): ${parts.join(', ')}`
 }

@@ -3,9 +3,9 @@
 // round (steal time, a noisy neighbour) hits both alike, so the ratio of their
 // CPU time per request holds still where a ratio of req/s measured one after
 // the other swings with the host. Reported next to the interleaved rounds.
-import { procStat } from '../helpers/processes.js'
 import type { LoadSpec, LoadTool } from './load-tools.js'
 import { median } from './report.js'
+import { cpuMicros } from './rss.js'
 
 export interface SideBySideRound {
   readonly requestsA: number
@@ -27,15 +27,11 @@ export interface SideBySide {
   readonly throughputRatio: number
 }
 
-/** utime + stime of one process, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-function cpuTicks (pid: number): number {
-  const fields = procStat(pid)
-  if (fields === null) throw new Error(`process ${pid} is gone`)
-  return Number(fields[11]) + Number(fields[12])
+function cpuOf (pid: number): number {
+  const us = cpuMicros(pid)
+  if (us === null) throw new Error(`process ${pid} is gone`)
+  return us
 }
-
-// Linux reports these in USER_HZ, 100 per second on every architecture Node runs on.
-const TICK_US = 10_000
 
 function quantile (sorted: readonly number[], q: number): number {
   const i = (sorted.length - 1) * q
@@ -56,16 +52,16 @@ export interface SideBySideOptions {
 export async function measureSideBySide (a: { label: string, pid: number, port: number }, b: { label: string, pid: number, port: number }, opts: SideBySideOptions): Promise<SideBySide> {
   const rounds: SideBySideRound[] = []
   for (let round = 1; round <= opts.rounds; round++) {
-    const a0 = cpuTicks(a.pid)
-    const b0 = cpuTicks(b.pid)
+    const a0 = cpuOf(a.pid)
+    const b0 = cpuOf(b.pid)
     const [ra, rb] = await Promise.all([opts.tool.run(opts.spec(a.port, opts.seconds)), opts.tool.run(opts.spec(b.port, opts.seconds))])
-    const a1 = cpuTicks(a.pid)
-    const b1 = cpuTicks(b.pid)
+    const a1 = cpuOf(a.pid)
+    const b1 = cpuOf(b.pid)
     const r: SideBySideRound = {
       requestsA: ra.requests,
       requestsB: rb.requests,
-      cpuPerRequestA: (a1 - a0) * TICK_US / Math.max(1, ra.requests),
-      cpuPerRequestB: (b1 - b0) * TICK_US / Math.max(1, rb.requests)
+      cpuPerRequestA: (a1 - a0) / Math.max(1, ra.requests),
+      cpuPerRequestB: (b1 - b0) / Math.max(1, rb.requests)
     }
     rounds.push(r)
     opts.onRound?.(round, r)
