@@ -241,9 +241,15 @@ async function runSingle (cfg: ServeConfig, isWorker: boolean): Promise<number> 
     return 1
   }
   if (isWorker) {
+    // Without Redis, a worker's invalidation after an unsafe request reaches its siblings through the primary.
+    if (gateway.plane !== null) gateway.plane.cache.relay = (key: string) => { process.send?.({ type: 'cache_invalidate', key }) }
     process.send?.({ type: 'ready' })
     process.on('message', (m: { type?: string, id?: number }) => {
       if (m?.type === 'config_dump') process.send?.({ type: 'config_dump', id: m.id, dump: configDump(gateway) })
+      if (m?.type === 'cache_invalidate') {
+        const key = (m as { key?: unknown }).key
+        if (typeof key === 'string') gateway.plane?.cache.invalidateLocal(key)
+      }
       if (m?.type === 'cache_purge') {
         const prefix = (m as { prefix?: string }).prefix ?? '/'
         void (gateway.plane?.cache.purge(prefix) ?? Promise.resolve({ local: 0, shared: 0, sharedError: null }))
@@ -285,6 +291,7 @@ async function runPrimary (cfg: ServeConfig): Promise<number> {
       if (m?.type === 'ready') ready.add(w.id)
       if (m?.type === 'config_dump' && m.id !== undefined) pendingDumps.get(m.id)?.(m.dump)
       if (m?.type === 'cache_purge' && m.id !== undefined) pendingDumps.get(m.id)?.(m.result)
+      if (m?.type === 'cache_invalidate') for (const other of workers) if (other !== w && ready.has(other.id)) other.send(m)
     })
     w.on('exit', (code) => {
       workers.delete(w)

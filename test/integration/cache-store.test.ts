@@ -253,38 +253,62 @@ test('on Redis Cluster, variants are shared and purge scans every master', { tim
   assert.equal((await z.get(cacheKey('p', 'h', '/keep'), {}))?.body.toString(), 'keep')
 })
 
-// Last: it stops the server.
-test('a purge on one gateway reaches the first level of every other gateway on the Redis', T, async () => {
-  const policy = { id: 'ns/items', maxEntries: 10_000 } as unknown as CachePolicyRule
-  const redisClients = [await client(), await client(), await client()]
+/** `n` gateways' caches, each on its own Redis client (as replicas are). */
+async function gateways (n: number): Promise<HttpCache[]> {
+  const redisClients = await Promise.all(Array.from({ length: n }, async () => await client()))
   for (const c of redisClients) assert.equal(await redisReady(c, 5_000), true)
-  const caches = redisClients.map(c => new HttpCache({ redis: c, log: null }))
-  try {
-    const key = cacheKey('ns/items', 'shop.example', '/items/1')
-    const other = cacheKey('ns/items', 'shop.example', '/other')
-    // Every gateway has both resources in its own first level.
-    for (const c of caches) {
-      c.storeFor(policy).set(key, {}, entry('v1'))
-      c.storeFor(policy).set(other, {}, entry('keep'))
-    }
-    await untilInRedis(key)
-    // The listeners subscribe when their first store opens; give them a moment to be on the channel.
-    const deadline = Date.now() + 3_000
-    while (true) {
-      const n = await redis.command('PUBSUB', 'NUMSUB', 'mg:cache:purge') as [string, number]
-      if (Number(n[1]) >= 3) break
-      if (Date.now() > deadline) throw new Error('the purge listeners never subscribed')
+  return redisClients.map(c => new HttpCache({ redis: c, log: null }))
+}
+
+/**
+ * Three gateways that all hold `key` and `other` (bodies `bodies`) in their
+ * first level and in Redis, listening on the purge channel.
+ */
+async function threeHolding (policy: CachePolicyRule, key: string, other: string, bodies: [string, string]): Promise<HttpCache[]> {
+  const caches = await gateways(3)
+  for (const c of caches) {
+    c.storeFor(policy).set(key, {}, entry(bodies[0]))
+    c.storeFor(policy).set(other, {}, entry(bodies[1]))
+  }
+  await untilInRedis(key)
+  // The listeners subscribe when their first store opens; give them a moment to be on the channel.
+  await untilListening(3)
+  return caches
+}
+
+/** Until no gateway's first level holds `key` any more (within 3 s). */
+async function untilDropped (caches: readonly HttpCache[], policy: CachePolicyRule, key: string): Promise<void> {
+  for (const [i, c] of caches.entries()) {
+    const until = Date.now() + 3_000
+    while (c.storeFor(policy).getLocal(key, {}) !== undefined) {
+      if (Date.now() > until) throw new Error(`gateway ${i} still holds the dropped entry in its first level`)
       await sleep(10)
     }
+  }
+}
+
+/** Until `n` connections listen on the purge channel. */
+async function untilListening (n: number): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (true) {
+    const r = await redis.command('PUBSUB', 'NUMSUB', 'mg:cache:purge') as [string, number]
+    if (Number(r[1]) >= n) return
+    if (Date.now() > deadline) throw new Error(`${String(r[1])} of ${n} purge listeners subscribed`)
+    await sleep(10)
+  }
+}
+
+test('a purge on one gateway reaches the first level of every other gateway on the Redis', T, async () => {
+  const policy = { id: 'ns/items', maxEntries: 10_000 } as unknown as CachePolicyRule
+  const key = cacheKey('ns/items', 'shop.example', '/items/1')
+  const other = cacheKey('ns/items', 'shop.example', '/other')
+  const caches = await threeHolding(policy, key, other, ['v1', 'keep'])
+  try {
     const r = await caches[0]!.purge('/items')
     assert.equal(r.local, 1)
     assert.equal(r.sharedError, null)
+    await untilDropped(caches, policy, key)
     for (const [i, c] of caches.entries()) {
-      const until = Date.now() + 3_000
-      while ((c.storeFor(policy).getLocal(key, {}) ?? null) !== null) {
-        if (Date.now() > until) throw new Error(`gateway ${i} still holds the purged entry in its first level`)
-        await sleep(10)
-      }
       assert.equal(c.storeFor(policy).getLocal(other, {})?.body.toString(), 'keep', `gateway ${i}: outside the prefix stays`)
     }
     assert.equal(await redis.command('EXISTS', key), 0)
@@ -293,6 +317,49 @@ test('a purge on one gateway reaches the first level of every other gateway on t
   }
 })
 
+test('an unsafe request\'s invalidation on one gateway drops the resource from every other gateway\'s first level and from Redis', T, async () => {
+  const policy = { id: 'ns/orders', maxEntries: 10_000 } as unknown as CachePolicyRule
+  const key = cacheKey('ns/orders', 'shop.example', '/orders/7')
+  const other = cacheKey('ns/orders', 'shop.example', '/orders/8')
+  const caches = await threeHolding(policy, key, other, ['before the PUT', 'untouched'])
+  try {
+    await caches[1]!.invalidate(policy, key)
+    // Its own memory at once, Redis before the announcement.
+    assert.equal(caches[1]!.storeFor(policy).getLocal(key, {}), undefined)
+    assert.equal(await redis.command('EXISTS', key), 0)
+    await untilDropped(caches, policy, key)
+    for (const [i, c] of caches.entries()) {
+      assert.equal(await c.storeFor(policy).get(key, {}), null, `gateway ${i}: a miss, not a refill from Redis`)
+      assert.equal(c.storeFor(policy).getLocal(other, {})?.body.toString(), 'untouched', `gateway ${i}: other resources stay`)
+    }
+  } finally {
+    for (const c of caches) c.close()
+  }
+})
+
+test('a gateway whose purge channel connection was cut empties its first level when it is back: what it missed is unknown', T, async () => {
+  const policy = { id: 'ns/cut', maxEntries: 10_000 } as unknown as CachePolicyRule
+  const caches = await gateways(2)
+  try {
+    const key = cacheKey('ns/cut', 'shop.example', '/catalog')
+    for (const c of caches) c.storeFor(policy).set(key, {}, entry('old'))
+    await untilInRedis(key)
+    await untilListening(2)
+    // While the listeners are cut off, the resource changes in Redis: an announcement sent now would be lost.
+    assert.ok(Number(await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub')) >= 2)
+    caches[0]!.storeFor(policy).invalidateLocal(key)
+    assert.equal(await redis.command('UNLINK', key), 1)
+    await untilListening(2)
+    for (const [i, c] of caches.entries()) {
+      assert.equal(c.storeFor(policy).getLocal(key, {}), undefined, `gateway ${i} emptied its first level on reconnecting`)
+      assert.equal(await c.storeFor(policy).get(key, {}), null, `gateway ${i}: the next lookup asks Redis`)
+    }
+  } finally {
+    for (const c of caches) c.close()
+  }
+})
+
+// Last: it stops the server.
 test('with Redis stopped, get misses quickly, set and purge do not throw, L1 still serves', T, async () => {
   const cached = cacheKey('p', 'h', '/before-stop')
   a.set(cached, {}, entry('still here'))

@@ -450,15 +450,15 @@ test('DELETE /cache?prefix= purges; the cache counts results and bytes in /metri
   }
 })
 
-test('meshgate serve --workers 2: the admin purge empties every worker\'s memory and counts each', async () => {
+test('meshgate serve --workers 2: the admin purge empties every worker\'s memory and counts each; a PUT through one worker reaches the other', async () => {
   const [p, adminPort] = await getFreePorts(2) as [number, number]
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-cache-'))
   let proc: MeshgateProcess | null = null
   // One connection per request: the primary hands each new connection to a worker.
-  const fresh = async (path: string): Promise<HttpResponse> => {
+  const fresh = async (path: string, method = 'GET'): Promise<HttpResponse> => {
     const one = new Agent({ connections: 1 })
     try {
-      const res = await request(`http://127.0.0.1:${p}${path}`, { headers: { host: 'site.example' }, dispatcher: one })
+      const res = await request(`http://127.0.0.1:${p}${path}`, { method, headers: { host: 'site.example' }, dispatcher: one, ...(method === 'GET' ? {} : { body: '{}' }) })
       assert.equal(res.status, 200, path)
       return res
     } finally {
@@ -499,6 +499,13 @@ test('meshgate serve --workers 2: the admin purge empties every worker\'s memory
     // Outside the prefix: still cached in both workers.
     for (let i = 0; i < 4; i++) assert.equal(headerValue(await fresh('/wkeep'), 'x-cache'), 'HIT')
     assert.equal(origin.count('/wkeep'), 2)
+    // A PUT through one worker changes the resource: the other worker, told
+    // through the primary (no Redis here), drops its copy too.
+    await fresh('/wkeep', 'PUT')
+    assert.equal(origin.count('/wkeep'), 3)
+    const afterPut = await fillTo('/wkeep', 5)
+    assert.equal(origin.count('/wkeep'), 5, `both workers fetched it again: ${afterPut.join(' ')}`)
+    assert.equal(afterPut.filter(l => l === 'MISS').length, 2, afterPut.join(' '))
   } finally {
     await proc?.stop({ graceMs: 5_000 })
     await rm(dir, { recursive: true, force: true })
@@ -553,7 +560,7 @@ test('two gateways share a HIT through Redis', async () => {
   }
 })
 
-test('two meshgate serve processes share a HIT through Redis', async () => {
+test('two meshgate serve processes share a HIT through Redis; a PUT through one drops the other\'s copy', async () => {
   let redis: RedisServer | null = null
   const dirs: string[] = []
   const procs: MeshgateProcess[] = []
@@ -580,6 +587,19 @@ test('two meshgate serve processes share a HIT through Redis', async () => {
     assert.equal(headerValue(second, 'x-cache'), 'HIT')
     assert.equal(second.body, first.body)
     assert.equal(origin.count('/shared-procs'), 1, 'the origin saw one request for both processes')
+    // B now holds the resource in its own memory. A PUT through A changes it:
+    // A drops it in Redis, then tells B, which drops its copy.
+    const put = await request(`http://127.0.0.1:${pa}/shared-procs`, { method: 'PUT', headers: { host: 'site.example' }, body: '{}' })
+    assert.equal(put.status, 200)
+    const until = Date.now() + 3_000
+    let after = await get('/shared-procs', {}, pb)
+    while (headerValue(after, 'x-cache') === 'HIT' && Date.now() < until) {
+      assert.equal(after.body, first.body)
+      await new Promise(resolve => setTimeout(resolve, 20))
+      after = await get('/shared-procs', {}, pb)
+    }
+    assert.equal(headerValue(after, 'x-cache'), 'MISS', 'process B dropped its copy after the PUT through A')
+    assert.match(after.body, /#3 /, 'and fetched the changed resource from the origin')
   } finally {
     await Promise.all(procs.map(p => p.stop({ graceMs: 5_000 })))
     for (const dir of dirs) await rm(dir, { recursive: true, force: true })

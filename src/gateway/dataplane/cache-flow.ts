@@ -172,13 +172,13 @@ export function onUpstreamResponse (ex: Exchange, status: number, headers: Incom
 
 /**
  * A successful POST, PUT, PATCH or DELETE changed the resource: what this
- * cache holds for its GET (every variant) is dropped here and in Redis, so the
- * next GET goes upstream. Other replicas' memory keeps its copy for its
- * lifetime.
+ * cache holds for its GET (every variant) is dropped here and in Redis, and
+ * other gateways on the Redis drop their memory's copy, so the next GET goes
+ * upstream.
  */
 function invalidateTarget (ex: Exchange): void {
   const f = ex.facts
-  ex.plane.cache.storeFor(ex.cachePolicy!).invalidate(cacheKey(ex.cachePolicy!.id, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`))
+  void ex.plane.cache.invalidate(ex.cachePolicy!, cacheKey(ex.cachePolicy!.id, f.host, f.query === '' ? f.path : `${f.path}?${f.query}`))
 }
 
 export function onUpstreamData (ex: Exchange, chunk: Buffer): void {

@@ -21,7 +21,11 @@ export interface HttpCacheOptions {
 
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024
 
-/** Where a purge is announced to every gateway sharing the Redis: `{"prefix": "/p", "from": "<id>"}`. */
+/**
+ * Where every gateway sharing the Redis hears what another one dropped: a
+ * purge, `{"prefix": "/p", "from": "<id>"}`, or one resource changed by an
+ * unsafe request, `{"key": "<primary key>", "from": "<id>"}`.
+ */
 export const PURGE_CHANNEL = 'mg:cache:purge'
 
 export class HttpCache {
@@ -37,6 +41,12 @@ export class HttpCache {
   readonly #id = randomUUID()
   /** The subscribed connection that hears other gateways' purges; opened with the first store. */
   #listener: RedisClient | null = null
+  /**
+   * Without Redis, where an invalidation goes so that this process's sibling
+   * workers drop their copies too (set by `serve --workers`; they call
+   * `invalidateLocal`). With Redis, the purge channel reaches them.
+   */
+  relay: ((primaryKey: string) => void) | null = null
 
   constructor (opts: HttpCacheOptions) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_CACHE_MAX_BYTES
@@ -79,25 +89,59 @@ export class HttpCache {
   get storeCount (): number { return this.#stores.size }
 
   /**
-   * Another gateway's purges reach this one's first level over Redis pub/sub:
-   * the other's L1 copies of a purged resource would otherwise be served until
-   * they expire. A message sent while this connection is down is lost (pub/sub
-   * keeps nothing); the entries then live out their lifetime.
+   * Another gateway's purges and invalidations reach this one's first level
+   * over Redis pub/sub: the other's L1 copies of a dropped resource would
+   * otherwise be served until they expire. Pub/sub keeps nothing for a
+   * connection that is down, so when it is back after a loss, this gateway
+   * empties its first level: what it missed is unknown, and Redis (which the
+   * sender cleaned before announcing) refills it.
    */
   #listen (redis: RedisClient): void {
     const sub: RedisClient = redis.isCluster ? (redis as Cluster).duplicate() : (redis as Redis).duplicate()
     this.#listener = sub
+    let connectedBefore = false
     sub.on('error', () => { /* the shared client logs Redis being down */ })
     // (Re)subscribe on every connect: the offline queue is off.
-    sub.on('ready', () => { sub.subscribe(PURGE_CHANNEL).catch((err: Error) => { this.#log?.warn({ err: err.message }, 'cache purge channel: subscribe failed') }) })
+    sub.on('ready', () => {
+      if (connectedBefore) {
+        let local = 0
+        for (const { store } of this.#stores.values()) local += store.clearLocal()
+        this.#log?.info({ local }, 'cache purge channel reconnected: memory level emptied, announcements may have been missed')
+      }
+      connectedBefore = true
+      sub.subscribe(PURGE_CHANNEL).catch((err: Error) => { this.#log?.warn({ err: err.message }, 'cache purge channel: subscribe failed') })
+    })
     sub.on('message', (_channel: string, text: string) => {
-      let m: { prefix?: unknown, from?: unknown }
+      let m: { prefix?: unknown, key?: unknown, from?: unknown }
       try { m = JSON.parse(text) as typeof m } catch { return }
-      if (typeof m.prefix !== 'string' || m.from === this.#id) return
+      if (m.from === this.#id) return
+      if (typeof m.key === 'string') { this.invalidateLocal(m.key); return }
+      if (typeof m.prefix !== 'string') return
       let local = 0
       for (const { store } of this.#stores.values()) local += store.purgeLocal(m.prefix)
       this.#log?.info({ prefix: m.prefix, local }, 'cache purged by another gateway')
     })
+  }
+
+  /**
+   * A successful unsafe request changed the resource under `primaryKey`
+   * (RFC 9111 §4.4): dropped here and in Redis, then announced, so other
+   * gateways drop their memory's copy too. Never rejects.
+   */
+  async invalidate (p: CachePolicyRule, primaryKey: string): Promise<void> {
+    await this.storeFor(p).invalidate(primaryKey)
+    if (this.#redis === null) { this.relay?.(primaryKey); return }
+    // After Redis is clean, so a replica that misses next does not refill from it.
+    try {
+      await this.#redis.publish(PURGE_CHANNEL, JSON.stringify({ key: primaryKey, from: this.#id }))
+    } catch {
+      // Redis is down: the shared client logs it; replicas' memory keeps its copy for its lifetime.
+    }
+  }
+
+  /** Drops one resource from this process's memory only (another worker's invalidation). */
+  invalidateLocal (primaryKey: string): void {
+    for (const { store } of this.#stores.values()) store.invalidateLocal(primaryKey)
   }
 
   /** Closes the purge channel's connection. */

@@ -390,8 +390,21 @@ export class CacheStore {
    * Drops one resource (RFC 9111 §4.4, after a successful unsafe request):
    * its primary key here and in Redis, and its writes not yet sent. Without
    * the vary record or entry under the primary key, no variant is found.
+   * Resolves once Redis has dropped it (at once without Redis; never rejects).
    */
-  invalidate (primaryKey: string): void {
+  async invalidate (primaryKey: string): Promise<void> {
+    this.invalidateLocal(primaryKey)
+    const redis = this.#redis
+    if (redis === null) return
+    try {
+      await redis.unlink(primaryKey)
+    } catch (err) {
+      this.#onRedisError(err)
+    }
+  }
+
+  /** The in-process part of `invalidate`: L1 and the writes not yet sent to Redis. */
+  invalidateLocal (primaryKey: string): void {
     this.#applyLocal()
     this.#l1.delete(primaryKey)
     const variants = primaryKey + '#'
@@ -402,8 +415,14 @@ export class CacheStore {
     this.#sentAtBefore.delete(primaryKey)
     if (this.#pending.size !== 0) for (const key of this.#pending.keys()) if (key.startsWith(variants)) this.#pending.delete(key)
     if (this.#held.size !== 0) for (const key of this.#held.keys()) if (key.startsWith(variants)) this.#held.delete(key)
-    const redis = this.#redis
-    if (redis !== null) redis.unlink(primaryKey).catch(this.#onRedisError)
+  }
+
+  /** Empties L1 (not Redis, not the writes on their way there). Returns the entries dropped. */
+  clearLocal (): number {
+    this.#applyLocal()
+    const n = this.#l1.size
+    this.#l1.clear()
+    return n
   }
 
   /** The in-process part of a purge: L1 and the writes not yet sent to Redis. Returns the L1 keys removed. */
