@@ -10,6 +10,11 @@ export interface NativeParser {
   finish (): number | Error | undefined
   close (): void
   remove (): void
+  /** Reads the stream itself from now on (native, into a shared buffer): no Buffer per read, no 'data' event. */
+  consume (handle: object): void
+  unconsume (): void
+  /** The bytes of the read being parsed (a copy), while consuming. */
+  getCurrentBuffer (): Buffer
   [key: number]: unknown
 }
 
@@ -27,6 +32,8 @@ export interface ParserBinding {
   readonly kOnHeadersComplete: number
   readonly kOnBody: number
   readonly kOnMessageComplete: number
+  readonly kOnMessageBegin?: number
+  readonly kOnExecute?: number
 }
 
 interface HttpCommon {

@@ -73,6 +73,21 @@ test('pipelined requests are answered in order on one connection', async () => {
   assert.equal(r.closed, false, 'the connection stays open')
 })
 
+test('after the first read, the parser reads the socket itself: pipelined requests that wait their turn pause it, and reading resumes after', async () => {
+  // The first request's bytes arrive before the connection is handed over;
+  // the rest are read by the parser (consumed socket). Two pipelined
+  // requests in one read stop reading while the second waits; the last one,
+  // sent after both answers, is only read if reading started again.
+  const r = await rawExchange(port, [
+    `GET /one HTTP/1.1\r\n${HOST}\r\n`,
+    `GET /two HTTP/1.1\r\n${HOST}\r\nGET /three HTTP/1.1\r\n${HOST}\r\n`,
+    `GET /four HTTP/1.1\r\n${HOST}connection: close\r\n\r\n`
+  ], { gapMs: 300, waitMs: 5_000 })
+  const got = answers(r.text)
+  assert.deepEqual(got.map(a => urlOf(a.body)), ['/one', '/two', '/three', '/four'], r.text.slice(0, 300))
+  assert.equal(r.closed, true)
+})
+
 test('pipelined requests followed by a half-close are all answered, then the connection closes', async () => {
   const r = await rawExchange(port, [`GET /x HTTP/1.1\r\n${HOST}\r\nGET /y HTTP/1.1\r\n${HOST}\r\n`], { end: true, waitMs: 3_000 })
   assert.deepEqual(answers(r.text).map(a => urlOf(a.body)), ['/x', '/y'])

@@ -9,7 +9,7 @@ import { createTestCa } from '../helpers/certs.js'
 import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
-import { rawExchange, type RawResult } from '../helpers/raw-http.js'
+import { rawExchange, statuses, type RawResult } from '../helpers/raw-http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { appConfig } from '../helpers/fixtures.js'
 import { DEFAULT_LIMITS } from '../../src/gateway/dataplane/listener.js'
@@ -108,6 +108,18 @@ test('a slowloris client is cut off when its head takes longer than the headers 
   await stillServing()
 })
 
+test('on a kept-alive connection (read by the parser itself), a stalled second head gets 408 at the headers timeout and garbage gets 400', async () => {
+  const first = 'GET /first HTTP/1.1\r\nhost: app.example\r\n\r\n'
+  const stalled = await raw([first, 'GET /second HTTP/1.1\r\nhost: app.ex'], { gapMs: 200, waitMs: 8_000 })
+  assert.deepEqual(statuses(stalled.text), [200, 408], stalled.text.slice(0, 300))
+  assert.equal(stalled.closed, true)
+  assert.ok(stalled.ms >= 200 + HEADERS_TIMEOUT_MS - 100 && stalled.ms < 200 + HEADERS_TIMEOUT_MS + 3_000, `closed after ${stalled.ms} ms`)
+  const garbage = await raw([first, 'GET / HTTP/1.1\r\nbad header line\r\n\r\n'], { gapMs: 200, waitMs: 3_000 })
+  assert.deepEqual(statuses(garbage.text), [200, 400], garbage.text.slice(0, 300))
+  assert.equal(garbage.closed, true)
+  await stillServing()
+})
+
 test('over TLS too: a slow HTTP/1.1 head is cut off at the headers timeout, a normal request is served', async () => {
   const ca = await createTestCa()
   try {
@@ -201,6 +213,12 @@ test('a request body that stops arriving gets 408 after the body idle timeout (H
     const trickle = await rawExchange(p1, chunks, { gapMs: 200, waitMs: 8_000 })
     assert.equal(statusOf(trickle.text), 200, trickle.text.slice(0, 60))
     assert.ok(trickle.ms > IDLE_MS, 'the whole body took longer than the idle timeout')
+    // The same after a first request on the connection, whose later bytes the parser reads itself.
+    const first = 'GET /first HTTP/1.1\r\nhost: app.example\r\n\r\n'
+    const stalledLater = await rawExchange(p1, [first, 'POST /upload HTTP/1.1\r\nhost: app.example\r\ncontent-length: 100\r\n\r\n', 'x'.repeat(10)], { gapMs: 100, waitMs: 8_000 })
+    assert.deepEqual(statuses(stalledLater.text), [200, 408], stalledLater.text.slice(0, 300))
+    const trickleLater = await rawExchange(p1, [first, 'POST /upload HTTP/1.1\r\nhost: app.example\r\ncontent-length: 10\r\nconnection: close\r\n\r\n', ...'x'.repeat(10).split('')], { gapMs: 200, waitMs: 8_000 })
+    assert.deepEqual(statuses(trickleLater.text), [200, 200], trickleLater.text.slice(0, 300))
 
     // HTTP/2 (h2c): a stream whose body stops.
     const h2 = await new Promise<{ status: number, ms: number }>((resolve, reject) => {

@@ -16,12 +16,28 @@
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http'
-import { METHODS, PARSER, newParser, type NativeParser, type ParserBinding } from '../../mesh-bridge/llhttp.js'
+import { METHODS, PARSER, newParser, type NativeParser, type ParseError, type ParserBinding } from '../../mesh-bridge/llhttp.js'
 import { holdAfterFirst } from '../../mesh-bridge/write-batch.js'
 import { isEdgeInternal } from './headers.js'
 
 export const H1_SERVER_AVAILABLE = PARSER !== null
 const HTTPParser = PARSER as ParserBinding
+const K_ON_EXECUTE = HTTPParser?.kOnExecute
+/** Whether this Node's parser binding can read a socket itself (`consume`), as node:http's server has it do. */
+const CAN_CONSUME = typeof K_ON_EXECUTE === 'number' && typeof (HTTPParser?.prototype as Partial<NativeParser> | undefined)?.consume === 'function'
+
+/** The native stream handle under a net.Socket (what `consume` reads). */
+interface StreamHandle {
+  readonly isStreamBase?: boolean
+  _consumed?: boolean
+  reading?: boolean
+  readStart (): number
+  readStop (): number
+}
+
+function handleOf (socket: Socket): StreamHandle | null {
+  return (socket as unknown as { _handle?: StreamHandle | null })._handle ?? null
+}
 
 /** Plain listeners serve HTTP/1.1 with node:http instead when set to `node`. */
 export function useH1Server (): boolean {
@@ -399,6 +415,15 @@ export class H1ServerConnection {
   upgradeReq: H1Request | null
   upgraded: boolean
   closing: boolean
+  /**
+   * The parser reads the socket itself (plain TCP): no Buffer per read and
+   * no 'data' event; bytes already in the socket's read buffer (the sniffed
+   * first ones) still come as 'data'. Reading is paused on the handle.
+   */
+  consumed: boolean
+  /** Heads completed so far, and as of the last read: a read that completed none started one (see onParserExecute). */
+  heads: number
+  headsBefore: number
 
   constructor (server: H1Server, socket: Socket) {
     this.server = server
@@ -424,15 +449,38 @@ export class H1ServerConnection {
     socket.on('error', onSocketError)
     socket.on('close', onSocketClose)
     socket.on('end', onSocketEnd)
+    this.consumed = false
+    this.heads = 0
+    this.headsBefore = 0
+    const handle = handleOf(socket)
+    if (CAN_CONSUME && (socket as { encrypted?: boolean }).encrypted !== true && handle !== null && handle.isStreamBase === true && handle._consumed !== true) {
+      handle._consumed = true
+      this.parser.consume(handle)
+      this.parser[K_ON_EXECUTE as number] = onParserExecute
+      this.consumed = true
+    }
   }
 
   /** Pauses reading while a request waits its turn or its body is not being read. */
   pauseReading (): void {
-    if (!this.paused) { this.paused = true; this.socket.pause() }
+    if (this.paused) return
+    this.paused = true
+    this.socket.pause()
+    if (this.consumed) {
+      // The stream's pause does not reach a handle the parser reads: stop it there.
+      const h = handleOf(this.socket)
+      if (h?.reading === true) { h.reading = false; h.readStop() }
+    }
   }
 
   resumeReading (): void {
-    if (this.paused && !this.upgraded) { this.paused = false; this.socket.resume() }
+    if (!this.paused || this.upgraded) return
+    this.paused = false
+    this.socket.resume()
+    if (this.consumed) {
+      const h = handleOf(this.socket)
+      if (h !== null && h.reading !== true) { h.reading = true; h.readStart() }
+    }
   }
 
   watchDrain (): void {
@@ -514,6 +562,7 @@ export class H1ServerConnection {
     if (!this.upgraded) {
       const p = this.parser as NativeParser & { conn: H1ServerConnection | null }
       p.conn = null
+      if (this.consumed) { this.consumed = false; p.unconsume() }
       p.close()
     }
   }
@@ -529,27 +578,64 @@ function onSocketData (this: Socket, chunk: Buffer): void {
     conn.requestStart = now
   }
   const ret = conn.parser.execute(chunk)
+  conn.headsBefore = conn.heads
   if (typeof ret !== 'number') {
-    conn.refuse(ret.code === 'HPE_HEADER_OVERFLOW' ? 431 : ret.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400)
+    conn.refuse(refusal(ret))
     return
   }
-  const up = conn.upgradeReq
-  if (up !== null) {
-    // Upgrade or CONNECT: the rest of the bytes belong to the new protocol.
-    conn.upgradeReq = null
-    conn.reading = null
-    if (conn.current !== null) { this.destroy(); return }
-    this.removeListener('data', onSocketData)
-    this.removeListener('error', onSocketError)
-    this.removeListener('close', onSocketClose)
-    this.removeListener('end', onSocketEnd)
-    conn.server.connections.delete(conn)
-    const p = conn.parser as NativeParser & { conn: H1ServerConnection | null }
-    p.conn = null
-    p.close()
-    this.pause()
-    conn.server.opts.onUpgrade(up, this, ret < chunk.length ? chunk.subarray(ret) : Buffer.alloc(0))
+  if (conn.upgradeReq !== null) handOver(conn, ret < chunk.length ? chunk.subarray(ret) : Buffer.alloc(0))
+}
+
+/** After each read the parser made itself (consumed sockets): what onSocketData does around execute. */
+function onParserExecute (this: BoundParser, ret: number | ParseError): void {
+  const conn = this.conn
+  if (conn === null || conn.closing) return
+  conn.dataAt = sweepNow
+  const headsDone = conn.heads !== conn.headsBefore
+  conn.headsBefore = conn.heads
+  if (typeof ret !== 'number') {
+    conn.refuse(refusal(ret))
+    return
   }
+  // Bytes that completed no head while no request is being read began one:
+  // its deadline counts from now (onSocketData starts it before parsing).
+  if (!headsDone && ret > 0 && conn.headStart === 0 && conn.reading === null) {
+    const now = performance.now()
+    conn.headStart = now
+    conn.requestStart = now
+  }
+  if (conn.upgradeReq !== null) handOver(conn, this.getCurrentBuffer().subarray(ret))
+}
+
+/** Upgrade or CONNECT: the connection leaves HTTP/1.1; `rest` (the bytes after the head) belongs to the new protocol. */
+function handOver (conn: H1ServerConnection, rest: Buffer): void {
+  const up = conn.upgradeReq as H1Request
+  const socket = conn.socket
+  conn.upgradeReq = null
+  conn.reading = null
+  if (conn.current !== null) { socket.destroy(); return }
+  socket.removeListener('data', onSocketData)
+  socket.removeListener('error', onSocketError)
+  socket.removeListener('close', onSocketClose)
+  socket.removeListener('end', onSocketEnd)
+  conn.server.connections.delete(conn)
+  const p = conn.parser as NativeParser & { conn: H1ServerConnection | null }
+  p.conn = null
+  if (conn.consumed) {
+    // The socket's reads go back to its stream, which the new owner reads.
+    conn.consumed = false
+    p.unconsume()
+    const h = handleOf(socket)
+    if (h !== null) h._consumed = false
+  }
+  p.close()
+  socket.pause()
+  conn.server.opts.onUpgrade(up, socket, rest)
+}
+
+/** The status for bytes llhttp refused. */
+function refusal (err: ParseError): number {
+  return err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400
 }
 
 function onSocketDrain (this: Socket): void {
@@ -598,7 +684,9 @@ function onHeaders (this: BoundParser, headers: string[], url: string): void {
 function onHeadersComplete (this: BoundParser, _major: number, minor: number, headers: string[] | undefined, method: number,
   url: string | undefined, _status: number, _message: string, upgrade: boolean, keepAlive: boolean): number {
   const conn = this.conn
-  if (conn === null) return 0
+  // A connection that is closing takes no more requests (a consumed socket's parser reads on until it closes).
+  if (conn === null || conn.closing) return 0
+  conn.heads++
   let raw = headers
   if (raw === undefined) { raw = conn.pendingHeaders; conn.pendingHeaders = [] }
   let target = url
