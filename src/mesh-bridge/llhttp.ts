@@ -32,7 +32,6 @@ export interface ParserBinding {
   readonly kOnHeadersComplete: number
   readonly kOnBody: number
   readonly kOnMessageComplete: number
-  readonly kOnMessageBegin?: number
   readonly kOnExecute?: number
 }
 

@@ -421,9 +421,8 @@ export class H1ServerConnection {
    * first ones) still come as 'data'. Reading is paused on the handle.
    */
   consumed: boolean
-  /** Heads completed so far, and as of the last read: a read that completed none started one (see onParserExecute). */
-  heads: number
-  headsBefore: number
+  /** A head completed during the current read (a read that completed none started one, see onParserExecute). */
+  headCompleted: boolean
 
   constructor (server: H1Server, socket: Socket) {
     this.server = server
@@ -450,8 +449,7 @@ export class H1ServerConnection {
     socket.on('close', onSocketClose)
     socket.on('end', onSocketEnd)
     this.consumed = false
-    this.heads = 0
-    this.headsBefore = 0
+    this.headCompleted = false
     const handle = handleOf(socket)
     if (CAN_CONSUME && (socket as { encrypted?: boolean }).encrypted !== true && handle !== null && handle.isStreamBase === true && handle._consumed !== true) {
       handle._consumed = true
@@ -559,12 +557,20 @@ export class H1ServerConnection {
     this.queue.length = 0
     this.current = null
     if (res !== null && !res.writableFinished) res.closed()
-    if (!this.upgraded) {
-      const p = this.parser as NativeParser & { conn: H1ServerConnection | null }
-      p.conn = null
-      if (this.consumed) { this.consumed = false; p.unconsume() }
-      p.close()
+    if (!this.upgraded) this.releaseParser()
+  }
+
+  /** Detaches and closes the parser; a consumed socket's reads go back to its stream. */
+  releaseParser (): void {
+    const p = this.parser as NativeParser & { conn: H1ServerConnection | null }
+    p.conn = null
+    if (this.consumed) {
+      this.consumed = false
+      p.unconsume()
+      const h = handleOf(this.socket)
+      if (h !== null) h._consumed = false
     }
+    p.close()
   }
 }
 
@@ -578,7 +584,7 @@ function onSocketData (this: Socket, chunk: Buffer): void {
     conn.requestStart = now
   }
   const ret = conn.parser.execute(chunk)
-  conn.headsBefore = conn.heads
+  conn.headCompleted = false
   if (typeof ret !== 'number') {
     conn.refuse(refusal(ret))
     return
@@ -591,8 +597,8 @@ function onParserExecute (this: BoundParser, ret: number | ParseError): void {
   const conn = this.conn
   if (conn === null || conn.closing) return
   conn.dataAt = sweepNow
-  const headsDone = conn.heads !== conn.headsBefore
-  conn.headsBefore = conn.heads
+  const headsDone = conn.headCompleted
+  conn.headCompleted = false
   if (typeof ret !== 'number') {
     conn.refuse(refusal(ret))
     return
@@ -619,16 +625,8 @@ function handOver (conn: H1ServerConnection, rest: Buffer): void {
   socket.removeListener('close', onSocketClose)
   socket.removeListener('end', onSocketEnd)
   conn.server.connections.delete(conn)
-  const p = conn.parser as NativeParser & { conn: H1ServerConnection | null }
-  p.conn = null
-  if (conn.consumed) {
-    // The socket's reads go back to its stream, which the new owner reads.
-    conn.consumed = false
-    p.unconsume()
-    const h = handleOf(socket)
-    if (h !== null) h._consumed = false
-  }
-  p.close()
+  // The socket's reads go back to its stream, which the new owner reads.
+  conn.releaseParser()
   socket.pause()
   conn.server.opts.onUpgrade(up, socket, rest)
 }
@@ -686,7 +684,7 @@ function onHeadersComplete (this: BoundParser, _major: number, minor: number, he
   const conn = this.conn
   // A connection that is closing takes no more requests (a consumed socket's parser reads on until it closes).
   if (conn === null || conn.closing) return 0
-  conn.heads++
+  conn.headCompleted = true
   let raw = headers
   if (raw === undefined) { raw = conn.pendingHeaders; conn.pendingHeaders = [] }
   let target = url
