@@ -16,6 +16,7 @@ import { DEFAULT_LIMITS, type ListenerLimits } from '../gateway/dataplane/listen
 import type { TracingOptions } from '../plugins/tracing.js'
 import { parseRedisUrls } from '../plugins/redis.js'
 import { DEFAULT_CACHE_MAX_BYTES } from '../plugins/cache/index.js'
+import { workerExecArgv } from './node-flags.js'
 import type { KubernetesProvider } from '../gateway/sources/kubernetes.js'
 
 const SPEC = {
@@ -284,6 +285,7 @@ async function runPrimary (cfg: ServeConfig): Promise<number> {
   let failedStart = false
   let dumpId = 0
   const pendingDumps = new Map<number, (d: unknown) => void>()
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) })
   const fork = (): Worker => {
     const w = cluster.fork()
     workers.add(w)

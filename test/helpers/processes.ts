@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { getFreePort } from './ports.js'
+import { NODE_FLAGS } from '../../src/cli/node-flags.js'
 
 /** The repository root (this file runs from dist/test/helpers/). */
 export const repoRoot = path.resolve(fileURLToPath(new URL('../../../', import.meta.url)))
@@ -359,13 +360,16 @@ export interface StartMeshgateOptions extends SpawnOptions {
   /** Wait for `/healthz/ready` (default true for `serve`). */
   waitReady?: boolean
   readyTimeoutMs?: number
-  /** Node/V8 flags before the script (e.g. `--max-semi-space-size=64`). */
+  /** Node/V8 flags before the script, after meshgate's own (e.g. `--max-semi-space-size=64`). */
   nodeArgs?: readonly string[]
+  /** Start without meshgate's own Node flags (NODE_FLAGS), as a bare `node bin/meshgate.js` does. */
+  bare?: boolean
 }
 
 /**
- * Runs `node bin/meshgate.js <args>` (build first: it runs dist/). For `serve`
- * without `--admin-port`, a free admin port is added. Waits until ready.
+ * Runs `node <NODE_FLAGS> bin/meshgate.js <args>`, as the installed command and
+ * the container image do (build first: it runs dist/). For `serve` without
+ * `--admin-port`, a free admin port is added. Waits until ready.
  */
 export async function startMeshgate (args: readonly string[], opts: StartMeshgateOptions = {}): Promise<MeshgateProcess> {
   const argv = [...args]
@@ -378,7 +382,7 @@ export async function startMeshgate (args: readonly string[], opts: StartMeshgat
     adminPort = await getFreePort()
     argv.push('--admin-port', String(adminPort))
   }
-  const proc = await spawnProcess(process.execPath, [...(opts.nodeArgs ?? []), meshgateBin, ...argv], { name: 'meshgate', ...opts })
+  const proc = await spawnProcess(process.execPath, [...(opts.bare === true ? [] : NODE_FLAGS), ...(opts.nodeArgs ?? []), meshgateBin, ...argv], { name: 'meshgate', ...opts })
   const result = Object.assign(proc, { adminPort, adminUrl: `http://127.0.0.1:${adminPort}` })
   if (opts.waitReady ?? argv[0] === 'serve') {
     try {

@@ -441,7 +441,8 @@ test('the chart agrees with the Dockerfile: ports, user, entrypoint, version', a
   const exposed = [...runtime.matchAll(/^EXPOSE\s+(.+)$/gm)].flatMap(m => m[1]!.trim().split(/\s+/)).map(p => Number(p.split('/')[0]))
   assert.ok(exposed.length > 0)
   assert.match(runtime, /^USER node$/m, 'the image runs as node (uid 1000 in the node images)')
-  assert.match(runtime, /^ENTRYPOINT \["node", "\/app\/bin\/meshgate\.js", "serve"\]$/m)
+  // Node's own flags may come first (test/unit/node-flags.test.ts holds them to NODE_FLAGS).
+  assert.match(runtime, /^ENTRYPOINT \["node", (?:"--[^"]+", )*"\/app\/bin\/meshgate\.js", "serve"\]$/m)
 
   const docs = await render()
   const c = container(docs)

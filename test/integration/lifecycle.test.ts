@@ -2,6 +2,7 @@
 // versions, readiness, and draining on SIGTERM.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,7 +10,8 @@ import { Agent } from 'undici'
 import { startUpstreams, type Upstreams } from '../helpers/upstreams.js'
 import { getFreePort } from '../helpers/ports.js'
 import { request, headerValue } from '../helpers/http.js'
-import { startMeshgate, probeStatus } from '../helpers/processes.js'
+import { startMeshgate, probeStatus, processTree } from '../helpers/processes.js'
+import { NODE_FLAGS } from '../../src/cli/node-flags.js'
 import { fill } from '../helpers/gateway.js'
 import { appConfig } from '../helpers/fixtures.js'
 
@@ -133,8 +135,13 @@ test('an invalid config at start exits 1 with file:line errors and no stack trac
 test('--workers 2 shares the listener, aggregates metrics on the admin port, and stops cleanly', async () => {
   await writeFile(join(dir, 'base.yaml'), fill(BASE, vars))
   await writeFile(join(dir, 'route.yaml'), route('a'))
-  const gw = await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--workers', '2', '--access-log', 'off'], { readyTimeoutMs: 20_000 })
+  // Started as a bare `node bin/meshgate.js`: the workers get meshgate's Node flags all the same.
+  const gw = await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--workers', '2', '--access-log', 'off'], { readyTimeoutMs: 20_000, bare: true })
   try {
+    assert.ok(!readFileSync(`/proc/${gw.pid}/cmdline`, 'utf8').split('\0').includes(NODE_FLAGS[0]!))
+    const workers = processTree(gw.pid).filter(pid => pid !== gw.pid).map(pid => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))
+    assert.equal(workers.length, 2)
+    for (const argv of workers) for (const f of NODE_FLAGS) assert.ok(argv.includes(f), argv.join(' '))
     const answers = await Promise.all(Array.from({ length: 20 }, () => request(`http://127.0.0.1:${vars.port}/`, { headers: { host: 'r.test', connection: 'close' } })))
     assert.ok(answers.every(a => a.status === 200))
     const metrics = (await request(`${gw.adminUrl}/metrics`)).body

@@ -5,7 +5,8 @@
 // claim routing. Signatures are checked with jose. A verification costs a few
 // hundred µs (WebCrypto), so results are kept per token in a bounded LRU until
 // the token expires, and dropped whenever the rules or any key set change.
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, type JWTPayload } from 'jose'
+import type { JWSHeaderParameters, JWTPayload } from 'jose'
+import { jose } from './jose.js'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { AuthnConfig, JwtLocation, JwtRule } from '../../gateway/snapshot.js'
@@ -69,6 +70,8 @@ export class JwtAuthenticator {
 
   /** A new snapshot: start fetching its key sets, forget unused ones. */
   sync (cfg: AuthnConfig): void {
+    // Loaded with the first rule, off the request path.
+    if (cfg.rules.length > 0) jose()
     const used = new Set<string>()
     for (const r of cfg.rules) {
       if (r.jwks !== null) { used.add(`inline:${r.jwks}`); continue }
@@ -121,6 +124,7 @@ export class JwtAuthenticator {
   async #verify (f: RequestFacts, cfg: AuthnConfig, found: Found, connection: object | null): Promise<AuthnOutcome> {
     let iss: string
     try {
+      const { decodeProtectedHeader, decodeJwt } = jose()
       found.header = decodeProtectedHeader(found.token)
       const p = decodeJwt(found.token)
       iss = typeof p.iss === 'string' ? p.iss : ''
@@ -194,6 +198,7 @@ async function check (token: string, header: JWSHeaderParameters, keys: KeySet, 
   if (candidates.length === 0) return MSG.noKey
   // Without a kid every key of the right type is tried, as Envoy does.
   let firstError: unknown = null
+  const { jwtVerify, errors } = jose()
   for (const key of candidates) {
     try {
       return verified(await jwtVerify(token, key, {
@@ -225,6 +230,7 @@ function verified ({ payload }: { payload: JWTPayload }): Omit<Verified, 'rule' 
 }
 
 function messageOf (err: unknown): string {
+  const { errors } = jose()
   if (err instanceof errors.JWTExpired) return MSG.expired
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf' || err.claim === 'iat') return MSG.notYetValid

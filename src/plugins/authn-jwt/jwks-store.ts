@@ -3,7 +3,8 @@
 // token names a key the set lacks (at most once per cooldown), and kept when a
 // fetch fails. A rule with only an `issuer` finds its keys through OpenID
 // discovery (`<issuer>/.well-known/openid-configuration` → `jwks_uri`).
-import { importJWK, type CryptoKey, type JWK, type JWSHeaderParameters } from 'jose'
+import type { CryptoKey, JWK, JWSHeaderParameters } from 'jose'
+import { jose } from './jose.js'
 import type { Logger } from 'pino'
 import { undici } from '../../mesh-bridge/undici.js'
 
@@ -201,7 +202,7 @@ class LocalKeySet implements KeySet {
       const id = `${i}:${alg}`
       let p = this.#imported.get(id)
       if (p === undefined) {
-        p = importJWK(k, alg).then(key => key as VerifyKey, () => null)
+        p = jose().importJWK(k, alg).then(key => key as VerifyKey, () => null)
         this.#imported.set(id, p)
       }
       const key = await p

@@ -8,7 +8,8 @@
 import { readFile, stat } from 'node:fs/promises'
 import { unwatchFile, watchFile, type Stats } from 'node:fs'
 import { isIPv4, isIPv6 } from 'node:net'
-import { Reader } from 'maxmind'
+import { createRequire } from 'node:module'
+import type { Reader } from 'maxmind'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { prepareRegions, regionCode } from './regions.js'
@@ -25,6 +26,10 @@ export interface GeoFacts {
    */
   readonly city: string
 }
+
+const require = createRequire(import.meta.url)
+// maxmind loads with the first database: a gateway without --geoip never holds it.
+let ReaderClass: typeof Reader | null = null
 
 export const NO_GEO: GeoFacts = Object.freeze({ country: '', region: '', city: '' })
 
@@ -142,7 +147,8 @@ async function loadFile (path: string): Promise<GeoFile> {
   }
   let reader: Reader<Record<string, unknown>>
   try {
-    reader = new Reader<Record<string, unknown>>(buf)
+    ReaderClass ??= (require('maxmind') as typeof import('maxmind')).Reader
+    reader = new ReaderClass<Record<string, unknown>>(buf)
   } catch (err) {
     throw new Error(`--geoip ${path}: not a MaxMind DB file (${(err as Error).message})`)
   }

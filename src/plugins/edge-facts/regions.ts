@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import type * as Iso3166 from 'iso-3166'
-import { regionAliases } from './region-aliases.js'
+import type * as Aliases from './region-aliases.js'
 
 // Maps a subdivision name as found in GeoIP databases (DB-IP "flat" mmdb files
 // store an English name such as 'Andalusia' in state1) to the ISO 3166-2 code
@@ -205,6 +205,8 @@ function buildIndex (): Map<string, CountryIndex> {
     claim(country, normaliseName(entry.name), code, first ? TIER_FIRST : TIER_LOWER)
     for (const v of isoVariants(country, entry.name)) claim(country, v, code, first ? TIER_FIRST_VARIANT : TIER_LOWER_VARIANT)
   }
+  // Loaded here, with the ISO table: a gateway that never maps a region name never holds them.
+  const { regionAliases } = createRequire(import.meta.url)('./region-aliases.js') as typeof Aliases
   for (const [country, table] of Object.entries(regionAliases)) {
     for (const [name, code] of Object.entries(table)) claim(country, normaliseName(name), code, TIER_ALIAS)
   }

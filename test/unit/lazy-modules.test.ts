@@ -1,0 +1,41 @@
+// Libraries only some configurations use load when one first does, so a
+// gateway without them does not hold them in memory (README "Why these libraries").
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+
+const runtimeUrl = new URL('../../src/gateway/runtime.js', import.meta.url).href
+const joseUrl = new URL('../../src/plugins/authn-jwt/jose.js', import.meta.url).href
+
+test('serving loads neither jose nor maxmind until a configuration needs them', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-lazy-'))
+  try {
+    const log = path.join(dir, 'loaded.txt')
+    // A loader hook sees every module the ES loader loads, import or require.
+    const hooks = `import { appendFileSync } from 'node:fs'
+      export async function load (url, context, next) { appendFileSync(${JSON.stringify(log)}, url + '\\n'); return next(url, context) }`
+    const script = `
+      import { register, createRequire } from 'node:module'
+      register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}))
+      await import(${JSON.stringify(runtimeUrl)})
+      const { jose } = await import(${JSON.stringify(joseUrl)})
+      const require = createRequire(${JSON.stringify(joseUrl)})
+      const before = Object.keys(require.cache).filter(k => k.includes('/node_modules/jose/'))
+      const verify = typeof jose().jwtVerify
+      const after = Object.keys(require.cache).filter(k => k.includes('/node_modules/jose/'))
+      console.log(JSON.stringify({ before: before.length, verify, after: after.length }))
+    `
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { before: number, verify: string, after: number }
+    const loaded = (await readFile(log, 'utf8')).split('\n')
+    assert.ok(loaded.some(u => u.endsWith('/gateway/runtime.js')), 'the hook saw the gateway load')
+    assert.deepEqual(loaded.filter(u => /\/node_modules\/(jose|maxmind|mmdb-lib)\//.test(u)), [])
+    assert.equal(out.before, 0)
+    assert.equal(out.verify, 'function')
+    assert.ok(out.after > 0, 'jose() loads jose')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
