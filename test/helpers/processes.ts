@@ -367,8 +367,8 @@ export interface StartMeshgateOptions extends SpawnOptions {
 }
 
 /**
- * Runs `node <NODE_FLAGS> bin/meshgate.js <args>`, as the installed command and
- * the container image do (build first: it runs dist/). For `serve` without
+ * Runs `node <NODE_FLAGS> bin/meshgate.js <args>`, as the container image does
+ * (build first: it runs dist/). For `serve` without
  * `--admin-port`, a free admin port is added. Waits until ready.
  */
 export async function startMeshgate (args: readonly string[], opts: StartMeshgateOptions = {}): Promise<MeshgateProcess> {

@@ -1,6 +1,6 @@
 // meshgate's Node flags (src/cli/node-flags.ts) are written where it is
-// launched; these hold each place equal to the list. The workers' share is
-// checked in test/integration/lifecycle.test.ts.
+// launched; these hold the container image to the list. The workers' share
+// is checked in test/integration/lifecycle.test.ts.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -9,12 +9,9 @@ import path from 'node:path'
 import { NODE_FLAGS, workerExecArgv } from '../../src/cli/node-flags.js'
 import { meshgateBin, repoRoot } from '../helpers/processes.js'
 
-test('bin/meshgate.js starts node with NODE_FLAGS, and runs when executed directly', () => {
-  const first = readFileSync(meshgateBin, 'utf8').split('\n')[0]!
-  const m = /^#!\/usr\/bin\/env -S node((?: \S+)*)$/.exec(first)
-  assert.ok(m !== null, first)
-  assert.deepEqual(m[1]!.trim().split(' '), NODE_FLAGS)
-  // The kernel reads the first line: `env -S` must split it for node to start.
+test('bin/meshgate.js runs when executed directly, through a first line every env understands', () => {
+  // Flags on this line would need `env -S`, which BusyBox's env lacks: they live in the Dockerfile and the workers' argv.
+  assert.equal(readFileSync(meshgateBin, 'utf8').split('\n')[0], '#!/usr/bin/env node')
   const out = execFileSync(meshgateBin, ['validate', '--config', path.join(repoRoot, 'config', 'examples', 'quickstart')], { encoding: 'utf8' })
   assert.match(out, /^0 error\(s\), 0 warning\(s\)/)
 })
