@@ -22,6 +22,8 @@ export interface StringMatcher {
   readonly value: string
   /** Compiled once; full-match semantics (anchored) for `regex`. */
   readonly re: RE2 | null
+  /** For `regex`: literal text every match starts with (checked before RE2 runs), else ''. */
+  readonly head: string
   readonly ignoreCase: boolean
 }
 

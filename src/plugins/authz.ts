@@ -12,6 +12,7 @@ import type {
   AuthzAction, AuthzCondition, AuthzConfig, AuthzDecision, AuthzHit, AuthzPattern, AuthzPolicy, AuthzRule, AuthzValues
 } from '../gateway/snapshot.js'
 import { NO_POLICY } from '../gateway/compile/authz.js'
+import { regexTest } from '../gateway/compile/string-matcher.js'
 
 export { NO_POLICY, NO_ALLOW_POLICY, NO_ALLOW_MATCHED } from '../gateway/compile/authz.js'
 export type { AuthzDecision, AuthzHit } from '../gateway/snapshot.js'
@@ -138,7 +139,7 @@ function matchPattern (p: AuthzPattern, v: string): boolean {
     case 'present': return true
     case 'nonEmpty': return v !== ''
     case 'contains': return v.includes(p.value)
-    default: return p.re!.test(v)
+    default: return regexTest(p.re!, v)
   }
 }
 

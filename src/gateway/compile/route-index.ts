@@ -36,24 +36,6 @@ export interface RouteIndex {
 export const INDEX_THRESHOLD = 16
 
 const EMPTY = new Int32Array(0)
-const META = new Set(['.', '[', ']', '(', ')', '*', '+', '?', '{', '}', '|', '^', '$', '\\'])
-
-/**
- * The literal text every full match of an RE2 pattern starts with, or '' when
- * there is none to rely on (alternation, flags, a leading metacharacter).
- */
-export function literalHead (pattern: string): string {
-  if (pattern.includes('|') || pattern.startsWith('(?')) return ''
-  let head = ''
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!
-    if (!META.has(c)) { head += c; continue }
-    // A quantifier makes the character before it optional or repeated.
-    if (c === '*' || c === '?' || c === '{') head = head.slice(0, -1)
-    break
-  }
-  return head
-}
 
 export function buildRouteIndex (routes: readonly Route[]): RouteIndex | null {
   if (routes.length < INDEX_THRESHOLD) return null
@@ -68,7 +50,7 @@ export function buildRouteIndex (routes: readonly Route[]): RouteIndex | null {
     const b = uri.ignoreCase ? folded : sensitive
     if (uri.kind === 'exact') { push(b.exact, uri.value, pos); return }
     if (uri.kind === 'prefix') { push(b.prefix, uri.value, pos); return }
-    const head = literalHead(uri.value)
+    const head = uri.head
     if (head === '') always.push(pos)
     else push(b.prefix, head, pos)
   })

@@ -59,7 +59,6 @@ export class RequestFacts {
   geo: GeoFacts
   /** Device facts from `user-agent` (EdgeFacts), empty when absent. */
   device: DeviceFacts
-  #queryMap: Map<string, string> | null
 
   constructor (method: string, scheme: string, authority: string, rawPath: string, headers: IncomingHttpHeaders, port: number, peerIp: string, sni: string) {
     this.method = method
@@ -87,14 +86,27 @@ export class RequestFacts {
     this.clientCert = ''
     this.geo = NO_GEO
     this.device = NO_DEVICE
-    this.#queryMap = null
   }
 
-  /** First value of a query parameter (decoded), or undefined when absent. */
+  /**
+   * First value of a query parameter (decoded), or undefined when absent.
+   * Scans the query in place: a request tests a parameter or two, so building
+   * a map of all of them would cost more than it saves.
+   */
   queryParam (name: string): string | undefined {
-    if (this.query === '') return undefined
-    if (this.#queryMap === null) this.#queryMap = parseQuery(this.query)
-    return this.#queryMap.get(name)
+    const q = this.query
+    let start = 0
+    while (start < q.length) {
+      let end = q.indexOf('&', start)
+      if (end === -1) end = q.length
+      if (end > start) {
+        let eq = q.indexOf('=', start)
+        if (eq === -1 || eq > end) eq = end
+        if (keyIs(q, start, eq, name)) return eq === end ? '' : safeDecode(q.slice(eq + 1, end))
+      }
+      start = end + 1
+    }
+    return undefined
   }
 
   /** Remembers a credential header the gateway takes off the request (see `sentName`). */
@@ -118,7 +130,6 @@ export class RequestFacts {
     const q = this.rawPath.indexOf('?')
     const base = q === -1 ? this.rawPath : this.rawPath.slice(0, q)
     this.rawPath = this.query === '' ? base : `${base}?${this.query}`
-    this.#queryMap = null
   }
 
   /** Header value for matching: repeated headers joined with `,`; pseudo headers resolved. */
@@ -153,16 +164,13 @@ export function hostWithoutPort (authority: string): string {
   return /[A-Z]/.test(h) ? h.toLowerCase() : h
 }
 
-function parseQuery (query: string): Map<string, string> {
-  const map = new Map<string, string>()
-  for (const part of query.split('&')) {
-    if (part === '') continue
-    const eq = part.indexOf('=')
-    const key = safeDecode(eq === -1 ? part : part.slice(0, eq))
-    if (map.has(key)) continue // the first occurrence is the one tested
-    map.set(key, eq === -1 ? '' : safeDecode(part.slice(eq + 1)))
+/** Whether the raw key `q[start, eq)` decodes to `name`; compared in place unless it is escaped. */
+function keyIs (q: string, start: number, eq: number, name: string): boolean {
+  for (let i = start; i < eq; i++) {
+    const c = q.charCodeAt(i)
+    if (c === 37 /* % */ || c === 43 /* + */) return safeDecode(q.slice(start, eq)) === name
   }
-  return map
+  return eq - start === name.length && q.startsWith(name, start)
 }
 
 function safeDecode (s: string): string {
