@@ -57,7 +57,7 @@ export function compile (input: CompileInput): Snapshot {
   for (const r of ordered) {
     const ref = refOf(r)
     const spec = (r.value.spec ?? {}) as Record<string, unknown>
-    summaries.push(Object.freeze({ ...ref, apiVersion: r.apiVersion, spec }))
+    summaries.push(Object.freeze({ kind: ref.kind, namespace: ref.namespace, name: ref.name, file: ref.file, line: ref.line, apiVersion: r.apiVersion, spec }))
     if (typeof spec !== 'object' || spec === null) continue
     switch (r.kind) {
       case 'Gateway':

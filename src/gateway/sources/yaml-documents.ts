@@ -185,6 +185,7 @@ function parseFast (file: string, text: string, resources: SourceResource[], iss
   } catch {
     return false
   }
+  for (let i = 0; i < values.length; i++) values[i] = exactArrays(values[i])
   const lines = text.split(/\r?\n/)
   const segments = splitDocuments(lines)
   if (segments === null || segments.length !== values.length) return false
@@ -202,6 +203,22 @@ function parseFast (file: string, text: string, resources: SourceResource[], iss
     addResource(file, seg.firstContent + 1, values[i], lazy, resources, issues)
   })
   return true
+}
+
+/**
+ * js-yaml grows every sequence by push(), which leaves room for 17 items; the
+ * snapshot keeps each resource's spec, so 10,000 one-item `match` and `route`
+ * lists held 3.5 MB. Copies hold exactly their items.
+ */
+function exactArrays (v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(exactArrays)
+  const o = v as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    const x = o[k]
+    if (x !== null && typeof x === 'object') o[k] = exactArrays(x)
+  }
+  return o
 }
 
 function addResource (file: string, docLine: number, value: unknown, positions: () => Positions, resources: SourceResource[], issues: Issue[]): void {
