@@ -6,6 +6,7 @@ import { readSources, parseSources, type SourceResource } from './sources/yaml-d
 import { validateResources } from './validate/index.js'
 import { makeIssue, sortIssues, type Issue } from './validate/issues.js'
 import { compile, referencedFiles } from './compile/compile.js'
+import { sharingRegexes } from './compile/string-matcher.js'
 import { CODES } from './errors.js'
 import type { Snapshot } from './snapshot.js'
 import { KUBERNETES_SOURCE } from './sources/kube-resources.js'
@@ -109,37 +110,41 @@ export async function loadConfig (paths: readonly string[], opts: LoadOptions, p
   const files = await readRefs(refs, provider)
   const lookup = (p: string): string | null => files.get(p) ?? null
   const version = versionOf(src.files, refs, files, fromProvider.version)
-  const issues: Issue[] = [...src.issues]
-  const validate = (list: readonly SourceResource[]): Issue[] => {
-    try {
-      return validateResources(list, {
-        gatewayLabels: { ...opts.gatewayLabels },
-        credentialsDir,
-        namespace: opts.namespace ?? null,
-        rootNamespace: opts.rootNamespace ?? 'istio-system',
-        readFile: lookup
-      })
-    } catch (err) {
-      return [makeIssue({ severity: 'error', code: CODES.INTERNAL, file: paths.join(','), line: 0, field: '', message: `validation failed unexpectedly: ${(err as Error).message}` })]
+  // From here on the load is synchronous: one compiled RE2 per regex source
+  // serves validation and compile.
+  return sharingRegexes(() => {
+    const issues: Issue[] = [...src.issues]
+    const validate = (list: readonly SourceResource[]): Issue[] => {
+      try {
+        return validateResources(list, {
+          gatewayLabels: { ...opts.gatewayLabels },
+          credentialsDir,
+          namespace: opts.namespace ?? null,
+          rootNamespace: opts.rootNamespace ?? 'istio-system',
+          readFile: lookup
+        })
+      } catch (err) {
+        return [makeIssue({ severity: 'error', code: CODES.INTERNAL, file: paths.join(','), line: 0, field: '', message: `validation failed unexpectedly: ${(err as Error).message}` })]
+      }
     }
-  }
-  const admitted = admitEach(resources, validate)
-  resources = admitted.resources
-  issues.push(...admitted.issues)
-  sortIssues(issues)
-  const watched = [...src.files.map(f => f.path), ...refs]
-  if (issues.some(i => i.severity === 'error' && i.admission)) return { snapshot: null, unchanged: false, issues, version, watched, refs }
-  let snapshot: Snapshot | null = null
-  try {
-    const carried = issues.filter(i => !i.admission)
-    snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir, portMap: provider?.portMap?.(), namespace: opts.namespace ?? null, rootNamespace: opts.rootNamespace ?? 'istio-system', issues: carried, version })
-    // Findings only the compiler can make (servers skipped, kinds not enforced yet).
-    issues.push(...snapshot.issues.slice(carried.length))
+    const admitted = admitEach(resources, validate)
+    resources = admitted.resources
+    issues.push(...admitted.issues)
     sortIssues(issues)
-  } catch (err) {
-    issues.push(makeIssue({ severity: 'error', code: CODES.INTERNAL, file: paths.join(','), line: 0, field: '', message: `compile failed unexpectedly: ${(err as Error).message}` }))
-  }
-  return { snapshot, unchanged: false, issues, version, watched, refs }
+    const watched = [...src.files.map(f => f.path), ...refs]
+    if (issues.some(i => i.severity === 'error' && i.admission)) return { snapshot: null, unchanged: false, issues, version, watched, refs }
+    let snapshot: Snapshot | null = null
+    try {
+      const carried = issues.filter(i => !i.admission)
+      snapshot = compile({ resources, files: lookup, gatewayLabels: opts.gatewayLabels, credentialsDir, portMap: provider?.portMap?.(), namespace: opts.namespace ?? null, rootNamespace: opts.rootNamespace ?? 'istio-system', issues: carried, version })
+      // Findings only the compiler can make (servers skipped, kinds not enforced yet).
+      issues.push(...snapshot.issues.slice(carried.length))
+      sortIssues(issues)
+    } catch (err) {
+      issues.push(makeIssue({ severity: 'error', code: CODES.INTERNAL, file: paths.join(','), line: 0, field: '', message: `compile failed unexpectedly: ${(err as Error).message}` }))
+    }
+    return { snapshot, unchanged: false, issues, version, watched, refs }
+  })
 }
 
 /**

@@ -1,10 +1,12 @@
-// Query parameters and regex tests as route matching reads them.
+// Query parameters and regexes as route matching reads them, and how a load
+// compiles each regex once.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import RE2 from 're2'
 import { RequestFacts } from '../../src/gateway/dataplane/request-facts.js'
-import { buildStringMatcher, compileFullRegex, matchString, regexTest } from '../../src/gateway/compile/string-matcher.js'
+import { buildStringMatcher, compileFullRegex, matchString, regexTest, sharingRegexes } from '../../src/gateway/compile/string-matcher.js'
+import { regexProblem } from '../../src/gateway/validate/common.js'
 
 function facts (path: string): RequestFacts {
   return new RequestFacts('GET', 'http', 'a.test', path, {}, 80, '127.0.0.1', '')
@@ -62,4 +64,28 @@ test('a regex matcher with a literal head answers as the bare regex does', () =>
     const m = buildStringMatcher({ regex: p })!
     assert.equal(matchString(m, v), new RE2(`^(?:${p})$`).test(v), `${p} on ${v}`)
   }), { numRuns: 2000 })
+})
+
+test('regexProblem judges a pattern as written, whichever form it compiles', () => {
+  for (const ok of ['/api/v[0-9]+', '\\Qab', 'a{2', '(a|b)+', '.*']) assert.equal(regexProblem(ok), null, ok)
+  const bad: Array<[string, string]> = [['a(b', 'missing ): a(b'], ['a)(?:b', 'unexpected ): a)(?:b'], ['(?i', 'invalid perl operator: (?i'], ['a\\', 'trailing \\'], ['[a', 'missing ]: [a']]
+  for (const [src, message] of bad) {
+    const problem = regexProblem(src) ?? ''
+    assert.ok(problem.endsWith(message), `${src}: ${problem}`)
+    assert.ok(!problem.includes('^(?:'), problem)
+  }
+})
+
+test('within one load each regex source is compiled once, for validation and matching alike', () => {
+  const outside = [compileFullRegex('/a/[0-9]+'), compileFullRegex('/a/[0-9]+')]
+  assert.notEqual(outside[0], outside[1])
+  const inside = sharingRegexes(() => {
+    assert.equal(regexProblem('/a/[0-9]+'), null)
+    return [compileFullRegex('/a/[0-9]+'), buildStringMatcher({ regex: '/a/[0-9]+' })!.re, compileFullRegex('/b')]
+  })
+  assert.equal(inside[0], inside[1])
+  assert.notEqual(inside[0], inside[2])
+  assert.equal(regexTest(inside[1]!, '/a/12'), true)
+  // The next load starts afresh.
+  assert.notEqual(sharingRegexes(() => compileFullRegex('/a/[0-9]+')), inside[0])
 })

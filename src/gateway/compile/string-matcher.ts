@@ -40,9 +40,31 @@ export function regexTest (re: RE2, value: string): boolean {
   return re.test(VIEWS[n] ??= SCRATCH.subarray(0, n))
 }
 
-/** Anchors a pattern so it must match the whole input. */
+// While a config loads, validation and compile meet the same regexes, and a
+// large config repeats a few patterns many times: each source is compiled,
+// anchored, once for the whole load. Null outside a load.
+let shared: Map<string, RE2> | null = null
+
+/** Runs `fn` (synchronous) with one anchored RE2 per regex source for everything it checks or compiles. */
+export function sharingRegexes<T> (fn: () => T): T {
+  if (shared !== null) return fn()
+  shared = new Map()
+  try {
+    return fn()
+  } finally {
+    shared = null
+  }
+}
+
+/** Anchors a pattern so it must match the whole input. Throws for an invalid pattern. */
 export function compileFullRegex (source: string, ignoreCase = false): RE2 {
-  return new RE2(`^(?:${source})$`, ignoreCase ? 'i' : '')
+  if (ignoreCase || shared === null) return new RE2(`^(?:${source})$`, ignoreCase ? 'i' : '')
+  let re = shared.get(source)
+  if (re === undefined) {
+    re = new RE2(`^(?:${source})$`)
+    shared.set(source, re)
+  }
+  return re
 }
 
 /**

@@ -6,6 +6,7 @@ import RE2 from 're2'
 import { durationProblem, parseDurationMs } from '../durations.js'
 import { get, typeName, type Checker, type Path } from './checker.js'
 import { CODES } from './codes.js'
+import { compileFullRegex } from '../compile/string-matcher.js'
 
 // ---- names ----
 
@@ -126,6 +127,17 @@ export const MAX_REGEX_LENGTH = 1024
 
 export function regexProblem (src: string): string | null {
   if (src.length > MAX_REGEX_LENGTH) return `regex is too long (${src.length} characters, max ${MAX_REGEX_LENGTH})`
+  // A pattern without `)` cannot close the anchoring group early, so when its
+  // anchored form compiles, the pattern does too. That form is the one
+  // matching uses; within a load it is compiled once for both.
+  if (!src.includes(')')) {
+    try {
+      compileFullRegex(src)
+      return null
+    } catch {
+      // Worded below from the pattern as written.
+    }
+  }
   try {
     // eslint-disable-next-line no-new
     new RE2(src)
