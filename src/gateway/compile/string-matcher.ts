@@ -57,8 +57,8 @@ export function sharingRegexes<T> (fn: () => T): T {
 }
 
 /** Anchors a pattern so it must match the whole input. Throws for an invalid pattern. */
-export function compileFullRegex (source: string, ignoreCase = false): RE2 {
-  if (ignoreCase || shared === null) return new RE2(`^(?:${source})$`, ignoreCase ? 'i' : '')
+export function compileFullRegex (source: string): RE2 {
+  if (shared === null) return new RE2(`^(?:${source})$`)
   let re = shared.get(source)
   if (re === undefined) {
     re = new RE2(`^(?:${source})$`)
