@@ -76,12 +76,12 @@ spec:
     f.consumer = consumer
     return f
   }
-  const status = (sub: string, consumer: string, ip = '10.0.0.1'): number => (limiter.check(cfg, facts(sub, consumer, ip), newSelection()) as { status: number }).status
+  const status = (sub: string, consumer: string, ip = '10.0.0.1'): number => (limiter.check(cfg, facts(sub, consumer, ip), newSelection(), () => {}, null) as { status: number }).status
   assert.equal(status('alice', 'acme'), 0)
   assert.equal(status('alice', 'acme'), 0)
   assert.equal(status('alice', 'acme'), 429, 'alice used her 2')
   assert.equal(status('bob', 'acme'), 429, 'acme used its 3 (the denied request above counted for the other limits)')
   assert.equal(status('bob', 'globex'), 0)
-  const r = limiter.check(cfg, facts('carol', 'initech', '10.0.0.9'), newSelection()) as { status: number, headers: string[] }
+  const r = limiter.check(cfg, facts('carol', 'initech', '10.0.0.9'), newSelection(), () => {}, null) as { status: number, headers: string[] }
   assert.deepEqual(r.headers.slice(0, 4), ['ratelimit-limit', '2', 'ratelimit-remaining', '1'], 'the tightest limit (by-user) is shown')
 })

@@ -22,7 +22,7 @@ import { DEFAULT_LIMITS, type ListenerLimits } from './listener.js'
 import { authorize, describeDecision, RBAC_DENIED, type AuthzDecision } from '../../plugins/authz.js'
 import { checkApiKeys } from '../../plugins/api-keys.js'
 import { Tracer, type SpanEnd } from '../../plugins/tracing.js'
-import { RateLimiter, RATE_LIMITED, STORE_FAILED, type RateOutcome } from '../../plugins/rate-limit/index.js'
+import { RateLimiter, RATE_LIMITED, RATE_PENDING, STORE_FAILED, type RateOutcome } from '../../plugins/rate-limit/index.js'
 import type { RedisClient } from '../../plugins/redis.js'
 import { HttpCache } from '../../plugins/cache/index.js'
 import { cacheLookup } from './cache-flow.js'
@@ -166,17 +166,9 @@ export class DataPlane {
     if (snapshot.cache.policies.length > 0) ex.cachePolicy = coveringCachePolicy(snapshot, facts, sel)
     ex.requireTls = sel.vhost !== null && sel.vhost.requireTls && facts.scheme === 'http'
     if (snapshot.rateLimits.policies.length > 0) {
-      const limited = this.rateLimiter.check(snapshot.rateLimits, facts, sel)
-      if (limited !== null) {
-        if ('then' in limited) {
-          limited.then(o => { if (!ex.done && admitRate(ex, o)) routeRequest(ex) }, (err: unknown) => {
-            this.log.error({ err }, 'rate limit check failed unexpectedly')
-            routeRequest(ex)
-          })
-          return
-        }
-        if (!admitRate(ex, limited)) return
-      }
+      const limited = this.rateLimiter.check(snapshot.rateLimits, facts, sel, rateDecided, ex)
+      if (limited === RATE_PENDING) return
+      if (limited !== null && !admitRate(ex, limited)) return
     }
     routeRequest(ex)
   }
@@ -308,6 +300,11 @@ function admitRate (ex: Exchange, o: RateOutcome): boolean {
   if (o.status === 429) finishLocal(ex, 429, RATE_LIMITED, Flags.RateLimited, o.headers)
   else finishLocal(ex, 500, STORE_FAILED, Flags.RateLimitServiceError, null)
   return false
+}
+
+/** A rate-limit outcome that waited for Redis: the request goes on unless it was refused, or ended meanwhile. */
+function rateDecided (ex: Exchange, o: RateOutcome): void {
+  if (!ex.done && admitRate(ex, o)) routeRequest(ex)
 }
 
 /** After the gates (authn, authz, rate limits): the vhost's TLS redirect, no route, or the route's actions. */

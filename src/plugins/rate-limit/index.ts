@@ -31,6 +31,12 @@ export interface RateOutcome {
 export const RATE_LIMITED = 'rate limited'
 export const STORE_FAILED = 'rate limit store unavailable'
 
+/** Told a request's outcome once Redis has answered (see `RateLimiter.check`). */
+export type RateDone<C> = (ctx: C, outcome: RateOutcome) => void
+
+/** `check`'s answer when the outcome comes later, through its `done` callback. */
+export const RATE_PENDING = 1
+
 interface Checked { policy: RateLimitPolicyRule, limit: RateLimit, result: GcraResult | null }
 
 export class RateLimiter {
@@ -46,11 +52,17 @@ export class RateLimiter {
     this.#log = log
   }
 
-  check (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection): RateOutcome | Promise<RateOutcome> | null {
+  /**
+   * The outcome for the request now (in-process store), null when no limit
+   * covers it, or RATE_PENDING when it waits for Redis: `done(ctx, outcome)`
+   * is then called once the batch's reply (or failure) is in. A plain
+   * callback and its context rather than a promise: no promise, closure or
+   * microtask per request on the path every limited request takes.
+   */
+  check<C> (cfg: RateLimitConfig, f: RequestFacts, sel: RouteSelection, done: RateDone<C>, ctx: C): RateOutcome | typeof RATE_PENDING | null {
     const redis = this.redis
     if (redis === null) return this.#checkMemory(cfg, f, sel)
-    // The usual case is one limit: one promise, settled with the answer by
-    // the batch's reply (no list of checks, no promise per step).
+    // The usual case is one limit: the batch's reply settles it directly.
     let first: RateLimit | null = null
     let firstPolicy: RateLimitPolicyRule | null = null
     let more = false
@@ -63,9 +75,8 @@ export class RateLimiter {
     if (first === null) return null
     if (!more) {
       const limit = first
-      const check = new SingleCheck(this, firstPolicy!, limit)
-      redis.takeOn(limit.keyPrefix, storeValue(limit, f), limit.requests, limit.periodMs, check)
-      return check.outcome
+      redis.takeOn(limit.keyPrefix, storeValue(limit, f), limit.requests, limit.periodMs, new SingleCheck(this, firstPolicy!, limit, done, ctx))
+      return RATE_PENDING
     }
     const checks: Array<Promise<Checked>> = []
     for (const p of cfg.policies) {
@@ -79,7 +90,8 @@ export class RateLimiter {
         }))
       }
     }
-    return Promise.all(checks).then(checked => this.#decide(checked))
+    void Promise.all(checks).then(checked => { done(ctx, this.#decide(checked)) })
+    return RATE_PENDING
   }
 
   /** The in-process path, allocation-light: no intermediate lists. */
@@ -150,26 +162,27 @@ export class RateLimiter {
 const PASS: RateOutcome = { status: 0, headers: [] }
 const FAIL_CLOSED: RateOutcome = { status: 500, headers: [] }
 
-/** One request's check on one limit in Redis: settles the promise the request waits on with its answer. */
-class SingleCheck implements GcraWaiter {
-  readonly outcome: Promise<RateOutcome>
+/** One request's check on one limit in Redis: hands the request's answer to `done` when the batch comes back. */
+class SingleCheck<C> implements GcraWaiter {
   readonly #limiter: RateLimiter
   readonly #policy: RateLimitPolicyRule
   readonly #limit: RateLimit
-  #resolve!: (o: RateOutcome) => void
+  readonly #done: RateDone<C>
+  readonly #ctx: C
 
-  constructor (limiter: RateLimiter, policy: RateLimitPolicyRule, limit: RateLimit) {
+  constructor (limiter: RateLimiter, policy: RateLimitPolicyRule, limit: RateLimit, done: RateDone<C>, ctx: C) {
     this.#limiter = limiter
     this.#policy = policy
     this.#limit = limit
-    this.outcome = new Promise<RateOutcome>(resolve => { this.#resolve = resolve })
+    this.#done = done
+    this.#ctx = ctx
   }
 
-  settle (result: GcraResult): void { this.#resolve(this.#limiter.decideOne(this.#policy, this.#limit, result)) }
+  settle (result: GcraResult): void { this.#done(this.#ctx, this.#limiter.decideOne(this.#policy, this.#limit, result)) }
 
   fail (err: Error): void {
     this.#limiter.storeFailed(this.#policy, err)
-    this.#resolve(this.#limiter.decideOne(this.#policy, this.#limit, null))
+    this.#done(this.#ctx, this.#limiter.decideOne(this.#policy, this.#limit, null))
   }
 }
 
