@@ -10,37 +10,12 @@ import { loadConfig } from '../../src/gateway/config-loader.js'
 import { RequestFacts } from '../../src/gateway/dataplane/request-facts.js'
 import { newSelection, selectRoute } from '../../src/gateway/dataplane/route-request.js'
 import type { Snapshot } from '../../src/gateway/snapshot.js'
-import { gatewayAndUpstream } from './scenario.js'
-
-function config (routes: number): string {
-  const rules: string[] = []
-  for (let i = 0; i < routes; i++) {
-    const kind = i % 4
-    const match = kind === 0
-      ? `{uri: {prefix: /svc-${i}/}, headers: {x-tenant: {exact: t${i}}}}`
-      : kind === 1
-        ? `{uri: {regex: "/re-${i}/[0-9]+"}}`
-        : kind === 2
-          ? `{uri: {exact: /exact-${i}}, queryParams: {v: {exact: "${i}"}}}`
-          : `{uri: {prefix: /p-${i}}, method: {exact: POST}}`
-    rules.push(`  - name: r${i}\n    match: [${match}]\n    route: [{destination: {host: up}}]`)
-  }
-  return `${gatewayAndUpstream(1, 8080)}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: many, namespace: bench}
-spec:
-  hosts: [bench.test]
-  gateways: [bench]
-  http:
-${rules.join('\n')}
-`
-}
+import { manyRoutesConfig } from './routes-config.js'
 
 async function load (routes: number): Promise<{ snapshot: Snapshot, compileMs: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-routes-'))
   try {
-    await writeFile(join(dir, 'c.yaml'), config(routes))
+    await writeFile(join(dir, 'c.yaml'), manyRoutesConfig(routes, 1, 8080))
     const t0 = performance.now()
     const r = await loadConfig([dir], { gatewayLabels: {}, credentialsDir: null })
     const compileMs = performance.now() - t0

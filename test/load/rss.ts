@@ -17,6 +17,16 @@ export function rssBytes (pid: number): number | null {
   }
 }
 
+/** VmHWM in bytes: the most the process has ever had resident; null when it is gone or /proc is not there. */
+export function peakRssBytes (pid: number): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? null : Number(m[1]) * 1024
+  } catch {
+    return null
+  }
+}
+
 // Linux reports CPU times in USER_HZ, 100 per second on every architecture Node runs on.
 const TICK_US = 10_000
 
