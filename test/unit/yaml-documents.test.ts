@@ -62,6 +62,24 @@ test('forms the fast path does not follow fall back to the position-aware path',
   }
 })
 
+test('plain scalars and keys resolve as YAML 1.2 core schema resolves them, on both paths', () => {
+  // Forms where js-yaml's own core schema or its key handling would differ from the yaml library.
+  const scalars = ['012', '0o17', '0x1F', '0b101', '-0x1F', '+0o17', '-.5', '+.5', '.5', '-0', '1.', '1e3', '-1.5e+3', '.inf', '-.Inf', '.NaN', '~', 'Null', 'TRUE', 'yes', '1_000', '1_000.5', '!!float 3', '!!float 3.5', '!!int "12"', '2001-12-14', '0X1F']
+  const bodies = scalars.flatMap(x => [`  k: ${x}\n`, `  l: [${x}]\n`, `  m: {k: ${x}}\n`, `  ${x}: v\n`])
+  bodies.push('  [a, b]: v\n', '  {a: 1}: v\n', '  ? x\n  : v\n', '  m: {[a]: v}\n', '  ~: v\n', '  null: v\n', '  m: {NULL: v}\n')
+  const plain = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => Object.is(x, -0) ? '-0' : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)
+  for (const body of bodies) {
+    const text = `apiVersion: v1\nkind: A\nmetadata: {name: a}\nspec:\n${body}`
+    const fast: SourceResource[] = []
+    const slow: SourceResource[] = []
+    const fi: Issue[] = []
+    const si: Issue[] = []
+    parseText('t.yaml', text, fast, fi)
+    parseText('t.yaml', text, slow, si, { fast: false })
+    assert.equal(plain([fast.map(r => r.value), fi.map(i => i.message)]), plain([slow.map(r => r.value), si.map(i => i.message)]), body)
+  }
+})
+
 test('documents separated by markers, comments and empty documents keep their lines', () => {
   const text = '# header\n---\n# only a comment\n---\napiVersion: v1\nkind: A\nmetadata:\n  name: a\n...\n---\n\nkind: B\nmetadata: {name: b}\n'
   const out: SourceResource[] = []

@@ -3,7 +3,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, relative, isAbsolute } from 'node:path'
 import { LineCounter, parseAllDocuments, parseDocument, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml'
-import { loadAll as loadAllFast, CORE_SCHEMA } from 'js-yaml'
+import { loadAll as loadAllFast, FAILSAFE_SCHEMA, Type as YamlType } from 'js-yaml'
 import { makeIssue, type Issue } from '../validate/issues.js'
 import { CODES } from '../errors.js'
 
@@ -103,8 +103,9 @@ export function parseSources (files: ReadonlyArray<{ path: string, text: string 
  * Values come from js-yaml (an order of magnitude faster on large files);
  * positions come from the `yaml` library, parsed per document only when a
  * finding asks for a line. Anything the fast path cannot map with certainty
- * (directives, content on a `---` line, a document count that does not line
- * up, a parse error) goes through `yaml` alone, which also words the errors.
+ * (directives, content on a `---` line, anchors, keys that may be
+ * collections, a document count that does not line up, a parse error) goes
+ * through `yaml` alone, which also words the errors.
  */
 export function parseText (file: string, text: string, resources: SourceResource[], issues: Issue[], opts: { fast?: boolean } = {}): void {
   if (opts.fast !== false && parseFast(file, text, resources, issues)) return
@@ -176,12 +177,42 @@ function splitDocuments (lines: readonly string[]): Segment[] | null {
 
 /** An anchor: js-yaml shares aliased nodes without a cap, so such files take the capped path. */
 const ANCHOR = /(^|[\s[{,:-])&[^\s]/m
+/**
+ * A key that may be a collection (`[a, b]: v`, `{a: 1}: v`, `? x`) or null
+ * (`~: v`): js-yaml turns such keys into strings its own way (`a,b`, `null`),
+ * so files that may hold one take the position-aware path. A match where
+ * there is none (a quoted `]:`) only costs speed.
+ */
+const ODD_KEY = /[\]}][ \t]*:|(^|[\s[{,])\?([ \t]|$)|(^|[\s[{,])(~|[Nn]ull|NULL|!!null[^:\n]*)[ \t]*:([ \t]|$)/m
+
+function scalarType (tag: string, test: RegExp, construct: (s: string) => unknown): YamlType {
+  return new YamlType(tag, { kind: 'scalar', resolve: (s: string | null) => s === null ? tag.endsWith(':null') : test.test(s), construct })
+}
+
+/**
+ * YAML 1.2's core schema, resolved exactly as the `yaml` library resolves it,
+ * so both paths give the same values: js-yaml 4's own CORE_SCHEMA also reads
+ * `0b101`, `-0x1F` and `+0o17` as numbers and `-.5` as a string.
+ */
+const CORE_1_2 = FAILSAFE_SCHEMA.extend({
+  implicit: [
+    scalarType('tag:yaml.org,2002:null', /^(?:~|[Nn]ull|NULL)?$/, () => null),
+    scalarType('tag:yaml.org,2002:bool', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, s => s[0] === 't' || s[0] === 'T'),
+    scalarType('tag:yaml.org,2002:int', /^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$/, s => s[1] === 'o' ? parseInt(s.slice(2), 8) : s[1] === 'x' ? parseInt(s.slice(2), 16) : parseInt(s, 10)),
+    scalarType('tag:yaml.org,2002:float', /^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/, s => {
+      const tail = s.slice(-3).toLowerCase()
+      if (tail === 'nan') return NaN
+      if (tail === 'inf') return s[0] === '-' ? -Infinity : Infinity
+      return parseFloat(s)
+    })
+  ]
+})
 
 function parseFast (file: string, text: string, resources: SourceResource[], issues: Issue[]): boolean {
-  if (ANCHOR.test(text)) return false
+  if (ANCHOR.test(text) || ODD_KEY.test(text)) return false
   let values: unknown[]
   try {
-    values = loadAllFast(text, null, { schema: CORE_SCHEMA }) as unknown[]
+    values = loadAllFast(text, null, { schema: CORE_1_2 }) as unknown[]
   } catch {
     return false
   }
