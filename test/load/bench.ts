@@ -393,7 +393,7 @@ interface ServedRss {
 }
 
 const SERVED_ROUTES = 10_000
-const IDLE_S = 20
+const IDLE_S = 30
 const MIB = 1024 * 1024
 
 async function measureServedRss (ctx: Context, cpuList: string | undefined): Promise<ServedRss | string> {
