@@ -388,12 +388,12 @@ interface ServedRss {
   readonly readyMb: number
   /** VmHWM by then: the most it had resident, which is while it parsed and compiled the config. */
   readonly peakMb: number
-  /** RSS after IDLE_S more seconds without traffic. */
+  /** The lowest RSS sampled each second over IDLE_S seconds without traffic: where it settles once V8's memory reducer has run (its timing varies). */
   readonly idleMb: number
 }
 
 const SERVED_ROUTES = 10_000
-const IDLE_S = 30
+const IDLE_S = 60
 const MIB = 1024 * 1024
 
 async function measureServedRss (ctx: Context, cpuList: string | undefined): Promise<ServedRss | string> {
@@ -403,8 +403,12 @@ async function measureServedRss (ctx: Context, cpuList: string | undefined): Pro
     const pid = mg.pid!
     const ready = rssBytes(pid)
     const peak = peakRssBytes(pid)
-    await new Promise(resolve => setTimeout(resolve, IDLE_S * 1000))
-    const idle = rssBytes(pid)
+    let idle: number | null = ready
+    for (let i = 0; i < IDLE_S; i++) {
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      const now = rssBytes(pid)
+      if (now !== null && (idle === null || now < idle)) idle = now
+    }
     if (ready === null || peak === null || idle === null) return 'no /proc/<pid>/status on this system'
     return { readyMb: ready / MIB, peakMb: peak / MIB, idleMb: idle / MIB }
   } finally {
@@ -435,7 +439,7 @@ async function runRoutes (ctx: Context): Promise<ScenarioOutcome> {
     ? [`\`meshgate serve\` with ${SERVED_ROUTES.toLocaleString('en-US')} routes: not measured (${served})`]
     : [
         `\`meshgate serve\` with ${SERVED_ROUTES.toLocaleString('en-US')} routes, started as the image starts it, no traffic:`, '',
-        '| RSS MiB when ready | peak RSS MiB (during the load) | RSS MiB after ' + String(IDLE_S) + ' s idle |', '|---|---|---|',
+        '| RSS MiB when ready | peak RSS MiB (during the load) | lowest RSS MiB in ' + String(IDLE_S) + ' s idle |', '|---|---|---|',
         `| ${served.readyMb.toFixed(0)} | ${served.peakMb.toFixed(0)} | ${served.idleMb.toFixed(0)} |`
       ]
   const goals: GoalOutcome[] = []
@@ -448,7 +452,7 @@ async function runRoutes (ctx: Context): Promise<ScenarioOutcome> {
   }
   goals.push(typeof served === 'string'
     ? { label: 'RSS ≤ 150 MB with 10,000 routes loaded', pass: null, value: null, detail: served }
-    : { label: 'RSS ≤ 150 MB with 10,000 routes loaded', pass: served.peakMb * 1.048576 <= 150, value: served.peakMb, detail: `meshgate serve: peak ${(served.peakMb * 1.048576).toFixed(0)} MB during the load, ${(served.readyMb * 1.048576).toFixed(0)} MB when ready, ${(served.idleMb * 1.048576).toFixed(0)} MB after ${IDLE_S} s` })
+    : { label: 'RSS ≤ 150 MB with 10,000 routes loaded', pass: served.peakMb * 1.048576 <= 150, value: served.peakMb, detail: `meshgate serve: peak ${(served.peakMb * 1.048576).toFixed(0)} MB during the load, ${(served.readyMb * 1.048576).toFixed(0)} MB when ready, ${(served.idleMb * 1.048576).toFixed(0)} MB at the lowest in ${IDLE_S} s idle` })
   process.stdout.write(`${cpuList === undefined ? 'not pinned' : 'pinned to CPU 0'}; no network\n\n${lines.join('\n')}\n\n${servedLines.join('\n')}\n\nGoals (benchmark issue; reported, never enforced):\n${formatGoals(goals)}\n`)
   await mkdir(ctx.outDir, { recursive: true })
   const file = path.join(ctx.outDir, `${ctx.date}-routes.json`)
