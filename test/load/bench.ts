@@ -427,7 +427,13 @@ async function runRoutes (ctx: Context): Promise<ScenarioOutcome> {
     return { errors: 0, failed: 'route-selection exited non-zero' }
   }
   const { rows } = JSON.parse(proc.stdout) as { rows: RouteSelectionRow[] }
-  const served = await measureServedRss(ctx, cpuList)
+  let served: ServedRss | string
+  try {
+    served = await measureServedRss(ctx, cpuList)
+  } catch (err) {
+    process.stdout.write(`routes failed: meshgate serve with ${SERVED_ROUTES.toLocaleString('en-US')} routes did not start\n${(err as Error).message}\n`)
+    return { errors: 0, failed: 'meshgate serve with 10,000 routes did not start' }
+  }
   const at = (n: number): RouteSelectionRow | undefined => rows.find(r => r.routes === n)
   const small = at(10)
   const large = at(10_000)
