@@ -19,16 +19,22 @@ function leafPaths (v: unknown, prefix: Array<string | number> = []): Array<Arra
 const corpus = process.env.MESHGATE_COMPAT_DIR ?? join(repoRoot, '../shared/compat/istio-samples')
 const files = [corpus, join(repoRoot, 'config/examples'), join(repoRoot, 'test/golden')].flatMap(d => filesUnder(d, isYaml))
 
+/** One file parsed by the fast path and by the position-aware path, with each one's issues. */
+function bothPaths (file: string, text: string): { fast: SourceResource[], slow: SourceResource[], fi: Issue[], si: Issue[] } {
+  const fast: SourceResource[] = []
+  const slow: SourceResource[] = []
+  const fi: Issue[] = []
+  const si: Issue[] = []
+  parseText(file, text, fast, fi)
+  parseText(file, text, slow, si, { fast: false })
+  return { fast, slow, fi, si }
+}
+
 test('the fast path agrees with the position-aware path on every sample file', () => {
   assert.ok(files.length > 50)
   for (const f of files) {
     const text = readFileSync(f, 'utf8')
-    const fast: SourceResource[] = []
-    const slow: SourceResource[] = []
-    const fi: Issue[] = []
-    const si: Issue[] = []
-    parseText(f, text, fast, fi)
-    parseText(f, text, slow, si, { fast: false })
+    const { fast, slow, fi, si } = bothPaths(f, text)
     assert.deepEqual(fi, si, f)
     assert.equal(fast.length, slow.length, f)
     fast.forEach((r, i) => {
@@ -51,12 +57,7 @@ test('forms the fast path does not follow fall back to the position-aware path',
     'kind: A\nkind: B\n'
   ]
   for (const text of cases) {
-    const fast: SourceResource[] = []
-    const slow: SourceResource[] = []
-    const fi: Issue[] = []
-    const si: Issue[] = []
-    parseText('t.yaml', text, fast, fi)
-    parseText('t.yaml', text, slow, si, { fast: false })
+    const { fast, slow, fi, si } = bothPaths('t.yaml', text)
     assert.deepEqual(fi, si, text)
     assert.deepEqual(fast.map(r => [r.value, r.line]), slow.map(r => [r.value, r.line]), text)
   }
@@ -70,12 +71,7 @@ test('plain scalars and keys resolve as YAML 1.2 core schema resolves them, on b
   const plain = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => Object.is(x, -0) ? '-0' : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)
   for (const body of bodies) {
     const text = `apiVersion: v1\nkind: A\nmetadata: {name: a}\nspec:\n${body}`
-    const fast: SourceResource[] = []
-    const slow: SourceResource[] = []
-    const fi: Issue[] = []
-    const si: Issue[] = []
-    parseText('t.yaml', text, fast, fi)
-    parseText('t.yaml', text, slow, si, { fast: false })
+    const { fast, slow, fi, si } = bothPaths('t.yaml', text)
     assert.equal(plain([fast.map(r => r.value), fi.map(i => i.message)]), plain([slow.map(r => r.value), si.map(i => i.message)]), body)
   }
 })
