@@ -12,6 +12,7 @@ import { H1Pool, H1_ONREAD, type UpstreamControl, type UpstreamHeaders, type Ups
 import { getFreePort } from '../helpers/ports.js'
 import { startGateway } from '../helpers/gateway.js'
 import { oneServiceConfig } from '../helpers/fixtures.js'
+import { rawExchange } from '../helpers/raw-http.js'
 
 interface Outcome {
   status: number
@@ -422,5 +423,39 @@ test('the gateway proxies HTTP/1.1 through this pool, or through undici\'s with 
       delete process.env.MESHGATE_UPSTREAM_HTTP1
       await gw.stop()
     }
+  }
+})
+
+test('answers of every size reach the client intact: head and body in one buffer when small, one writev when larger', async () => {
+  // Sizes on both sides of the point where the client-side answer stops being
+  // copied into one buffer with its head (half of Buffer.poolSize), and past
+  // the size the upstream side takes whole from one read.
+  const body = (n: number): string => { let s = ''; for (let i = 0; s.length < n; i++) s += String.fromCharCode(97 + ((i * 7 + n) % 26)); return s }
+  const sizes = [0, 100, 3_900, 4_096, 5_000, 16_384, 70_000]
+  const up = await httpServer((req, res) => {
+    const n = Number(/^\/size\/(\d+)$/.exec(req.url ?? '')?.[1] ?? 0)
+    res.setHeader('content-length', n)
+    res.end(body(n))
+  })
+  const listen = await getFreePort()
+  const gw = await startGateway(oneServiceConfig({ listen, name: 'app', port: 80, portName: 'http', protocol: 'HTTP', endpointPort: up.port }))
+  try {
+    // Pipelined on one connection, so that answers are written both at once and held to the end of a turn.
+    const heads = sizes.map(n => `GET /size/${n} HTTP/1.1\r\nhost: app\r\n\r\n`).join('')
+    const total = (t: string): number => t.split('HTTP/1.1 200').length - 1
+    const r = await rawExchange(listen, [heads], { until: t => total(t) === sizes.length && t.endsWith(body(70_000)), waitMs: 8_000 })
+    let rest = r.text
+    for (const n of sizes) {
+      const end = rest.indexOf('\r\n\r\n')
+      assert.ok(end > 0, `answer for ${n} has a head`)
+      const head = rest.slice(0, end)
+      assert.match(head, /^HTTP\/1\.1 200 OK\r\n/)
+      assert.match(head, new RegExp(`\r\ncontent-length: ${n}(\r\n|$)`), head)
+      assert.equal(rest.slice(end + 4, end + 4 + n), body(n), `body of ${n} bytes intact`)
+      rest = rest.slice(end + 4 + n)
+    }
+    assert.equal(rest, '', 'nothing after the last answer')
+  } finally {
+    await gw.stop()
   }
 })

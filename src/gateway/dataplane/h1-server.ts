@@ -60,6 +60,8 @@ type Listener = (this: H1Response) => void
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+/** Head and body shorter than this go out as one buffer; Buffer.allocUnsafe takes it from its pool (under half of `Buffer.poolSize`). */
+const COMBINE_BELOW = Buffer.poolSize >>> 1
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
 
 /** The request side, with the fields of IncomingMessage the data plane reads. */
@@ -299,8 +301,9 @@ export class H1Response {
       socket.uncork()
       return ok
     }
-    if (head !== '' && len <= 16 * 1024) {
-      // Head and a small body in one buffer: one write, one packet.
+    if (head === '') return socket.write(chunk)
+    if (head.length + len < COMBINE_BELOW) {
+      // Head and a small body in one buffer from Buffer's pool: one write, one packet.
       const hl = head.length
       const buf = Buffer.allocUnsafe(hl + len)
       buf.write(head, 0, 'latin1')
@@ -308,8 +311,12 @@ export class H1Response {
       else chunk.copy(buf, hl)
       return socket.write(buf)
     }
-    if (head !== '') socket.write(head, 'latin1')
-    return socket.write(chunk)
+    // A larger body is not copied again: head and body leave in one writev.
+    socket.cork()
+    socket.write(head, 'latin1')
+    const ok = socket.write(chunk)
+    socket.uncork()
+    return ok
   }
 
   addTrailers (trailers: Record<string, string | string[]>): void {
