@@ -10,7 +10,7 @@
 // under steady load. A request's garbage dies within the request, so a scavenge
 // copies little however often it runs: with 8 MiB semi-spaces peak RSS is
 // ~15 MiB lower at the same CPU time per request, for the plain proxy and the
-// full stack alike (README "Performance", "The young generation").
+// full stack alike (bench/HISTORY.md, "The young generation").
 export const NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=8'])
 
 /** Node flags for a worker: meshgate's own, then whatever the primary was started with (later flags win). */

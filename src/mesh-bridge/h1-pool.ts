@@ -4,8 +4,8 @@
 // session reuse and connect timeouts come from undici's connector; HTTP/2 and
 // h2c upstreams stay on undici's Pool. Measured on one core, undici's request
 // machinery (validation, queueing, the wasm parser and its header buffers) cost
-// more per request than everything meshgate itself does: see README
-// "Performance".
+// more per request than everything meshgate itself does: see
+// bench/HISTORY.md, "HTTP/1.1 to upstreams below undici".
 //
 // The handler is the same as undici's controller API, so the data plane drives
 // either kind of pool: onRequestStart(controller), onResponseStart(controller,

@@ -5,7 +5,8 @@
 // than once per write (on a virtual machine each wake-up is an interrupt to
 // another CPU, 12 % of meshgate's CPU in a profile of the plain benchmark),
 // and the peer then reads the batch in one go. Measured: ~15 % less CPU per
-// proxied request (README "Performance").
+// proxied request (bench/HISTORY.md, "Writes of one event-loop turn leave
+// together").
 //
 // A held write waits at most for the rest of the turn (the sockets that were
 // ready together, never a timer), and at most for MAX_HELD other sockets: under
@@ -39,7 +40,7 @@ export function holdWrites (socket: Socket): void {
 // are held and leave together at its end (at most MAX_ANSWERS_HELD at a time),
 // so a busy turn wakes a sleeping client process about twice rather than once
 // per answer. It pays where turns are long (the full-stack benchmark) and
-// costs latency inside a burst: README "Performance" has both figures.
+// costs latency inside a burst: bench/HISTORY.md has both figures.
 let answeredThisTurn = 0
 let answersHeld = 0
 const MAX_ANSWERS_HELD = 16
