@@ -9,7 +9,7 @@
 // --max-semi-space-size=8: V8's young generation grows to 2 × 16 MiB by default
 // under steady load. A request's garbage dies within the request, so a scavenge
 // copies little however often it runs: with 8 MiB semi-spaces peak RSS is
-// ~15 MiB lower at the same CPU time per request, for the plain proxy and the
+// 8–12 MiB lower at the same CPU time per request, for the plain proxy and the
 // full stack alike (bench/HISTORY.md, "The young generation").
 export const NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=8'])
 

@@ -430,8 +430,9 @@ test('answers of every size reach the client intact: head and body in one buffer
   // Sizes on both sides of the point where the client-side answer stops being
   // copied into one buffer with its head (half of Buffer.poolSize), and past
   // the size the upstream side takes whole from one read.
-  const body = (n: number): string => { let s = ''; for (let i = 0; s.length < n; i++) s += String.fromCharCode(97 + ((i * 7 + n) % 26)); return s }
   const sizes = [0, 100, 3_900, 4_096, 5_000, 16_384, 70_000]
+  const bodies = new Map(sizes.map(n => [n, Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * 7 + n) % 26))).join('')]))
+  const body = (n: number): string => bodies.get(n) ?? ''
   const up = await httpServer((req, res) => {
     const n = Number(/^\/size\/(\d+)$/.exec(req.url ?? '')?.[1] ?? 0)
     res.setHeader('content-length', n)
@@ -440,7 +441,7 @@ test('answers of every size reach the client intact: head and body in one buffer
   const listen = await getFreePort()
   const gw = await startGateway(oneServiceConfig({ listen, name: 'app', port: 80, portName: 'http', protocol: 'HTTP', endpointPort: up.port }))
   try {
-    // Pipelined on one connection, so that answers are written both at once and held to the end of a turn.
+    // Pipelined on one connection: the answers follow each other on the wire with no gap to tell them apart by.
     const heads = sizes.map(n => `GET /size/${n} HTTP/1.1\r\nhost: app\r\n\r\n`).join('')
     const total = (t: string): number => t.split('HTTP/1.1 200').length - 1
     const r = await rawExchange(listen, [heads], { until: t => total(t) === sizes.length && t.endsWith(body(70_000)), waitMs: 8_000 })
