@@ -7,24 +7,27 @@ import { processTree, procStat } from '../helpers/processes.js'
 
 const SAMPLE_MS = 100
 
-/** VmRSS in bytes; null when the process is gone or /proc is not there. */
-export function rssBytes (pid: number): number | null {
+const VM_RSS = /^VmRSS:\s+(\d+) kB/m
+const VM_HWM = /^VmHWM:\s+(\d+) kB/m
+
+/** A `kB` field of /proc/<pid>/status in bytes; null when the process is gone or /proc is not there. */
+function statusBytes (pid: number, field: RegExp): number | null {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    const m = field.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return m === null ? null : Number(m[1]) * 1024
   } catch {
     return null
   }
 }
 
+/** VmRSS in bytes; null when the process is gone or /proc is not there. */
+export function rssBytes (pid: number): number | null {
+  return statusBytes(pid, VM_RSS)
+}
+
 /** VmHWM in bytes: the most the process has ever had resident; null when it is gone or /proc is not there. */
 export function peakRssBytes (pid: number): number | null {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m === null ? null : Number(m[1]) * 1024
-  } catch {
-    return null
-  }
+  return statusBytes(pid, VM_HWM)
 }
 
 // Linux reports CPU times in USER_HZ, 100 per second on every architecture Node runs on.
