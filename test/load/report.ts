@@ -55,6 +55,33 @@ export interface GoalOutcome {
   readonly pass: boolean | null
   readonly value: number | null
   readonly detail: string
+  /**
+   * The same ratio round by round (round i of one contestant over round i of
+   * the other, taken one after the other): its range, and how many rounds
+   * were on the goal's side of the line. Absent for peak RSS (a peak over all
+   * rounds) and when the two ran a different number of rounds.
+   */
+  readonly byRound?: RoundRatios
+}
+
+export interface RoundRatios {
+  readonly min: number
+  readonly max: number
+  /** Rounds whose ratio meets the goal. */
+  readonly meeting: number
+  readonly rounds: number
+}
+
+/** Round i of `a` over round i of `b`; null unless both ran the same number of rounds (at least one) and no divisor is zero. */
+function roundRatios (a: readonly number[], b: readonly number[]): number[] | null {
+  if (a.length === 0 || a.length !== b.length) return null
+  const out: number[] = []
+  for (let i = 0; i < a.length; i++) {
+    const d = b[i] as number
+    if (d === 0) return null
+    out.push((a[i] as number) / d)
+  }
+  return out
 }
 
 export function median (xs: readonly number[]): number {
@@ -147,7 +174,27 @@ export function formatHalfLoad (halfLoad: HalfLoad): string {
   return `p99 at half load (${halfLoad.tool}, paced at ~${thousands(halfLoad.targetRps)} req/s, median of ${halfLoad.runs[0]?.rounds.length ?? 0} rounds): ${parts.join(', ')}`
 }
 
-function evaluate (goal: Goal, rows: readonly RowSummary[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome {
+function meets (goal: Goal, value: number): boolean {
+  return (goal.min === undefined || value >= goal.min) && (goal.max === undefined || value <= goal.max)
+}
+
+/** The goal's ratio per round, from the rounds behind the medians it is judged on. */
+function byRound (goal: Goal, rounds: readonly Row[], tool: LoadToolName, halfLoad: HalfLoad | null): RoundRatios | undefined {
+  let ratios: number[] | null = null
+  if (goal.metric === 'rps') {
+    const of = rounds.find(r => r.id === goal.of && r.tool === tool)
+    const to = rounds.find(r => r.id === goal.to && r.tool === tool)
+    if (of !== undefined && to !== undefined) ratios = roundRatios(of.rounds.map(x => x.rps), to.rounds.map(x => x.rps))
+  } else if (goal.metric === 'p99AtHalfLoad') {
+    const of = halfLoad?.runs.find(r => r.id === goal.of)
+    const to = halfLoad?.runs.find(r => r.id === goal.to)
+    if (of !== undefined && to !== undefined) ratios = roundRatios(of.rounds.map(x => x.p99Ms), to.rounds.map(x => x.p99Ms))
+  }
+  if (ratios === null) return undefined
+  return { min: Math.min(...ratios), max: Math.max(...ratios), meeting: ratios.filter(x => meets(goal, x)).length, rounds: ratios.length }
+}
+
+function evaluate (goal: Goal, rows: readonly RowSummary[], rounds: readonly Row[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome {
   const of = rows.find(r => r.id === goal.of && r.tool === tool)
   const to = rows.find(r => r.id === goal.to && r.tool === tool)
   let a: number | null = null
@@ -160,13 +207,15 @@ function evaluate (goal: Goal, rows: readonly RowSummary[], tool: LoadToolName, 
     return { label: goal.label, pass: null, value: null, detail: `not measured (no ${missing} contestant in this run)` }
   }
   const value = a / b
-  const pass = (goal.min === undefined || value >= goal.min) && (goal.max === undefined || value <= goal.max)
   const unit = goal.metric === 'peakRss' ? `${(a / MIB).toFixed(0)} vs ${(b / MIB).toFixed(0)} MiB` : goal.metric === 'p99AtHalfLoad' ? `${ms(a)} vs ${ms(b)} ms` : `${thousands(a)} vs ${thousands(b)} req/s`
-  return { label: goal.label, pass, value, detail: `${value.toFixed(2)}× (${unit})` }
+  const r = byRound(goal, rounds, tool, halfLoad)
+  const detail = `${value.toFixed(2)}× (${unit})` + (r === undefined ? '' : `; round by round ${r.min.toFixed(2)}–${r.max.toFixed(2)}×, ${r.meeting} of ${r.rounds} meeting it`)
+  return { label: goal.label, pass: meets(goal, value), value, detail, ...(r === undefined ? {} : { byRound: r }) }
 }
 
-export function evaluateGoals (scenario: Scenario, rows: readonly RowSummary[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome[] {
-  const outcomes = scenario.goals.map(g => evaluate(g, rows, tool, halfLoad))
+/** The goals judged on the medians in `rows`; `rounds` (the rows they summarize) add each ratio's spread over rounds. */
+export function evaluateGoals (scenario: Scenario, rows: readonly RowSummary[], rounds: readonly Row[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome[] {
+  const outcomes = scenario.goals.map(g => evaluate(g, rows, rounds, tool, halfLoad))
   const errors = totalErrors(rows, halfLoad)
   outcomes.push({ label: 'zero errors', pass: errors === 0, value: errors, detail: `${errors} error(s)` })
   return outcomes

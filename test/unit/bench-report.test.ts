@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnProcess } from '../helpers/processes.js'
-import { cpuPerRequest, formatHalfLoad, formatTable, summarize, type RoundFigure, type Row } from '../load/report.js'
+import { cpuPerRequest, evaluateGoals, formatGoals, formatHalfLoad, formatTable, summarize, type HalfLoad, type RoundFigure, type Row } from '../load/report.js'
+import type { Scenario } from '../load/scenario.js'
 import { TreeSampler } from '../load/rss.js'
 
 function round (rps: number, cpuUsPerRequest: number | null): RoundFigure {
@@ -60,4 +61,53 @@ test('the tree sampler counts the CPU time a busy child process used while it ra
   } finally {
     await child.stop({ graceMs: 1_000 })
   }
+})
+
+test('a ratio goal shows its spread over rounds: each round against the same round of the other', () => {
+  const scenario = {
+    goals: [
+      { label: 'full stack ≥ 0.7× plain', metric: 'rps', of: 'meshgate', to: 'meshgate-plain', min: 0.7 },
+      { label: 'p99 ≤ 2× nginx', metric: 'p99AtHalfLoad', of: 'meshgate', to: 'nginx', max: 2 },
+      { label: 'RSS ≤ floor', metric: 'peakRss', of: 'meshgate', to: 'floor', max: 1 }
+    ]
+  } as unknown as Scenario
+  // Medians 21,600 against 30,000 (0.72×: met), but round by round 0.60, 0.80, 0.72, 0.65, 0.75.
+  const rows: Row[] = [
+    { id: 'meshgate', label: 'meshgate', tool: 'wrk', rounds: [18_000, 24_000, 21_600, 21_000, 22_500].map(x => round(x, 40)) },
+    { id: 'meshgate-plain', label: 'plain', tool: 'wrk', rounds: [30_000, 30_000, 30_000, 32_308, 30_000].map(x => round(x, 28)) },
+    { id: 'floor', label: 'floor', tool: 'wrk', rounds: [round(15_000, 50)] }
+  ]
+  const p99 = (ms: number): RoundFigure => ({ ...round(12_000, 40), p99Ms: ms })
+  const halfLoad: HalfLoad = {
+    tool: 'wrk',
+    targetRps: 12_000,
+    runs: [
+      { id: 'meshgate', rounds: [p99(2.5), p99(2.2), p99(3.3)] },
+      { id: 'nginx', rounds: [p99(1.0), p99(1.25), p99(1.5)] }
+    ]
+  }
+  const [rps, latency, rss, errors] = evaluateGoals(scenario, summarize(rows), rows, 'wrk', halfLoad)
+  assert.equal(rps!.pass, true)
+  assert.deepEqual(rps!.byRound, { min: 0.6, max: 0.8, meeting: 3, rounds: 5 })
+  assert.match(rps!.detail, /^0\.72× \(21,600 vs 30,000 req\/s\); round by round 0\.60–0\.80×, 3 of 5 meeting it$/)
+  // p99: medians 2.5 against 1.25 ms (2.00×: met); rounds 2.50, 1.76 and 2.20: one meets it.
+  assert.equal(latency!.pass, true)
+  assert.equal(latency!.byRound?.meeting, 1)
+  assert.equal(latency!.byRound?.max, 2.5)
+  // A peak over all rounds has no per-round ratio.
+  assert.equal(rss!.byRound, undefined)
+  assert.doesNotMatch(rss!.detail, /round by round/)
+  assert.equal(errors!.label, 'zero errors')
+  assert.match(formatGoals([rps!]), /^- pass {2}full stack ≥ 0\.7× plain: 0\.72× .*3 of 5 meeting it$/)
+})
+
+test('rounds that cannot be paired leave the goal on its medians alone', () => {
+  const scenario = { goals: [{ label: 'x', metric: 'rps', of: 'meshgate', to: 'nginx', min: 0.33 }] } as unknown as Scenario
+  const rows: Row[] = [
+    { id: 'meshgate', label: 'meshgate', tool: 'wrk', rounds: [round(30_000, 25), round(31_000, 25)] },
+    { id: 'nginx', label: 'nginx', tool: 'wrk', rounds: [round(60_000, 12)] }
+  ]
+  const [goal] = evaluateGoals(scenario, summarize(rows), rows, 'wrk', null)
+  assert.equal(goal!.byRound, undefined)
+  assert.equal(goal!.detail, '0.51× (30,500 vs 60,000 req/s)')
 })
