@@ -314,7 +314,7 @@ async function runScenario (ctx: Context, scenario: Scenario): Promise<ScenarioO
     const halfLoad = await measureHalfLoad(ctx, scenario, running, placement, rows)
     const sideBySide = await measurePlainSideBySide(ctx, scenario, running, placement)
     const summary = summarize(rows)
-    const goals = evaluateGoals(scenario, summary, rows, (ctx.loadTools[0] as LoadTool).name, halfLoad)
+    const goals = evaluateGoals(scenario, rows, (ctx.loadTools[0] as LoadTool).name, halfLoad)
     const settings = `${ctx.opts.connections} connections, ${ctx.opts.rounds} interleaved round${ctx.opts.rounds === 1 ? '' : 's'} of ${ctx.opts.seconds} s after a ${ctx.opts.warmupSeconds} s warm-up per contestant; medians of rounds`
     const notes = [
       `upstream: ${upstream.kind}`,

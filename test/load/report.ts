@@ -213,8 +213,9 @@ function evaluate (goal: Goal, rows: readonly RowSummary[], rounds: readonly Row
   return { label: goal.label, pass: meets(goal, value), value, detail, ...(r === undefined ? {} : { byRound: r }) }
 }
 
-/** The goals judged on the medians in `rows`; `rounds` (the rows they summarize) add each ratio's spread over rounds. */
-export function evaluateGoals (scenario: Scenario, rows: readonly RowSummary[], rounds: readonly Row[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome[] {
+/** The goals judged on the medians of `rounds`, each ratio with its spread over the rounds. */
+export function evaluateGoals (scenario: Scenario, rounds: readonly Row[], tool: LoadToolName, halfLoad: HalfLoad | null): GoalOutcome[] {
+  const rows = summarize(rounds)
   const outcomes = scenario.goals.map(g => evaluate(g, rows, rounds, tool, halfLoad))
   const errors = totalErrors(rows, halfLoad)
   outcomes.push({ label: 'zero errors', pass: errors === 0, value: errors, detail: `${errors} error(s)` })

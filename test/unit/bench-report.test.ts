@@ -86,7 +86,7 @@ test('a ratio goal shows its spread over rounds: each round against the same rou
       { id: 'nginx', rounds: [p99(1.0), p99(1.25), p99(1.5)] }
     ]
   }
-  const [rps, latency, rss, errors] = evaluateGoals(scenario, summarize(rows), rows, 'wrk', halfLoad)
+  const [rps, latency, rss, errors] = evaluateGoals(scenario, rows, 'wrk', halfLoad)
   assert.equal(rps!.pass, true)
   assert.deepEqual(rps!.byRound, { min: 0.6, max: 0.8, meeting: 3, rounds: 5 })
   assert.match(rps!.detail, /^0\.72× \(21,600 vs 30,000 req\/s\); round by round 0\.60–0\.80×, 3 of 5 meeting it$/)
@@ -107,7 +107,7 @@ test('rounds that cannot be paired leave the goal on its medians alone', () => {
     { id: 'meshgate', label: 'meshgate', tool: 'wrk', rounds: [round(30_000, 25), round(31_000, 25)] },
     { id: 'nginx', label: 'nginx', tool: 'wrk', rounds: [round(60_000, 12)] }
   ]
-  const [goal] = evaluateGoals(scenario, summarize(rows), rows, 'wrk', null)
+  const [goal] = evaluateGoals(scenario, rows, 'wrk', null)
   assert.equal(goal!.byRound, undefined)
   assert.equal(goal!.detail, '0.51× (30,500 vs 60,000 req/s)')
 })
