@@ -37,8 +37,9 @@ USER node
 EXPOSE 8080 15000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:15000/healthz/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# SIGTERM (docker stop) drains in-flight requests, then exits 0. The Node flag
-# is meshgate's own (src/cli/node-flags.ts): the young generation it is tuned for.
+# SIGTERM (docker stop) drains in-flight requests, then exits 0. The Node flags
+# are meshgate's own (src/cli/node-flags.ts): the young generation's size, and
+# garbage collection on the event loop's own thread.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/bin/meshgate.js", "serve"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--single-threaded-gc", "/app/bin/meshgate.js", "serve"]
 CMD ["--config", "/etc/meshgate"]
