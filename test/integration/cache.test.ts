@@ -573,6 +573,13 @@ test('two meshgate serve processes share a HIT through Redis; a PUT through one 
       await writeFile(join(dir, 'config.yaml'), config(origin.port, p))
       procs.push(await startMeshgate(['serve', '--config', dir, '--host', '127.0.0.1', '--redis', redis.url, '--access-log', 'off'], { readyTimeoutMs: 30_000 }))
     }
+    // Both listen on the purge channel from their start, before any cached
+    // request: a replica's first request must not be what opens it, or an
+    // invalidation sent meanwhile would be lost.
+    const listening = Date.now() + 3_000
+    let subscribers = 0
+    while ((subscribers = Number((await redisCommand(redis.port, ['PUBSUB', 'NUMSUB', 'mg:cache:purge']) as [string, number])[1])) < 2 && Date.now() < listening) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.equal(subscribers, 2, 'both processes listen on the purge channel before their first request')
     const first = await get('/shared-procs', {}, pa)
     assert.equal(first.status, 200)
     assert.equal(headerValue(first, 'x-cache'), 'MISS')

@@ -83,6 +83,7 @@ export class DataPlane {
     this.tracer = opts.tracer ?? null
     this.rateLimiter = new RateLimiter(opts.redis ?? null, opts.metrics, opts.log)
     this.cache = new HttpCache({ maxBytes: opts.cacheMaxBytes, redis: opts.redis ?? null, log: opts.log })
+    this.cache.retain(snapshot.cache.policies)
     this.jwt.sync(snapshot.authn)
     this.#sel = newSelection()
   }

@@ -39,7 +39,12 @@ export class HttpCache {
   readonly refreshing = new Set<string>()
   /** This cache's name on the purge channel (its own announcements are skipped). */
   readonly #id = randomUUID()
-  /** The subscribed connection that hears other gateways' purges; opened with the first store. */
+  /**
+   * The subscribed connection that hears other gateways' purges: opened as
+   * soon as a config has a CachePolicy (or with the first store), so a
+   * replica that has just started hears invalidations sent before its first
+   * cached request.
+   */
   #listener: RedisClient | null = null
   /**
    * Without Redis, where an invalidation goes so that this process's sibling
@@ -65,11 +70,13 @@ export class HttpCache {
   }
 
   /**
-   * A new config: the stores of policies it no longer has are dropped, so
-   * their memory goes with them (their writes still waiting for Redis leave
-   * as planned; the timers stop when those are gone).
+   * A config (the first one too): with a CachePolicy and Redis, the purge
+   * channel's connection opens now. The stores of policies it no longer has
+   * are dropped, so their memory goes with them (their writes still waiting
+   * for Redis leave as planned; the timers stop when those are gone).
    */
   retain (policies: readonly CachePolicyRule[]): void {
+    if (policies.length > 0 && this.#listener === null && this.#redis !== null) this.#listen(this.#redis)
     if (this.#stores.size === 0) return
     const ids = new Set(policies.map(p => p.id))
     for (const [id, { store }] of this.#stores) {
