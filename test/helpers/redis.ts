@@ -126,6 +126,20 @@ export async function startRedisCluster (size = 3): Promise<RedisCluster> {
 
 export type RedisReply = string | number | null | Error | RedisReply[]
 
+/**
+ * Waits until at least `n` connections subscribe to `channel` on the server
+ * (PUBSUB NUMSUB), for at most `timeoutMs`; returns the last count seen.
+ */
+export async function channelSubscribers (redis: RedisServer, channel: string, n: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  while (true) {
+    const r = await redis.command('PUBSUB', 'NUMSUB', channel) as [string, number]
+    const count = Number(r[1])
+    if (count >= n || Date.now() > deadline) return count
+    await sleep(10)
+  }
+}
+
 /** Sends one command on a new connection and returns its parsed reply (errors as Error values). */
 export function redisCommand (port: number, args: ReadonlyArray<string | number>, timeoutMs = 5_000, host = '127.0.0.1'): Promise<RedisReply> {
   return new Promise((resolve, reject) => {

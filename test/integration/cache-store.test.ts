@@ -8,9 +8,9 @@ import { connectRedis, redisReady, type RedisClient } from '../../src/plugins/re
 import type { CacheEntry } from '../../src/plugins/cache/entry.js'
 import { cacheKey, variantKey } from '../../src/plugins/cache/semantics.js'
 import { CacheStore } from '../../src/plugins/cache/store.js'
-import { HttpCache } from '../../src/plugins/cache/index.js'
+import { HttpCache, PURGE_CHANNEL } from '../../src/plugins/cache/index.js'
 import type { CachePolicyRule } from '../../src/gateway/snapshot.js'
-import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
+import { channelSubscribers, startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
 
 const T = { timeout: 20_000 }
 
@@ -289,13 +289,8 @@ async function untilDropped (caches: readonly HttpCache[], policy: CachePolicyRu
 
 /** Until `n` connections listen on the purge channel. */
 async function untilListening (n: number): Promise<void> {
-  const deadline = Date.now() + 5_000
-  while (true) {
-    const r = await redis.command('PUBSUB', 'NUMSUB', 'mg:cache:purge') as [string, number]
-    if (Number(r[1]) >= n) return
-    if (Date.now() > deadline) throw new Error(`${String(r[1])} of ${n} purge listeners subscribed`)
-    await sleep(10)
-  }
+  const count = await channelSubscribers(redis, PURGE_CHANNEL, n, 5_000)
+  if (count < n) throw new Error(`${String(count)} of ${n} purge listeners subscribed`)
 }
 
 test('a purge on one gateway reaches the first level of every other gateway on the Redis', T, async () => {

@@ -14,11 +14,12 @@ import type { AddressInfo } from 'node:net'
 import { getFreePorts } from '../helpers/ports.js'
 import { request, headerValue, type HttpResponse } from '../helpers/http.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
-import { redisCommand, startRedis, type RedisServer } from '../helpers/redis.js'
+import { channelSubscribers, redisCommand, startRedis, type RedisServer } from '../helpers/redis.js'
 import { startMeshgate, type MeshgateProcess } from '../helpers/processes.js'
 import { startAdmin } from '../../src/gateway/admin.js'
 import { jwksOf, makeKey, signToken } from '../helpers/jwt.js'
 import { cacheKey } from '../../src/plugins/cache/semantics.js'
+import { PURGE_CHANNEL } from '../../src/plugins/cache/index.js'
 
 /** Chunk `i` of a `/chunked/N` answer: 8 KiB of one letter. */
 function chunkOf (i: number): Buffer {
@@ -576,10 +577,7 @@ test('two meshgate serve processes share a HIT through Redis; a PUT through one 
     // Both listen on the purge channel from their start, before any cached
     // request: a replica's first request must not be what opens it, or an
     // invalidation sent meanwhile would be lost.
-    const listening = Date.now() + 3_000
-    let subscribers = 0
-    while ((subscribers = Number((await redisCommand(redis.port, ['PUBSUB', 'NUMSUB', 'mg:cache:purge']) as [string, number])[1])) < 2 && Date.now() < listening) await new Promise(resolve => setTimeout(resolve, 10))
-    assert.equal(subscribers, 2, 'both processes listen on the purge channel before their first request')
+    assert.equal(await channelSubscribers(redis, PURGE_CHANNEL, 2, 3_000), 2, 'both processes listen on the purge channel before their first request')
     const first = await get('/shared-procs', {}, pa)
     assert.equal(first.status, 200)
     assert.equal(headerValue(first, 'x-cache'), 'MISS')

@@ -63,7 +63,7 @@ export class HttpCache {
     const known = this.#stores.get(p.id)
     if (known !== undefined && known.maxEntries === p.maxEntries) return known.store
     if (known !== undefined) this.#retire(known.store)
-    else if (this.#listener === null && this.#redis !== null) this.#listen(this.#redis)
+    else this.#listenOnce()
     const store = new CacheStore({ maxBytes: this.maxBytes, maxEntries: p.maxEntries, redis: this.#redis, log: this.#log })
     this.#stores.set(p.id, { maxEntries: p.maxEntries, store })
     return store
@@ -76,7 +76,7 @@ export class HttpCache {
    * for Redis leave as planned; the timers stop when those are gone).
    */
   retain (policies: readonly CachePolicyRule[]): void {
-    if (policies.length > 0 && this.#listener === null && this.#redis !== null) this.#listen(this.#redis)
+    if (policies.length > 0) this.#listenOnce()
     if (this.#stores.size === 0) return
     const ids = new Set(policies.map(p => p.id))
     for (const [id, { store }] of this.#stores) {
@@ -101,9 +101,12 @@ export class HttpCache {
    * otherwise be served until they expire. Pub/sub keeps nothing for a
    * connection that is down, so when it is back after a loss, this gateway
    * empties its first level: what it missed is unknown, and Redis (which the
-   * sender cleaned before announcing) refills it.
+   * sender cleaned before announcing) refills it. Opened once, and only with
+   * Redis.
    */
-  #listen (redis: RedisClient): void {
+  #listenOnce (): void {
+    const redis = this.#redis
+    if (this.#listener !== null || redis === null) return
     const sub: RedisClient = redis.isCluster ? (redis as Cluster).duplicate() : (redis as Redis).duplicate()
     this.#listener = sub
     let connectedBefore = false
